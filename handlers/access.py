@@ -1,0 +1,108 @@
+"""Loading a request for an action, and the permission checks every action shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.errors import InvalidInput, NotFound, PermissionDenied
+from handlers.people import is_on_team
+from models.calendar import BusinessCalendar
+from models.directory import Person, Team, TeamAlias
+from models.i18n import N_
+from models.requests import Request, RequestEvent
+from models.stored_calendar import calendar_from_spec
+
+
+async def load_request(session: AsyncSession, key: str, *, for_update: bool = True) -> Request:
+    """The request with this key (case-insensitive), locked for the caller's change.
+
+    The row lock serialises two people acting on one request at once (PostgreSQL);
+    SQLite serialises writers anyway.
+    """
+    cleaned = key.strip().upper()
+    if not cleaned:
+        raise InvalidInput(N_("Which request? Give its key, like IT-42."), field="key")
+    query = select(Request).where(Request.key == cleaned)
+    if for_update:
+        query = query.with_for_update(of=Request)
+    found = await session.scalar(query)
+    if found is None:
+        raise NotFound(N_("There is no request {key}."), key=cleaned)
+    return found
+
+
+async def require_team_member(session: AsyncSession, request: Request, actor: Person) -> None:
+    if not await is_on_team(session, request.team_id, actor.id):
+        raise PermissionDenied(N_("Only {team} can do that."), team=request.team.name)
+
+
+def require_requester(request: Request, actor: Person) -> None:
+    if request.requester_id != actor.id:
+        raise PermissionDenied(
+            N_("Only {name}, who filed {key}, can do that."),
+            name=request.requester.display_name,
+            key=request.key,
+        )
+
+
+async def require_can_see(session: AsyncSession, request: Request, actor: Person) -> None:
+    # Requests can be personal (HR, payroll): only the requester, the serving team
+    # and desk admins may read them.
+    if request.requester_id == actor.id or actor.is_admin:
+        return
+    if not await is_on_team(session, request.team_id, actor.id):
+        raise PermissionDenied(
+            N_("{key} belongs to {name} and {team}; you can't see it."),
+            key=request.key,
+            name=request.requester.display_name,
+            team=request.team.name,
+        )
+
+
+def record(
+    session: AsyncSession,
+    request: Request,
+    actor: Person | None,
+    kind: str,
+    at: Any,
+    **data: Any,
+) -> None:
+    """Append to the audit log."""
+    session.add(
+        RequestEvent(
+            request_id=request.id,
+            actor_id=actor.id if actor else None,
+            kind=kind,
+            at=at,
+            data=data,
+        )
+    )
+
+
+def team_calendar(team: Team) -> BusinessCalendar:
+    return calendar_from_spec(team.calendar.spec)
+
+
+async def find_team(session: AsyncSession, name: str) -> Team | None:
+    """A team by key or alias, case-insensitive; None when there is no such team."""
+    wanted = name.strip().lower()
+    if not wanted:
+        return None
+    team = await session.scalar(
+        select(Team).where(func.lower(Team.key) == wanted, Team.active.is_(True))
+    )
+    if team is not None:
+        return team
+    return await session.scalar(
+        select(Team)
+        .join(TeamAlias, TeamAlias.team_id == Team.id)
+        .where(func.lower(TeamAlias.alias) == wanted, Team.active.is_(True))
+    )
+
+
+async def active_teams(session: AsyncSession) -> list[Team]:
+    rows = await session.scalars(select(Team).where(Team.active.is_(True)).order_by(Team.key))
+    return list(rows.unique())

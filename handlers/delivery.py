@@ -1,0 +1,268 @@
+"""Delivering the outbox: claim due notices, hand them to a channel, record the result.
+
+Channels (console, Slack, Teams) plug in through the `Channel` protocol; this
+module knows none of them. Delivery is at-least-once: a crash after a channel
+sent a notice but before it was marked delivered sends it again, and a card
+update carries the stored platform reference, so a repeat edits in place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from handlers.notices import NoticeKind
+from models.clock import Clock
+from models.directory import Person, Team
+from models.outbox import MessageRef, OutboxMessage
+
+LEASE = timedelta(seconds=60)
+# Messages that live on and are edited in place; the rest are posted once.
+LIVING_MESSAGES = {NoticeKind.TEAM_CARD.value: "team_card", NoticeKind.RESOLVED.value: "survey"}
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver; `transient` ones are retried with backoff."""
+
+    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person: Person | None = None
+    team: Team | None = None
+
+    @property
+    def target(self) -> str:
+        if self.team is not None:
+            return f"team:{self.team.id}"
+        assert self.person is not None
+        return f"person:{self.person.id}"
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    recipient: Recipient
+    # Platform references of this request's living messages on the chosen channel,
+    # by purpose ("team_card", "survey"): where to edit, which thread to reply in.
+    refs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    name: str
+
+    def reaches(self, recipient: Recipient) -> bool: ...
+
+    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
+        """Send or edit; return the platform reference of the message."""
+        ...
+
+
+@dataclass
+class DispatchReport:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    waiting: int = 0  # held back: nobody can reach the recipient on this process
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base: timedelta = timedelta(seconds=2)
+    cap: timedelta = timedelta(minutes=10)
+
+    def delay(self, attempts: int, retry_after: float | None) -> timedelta:
+        if retry_after is not None:
+            return timedelta(seconds=retry_after)
+        # Full jitter keeps many replicas from retrying a recovering platform in step.
+        ceiling = min(self.cap, self.base * (2 ** max(attempts - 1, 0)))
+        return timedelta(seconds=random.uniform(0.5, 1.0) * ceiling.total_seconds())
+
+
+async def dispatch_due(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    channels: Sequence[Channel],
+    *,
+    owner: str,
+    batch: int = 100,
+    policy: RetryPolicy | None = None,
+) -> DispatchReport:
+    policy = policy or RetryPolicy()
+    report = DispatchReport()
+    claimed = await _claim(sessions, clock.now(), owner, batch)
+    blocked_requests: set[int] = set()
+    for message_id in claimed:
+        async with sessions.begin() as session:
+            message = await session.get(OutboxMessage, message_id)
+            if message is None or message.delivered_at is not None:
+                continue
+            if message.request_id in blocked_requests:
+                # An earlier notice of this request failed: keep the order, try later.
+                _release(message)
+                report.waiting += 1
+                continue
+            recipient = await _recipient(session, message)
+            channel = next((c for c in channels if c.reaches(recipient)), None)
+            if channel is None:
+                _release(message)
+                report.waiting += 1
+                if message.request_id is not None:
+                    blocked_requests.add(message.request_id)
+                continue
+            notice = PendingNotice(
+                id=message.id,
+                kind=message.kind,
+                payload=message.payload,
+                recipient=recipient,
+                refs=await _refs(session, message, channel.name),
+            )
+        try:
+            ref = await channel.deliver(notice)
+        except DeliveryError as failure:
+            async with sessions.begin() as session:
+                message = await session.get(OutboxMessage, message_id)
+                assert message is not None
+                dead = _failed(message, failure, clock.now(), policy)
+            report.dead += dead
+            report.retried += not dead
+            if message.request_id is not None:
+                blocked_requests.add(message.request_id)
+            continue
+        async with sessions.begin() as session:
+            message = await session.get(OutboxMessage, message_id)
+            assert message is not None
+            await _delivered(session, message, channel.name, recipient, ref, clock.now())
+        report.delivered += 1
+    return report
+
+
+async def _claim(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, owner: str, batch: int
+) -> list[int]:
+    earlier = aliased(OutboxMessage)
+    # In order per request: a notice waits while an earlier one of its request is pending.
+    earlier_pending = (
+        select(earlier.id)
+        .where(
+            earlier.request_id == OutboxMessage.request_id,
+            earlier.id < OutboxMessage.id,
+            earlier.delivered_at.is_(None),
+            earlier.dead_at.is_(None),
+        )
+        .exists()
+    )
+    async with sessions.begin() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.delivered_at.is_(None),
+                OutboxMessage.dead_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                or_(OutboxMessage.request_id.is_(None), ~earlier_pending),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(rows)
+        if ids:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(lease_owner=owner, lease_until=now + LEASE)
+            )
+    return ids
+
+
+async def _recipient(session: AsyncSession, message: OutboxMessage) -> Recipient:
+    if message.recipient_team_id is not None:
+        return Recipient(team=await session.get(Team, message.recipient_team_id))
+    return Recipient(person=await session.get(Person, message.recipient_person_id))
+
+
+async def _refs(
+    session: AsyncSession, message: OutboxMessage, channel: str
+) -> dict[str, dict[str, Any]]:
+    if message.request_id is None:
+        return {}
+    rows = await session.scalars(
+        select(MessageRef).where(
+            MessageRef.request_id == message.request_id, MessageRef.channel == channel
+        )
+    )
+    return {row.purpose: row.ref for row in rows}
+
+
+async def _delivered(
+    session: AsyncSession,
+    message: OutboxMessage,
+    channel: str,
+    recipient: Recipient,
+    ref: dict[str, Any],
+    now: datetime,
+) -> None:
+    message.delivered_at = now
+    message.channel = channel
+    message.message_ref = ref
+    message.attempts += 1
+    message.lease_owner = message.lease_until = None
+    purpose = LIVING_MESSAGES.get(message.kind)
+    if purpose is None or message.request_id is None:
+        return
+    existing = await session.scalar(
+        select(MessageRef).where(
+            and_(
+                MessageRef.request_id == message.request_id,
+                MessageRef.channel == channel,
+                MessageRef.purpose == purpose,
+                MessageRef.target == recipient.target,
+            )
+        )
+    )
+    if existing is None:
+        session.add(
+            MessageRef(
+                request_id=message.request_id,
+                channel=channel,
+                purpose=purpose,
+                target=recipient.target,
+                ref=ref,
+                updated_at=now,
+            )
+        )
+    else:
+        existing.ref, existing.updated_at = ref, now
+
+
+def _failed(
+    message: OutboxMessage, failure: DeliveryError, now: datetime, policy: RetryPolicy
+) -> bool:
+    message.attempts += 1
+    message.last_error = failure.reason[:2000]
+    message.lease_owner = message.lease_until = None
+    if not failure.transient or message.attempts >= policy.max_attempts:
+        message.dead_at = now
+        return True
+    message.next_attempt_at = now + policy.delay(message.attempts, failure.retry_after)
+    return False
+
+
+def _release(message: OutboxMessage) -> None:
+    message.lease_owner = message.lease_until = None

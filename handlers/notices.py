@@ -1,0 +1,86 @@
+"""Notices: what the desk has to tell someone, queued in the outbox.
+
+A notice carries data, not text: it is rendered for its reader (language, time
+zone, platform) when it is delivered. It is written in the same transaction as
+the change it reports, so a change and its notices land together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.outbox import OutboxMessage
+from models.requests import Request
+
+class NoticeKind(StrEnum):
+    TEAM_CARD = "team_card"  # the request's card in the team channel (edited in place)
+    TEAM_THREAD = "team_thread"  # a line in the card's thread (requester reply, note, rating)
+    ASSIGNED = "assigned"  # to the new assignee
+    FIRST_RESPONSE = "first_response"  # to the requester: someone is on it
+    REPLY = "reply"  # to the requester: a team member's public reply
+    WAITING = "waiting"  # to the requester: the team needs something from you
+    RESOLVED = "resolved"  # to the requester: the resolution note and the survey
+
+def snapshot(request: Request) -> dict[str, Any]:
+    """What a renderer needs to show a request as it was when the notice was queued."""
+    return {
+        "request_id": request.id,
+        "key": request.key,
+        "title": request.title,
+        "team_key": request.team.key,
+        "team_name": request.team.name,
+        "status": request.status.value,
+        "priority": request.priority.value,
+        "category": request.category,
+        "requester_name": request.requester.display_name,
+        "assignee_name": request.assignee.display_name if request.assignee else None,
+        "created_at": request.created_at.isoformat(),
+        "first_response_at": _iso(request.first_response_at),
+        "first_response_due_at": request.first_response_due_at.isoformat(),
+        "resolution_due_at": _iso(request.resolution_due_at),
+        "resolution_note": request.resolution_note,
+    }
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+def to_team(
+    session: AsyncSession,
+    request: Request,
+    kind: NoticeKind,
+    now: datetime,
+    **extra: Any,
+) -> None:
+    session.add(
+        OutboxMessage(
+            request_id=request.id,
+            recipient_team_id=request.team_id,
+            kind=kind.value,
+            payload={"request": snapshot(request), **extra},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+def to_person(
+    session: AsyncSession,
+    request: Request,
+    person_id: int,
+    kind: NoticeKind,
+    now: datetime,
+    **extra: Any,
+) -> None:
+    session.add(
+        OutboxMessage(
+            request_id=request.id,
+            recipient_person_id=person_id,
+            kind=kind.value,
+            payload={"request": snapshot(request), **extra},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )

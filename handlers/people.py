@@ -1,0 +1,115 @@
+"""Who is acting: find or enrol the person behind a chat identity, and their roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.errors import NotFound
+from models.directory import Membership, Person, Team
+from models.i18n import N_
+from models.vocabulary import Role
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a channel knows about the person at the keyboard."""
+
+    email: str | None = None
+    slack_user_id: str | None = None
+    teams_user_id: str | None = None
+    display_name: str | None = None
+    timezone: str | None = None
+    language: str | None = None
+
+
+async def resolve_person(session: AsyncSession, identity: Identity) -> Person:
+    """The stored person for this identity; enrols a newcomer and fills profile gaps.
+
+    People are matched by any platform id first, then by email, so a person who
+    uses Slack and Teams is one person with one history.
+    """
+    person = await _match(session, identity)
+    if person is None:
+        if identity.email is None and identity.slack_user_id is None and (
+            identity.teams_user_id is None
+        ):
+            raise NotFound(N_("I don't know who you are."))
+        person = Person(display_name=identity.display_name or identity.email or "?")
+        session.add(person)
+    _fill_gaps(person, identity)
+    await session.flush()
+    return person
+
+
+async def _match(session: AsyncSession, identity: Identity) -> Person | None:
+    for column, value in (
+        (Person.slack_user_id, identity.slack_user_id),
+        (Person.teams_user_id, identity.teams_user_id),
+        (Person.email, identity.email.lower() if identity.email else None),
+    ):
+        if value is None:
+            continue
+        found = await session.scalar(select(Person).where(column == value))
+        if found is not None:
+            return found
+    return None
+
+
+def _fill_gaps(person: Person, identity: Identity) -> None:
+    # The catalog is the authority; a chat profile only fills what it left empty.
+    if identity.email and not person.email:
+        person.email = identity.email.lower()
+    if identity.slack_user_id and not person.slack_user_id:
+        person.slack_user_id = identity.slack_user_id
+    if identity.teams_user_id and not person.teams_user_id:
+        person.teams_user_id = identity.teams_user_id
+    if identity.display_name and person.display_name in ("?", person.email):
+        person.display_name = identity.display_name
+    if identity.timezone and not person.timezone:
+        person.timezone = identity.timezone
+    if identity.language and not person.language:
+        person.language = identity.language
+
+
+async def find_person_by_email(session: AsyncSession, email: str) -> Person:
+    person = await session.scalar(select(Person).where(Person.email == email.strip().lower()))
+    if person is None:
+        raise NotFound(N_("Nobody with the address {email} is known here."), email=email)
+    return person
+
+
+async def team_roles(session: AsyncSession, team_id: int, person_id: int) -> set[Role]:
+    rows = await session.scalars(
+        select(Membership.role).where(
+            Membership.team_id == team_id, Membership.person_id == person_id
+        )
+    )
+    return set(rows)
+
+
+async def is_on_team(session: AsyncSession, team_id: int, person_id: int) -> bool:
+    return bool(await team_roles(session, team_id, person_id))
+
+
+async def teams_of(session: AsyncSession, person_id: int) -> list[Team]:
+    rows = await session.scalars(
+        select(Team)
+        .join(Membership, Membership.team_id == Team.id)
+        .where(Membership.person_id == person_id, Team.active.is_(True))
+        .distinct()
+        .order_by(Team.key)
+    )
+    return list(rows.unique())
+
+
+async def people_with_role(session: AsyncSession, team_id: int, role: Role) -> list[Person]:
+    rows = await session.scalars(
+        select(Person)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(Membership.team_id == team_id, Membership.role == role)
+        .order_by(Person.id)
+    )
+    return list(rows)

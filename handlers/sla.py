@@ -1,0 +1,78 @@
+"""Keeping a request's stored SLA clock state in step with its status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from models.calendar import BusinessCalendar, business_time_between, due_at
+from models.requests import Request
+from models.service_clock import ResolutionClock
+
+
+def resolution_clock(request: Request) -> ResolutionClock:
+    return ResolutionClock(
+        target=timedelta(seconds=request.resolution_target_seconds),
+        consumed=timedelta(seconds=request.resolution_consumed_seconds),
+        running_since=request.resolution_running_since,
+    )
+
+
+def store_resolution_clock(
+    request: Request, clock: ResolutionClock, calendar: BusinessCalendar
+) -> None:
+    request.resolution_target_seconds = int(clock.target.total_seconds())
+    request.resolution_consumed_seconds = int(clock.consumed.total_seconds())
+    request.resolution_running_since = clock.running_since
+    request.resolution_due_at = clock.due(calendar)
+    request.next_check_at = next_check(request)
+
+
+def start_clocks(
+    request: Request,
+    now: datetime,
+    first_response: timedelta,
+    resolution: timedelta,
+    calendar: BusinessCalendar,
+) -> None:
+    request.first_response_target_seconds = int(first_response.total_seconds())
+    request.first_response_due_at = due_at(now, first_response, calendar)
+    store_resolution_clock(request, ResolutionClock.start(resolution, now), calendar)
+
+
+def pause(request: Request, now: datetime, calendar: BusinessCalendar) -> None:
+    store_resolution_clock(request, resolution_clock(request).pause(now, calendar), calendar)
+
+
+def resume(request: Request, now: datetime, calendar: BusinessCalendar) -> None:
+    store_resolution_clock(request, resolution_clock(request).resume(now), calendar)
+
+
+def retarget(
+    request: Request,
+    first_response: timedelta,
+    resolution: timedelta,
+    calendar: BusinessCalendar,
+) -> None:
+    """A new priority: new targets, same consumed time, same start."""
+    request.first_response_target_seconds = int(first_response.total_seconds())
+    request.first_response_due_at = due_at(request.created_at, first_response, calendar)
+    store_resolution_clock(request, resolution_clock(request).retarget(resolution), calendar)
+
+
+def next_check(request: Request) -> datetime | None:
+    """The next moment the sweep must look at this request (None: nothing pending)."""
+    pending: list[datetime] = []
+    if request.first_response_at is None:
+        pending.append(request.first_response_due_at)
+    if request.resolution_due_at is not None:
+        pending.append(request.resolution_due_at)
+    return min(pending) if pending else None
+
+
+def time_left(request: Request, now: datetime, calendar: BusinessCalendar) -> timedelta | None:
+    """Business time left on the clock that matters now; None while paused or done."""
+    if request.first_response_at is None:
+        return business_time_between(now, request.first_response_due_at, calendar)
+    if request.resolution_running_since is None:
+        return None
+    return resolution_clock(request).remaining(now, calendar)

@@ -1,0 +1,115 @@
+"""The one translation function, and locale-aware formatting.
+
+Every string a person reads goes through `_()` / `ngettext()` here, and every
+date, time and duration through the `format_*` helpers, so adding a language
+means adding a message catalog, not changing code. The reader's locale and
+time zone are ambient (context variables) because a notice is rendered for one
+reader at a time, deep inside code that should not thread them through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_timedelta
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations, Translations
+
+DOMAIN = "inhouse"
+LOCALE_DIR = Path(__file__).parent / "locale"
+DEFAULT_LOCALE = "en"
+
+_locale: ContextVar[str] = ContextVar("inhouse_locale", default=DEFAULT_LOCALE)
+_timezone: ContextVar[str] = ContextVar("inhouse_timezone", default="UTC")
+
+
+@lru_cache(maxsize=32)
+def _translations(locale: str) -> NullTranslations:
+    return Translations.load(str(LOCALE_DIR), [locale, DEFAULT_LOCALE], domain=DOMAIN)
+
+
+def normalise_locale(tag: str | None) -> str:
+    """`de-AT`, `de_AT.UTF-8`, `it` -> a Babel locale id; unknown -> English."""
+    if not tag:
+        return DEFAULT_LOCALE
+    cleaned = tag.split(".")[0].replace("-", "_")
+    try:
+        return str(Locale.parse(cleaned))
+    except (ValueError, UnknownLocaleError):
+        return DEFAULT_LOCALE
+
+
+def current_locale() -> str:
+    return _locale.get()
+
+
+def current_timezone() -> ZoneInfo:
+    return ZoneInfo(_timezone.get())
+
+
+@contextlib.contextmanager
+def reader(locale: str | None = None, timezone: str | None = None) -> Iterator[None]:
+    """Render everything inside for one reader: their language and time zone."""
+    locale_token = _locale.set(normalise_locale(locale))
+    tz_token = _timezone.set(timezone or "UTC")
+    try:
+        yield
+    finally:
+        _locale.reset(locale_token)
+        _timezone.reset(tz_token)
+
+
+def _(message: str, **params: object) -> str:
+    """Translate `message` for the current reader and fill `{name}` params."""
+    text = _translations(current_locale()).gettext(message)
+    return text.format(**params) if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
+    text = _translations(current_locale()).ngettext(singular, plural, n)
+    return text.format(n=n, **params)
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it yet (translated on render)."""
+    return message
+
+
+def format_when(moment: datetime) -> str:
+    """A moment as the reader says it: 'Tue 10:30' style, in their time zone."""
+    local = moment.astimezone(current_timezone())
+    return babel_format_datetime(local, "EEE HH:mm", tzinfo=local.tzinfo, locale=current_locale())
+
+
+def format_moment(moment: datetime) -> str:
+    """A full date and time in the reader's locale and time zone."""
+    local = moment.astimezone(current_timezone())
+    return babel_format_datetime(local, "medium", tzinfo=local.tzinfo, locale=current_locale())
+
+
+def format_duration(span: timedelta, *, add_direction: bool = False) -> str:
+    """'4 hours', 'in 3 hours' / '2 days ago' with `add_direction`."""
+    return format_timedelta(
+        span,
+        threshold=1.5,
+        add_direction=add_direction,
+        format="long",
+        locale=current_locale(),
+    )
+
+
+def format_number(value: float) -> str:
+    return format_decimal(value, locale=current_locale())
+
+
+def format_share(value: float) -> str:
+    """A share 0..1 as a percentage in the reader's locale."""
+    return format_percent(value, locale=current_locale())

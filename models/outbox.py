@@ -1,0 +1,54 @@
+"""Every message the bot sends is first a row here (see DESIGN.md, Outbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "delivered_at", "dead_at", "next_attempt_at"),
+        Index("ix_outbox_request_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    # Exactly one recipient: a person (DM) or a team (its channel).
+    recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recipient_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    dead_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A replica claims rows by leasing them; a dead replica's lease simply expires.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class MessageRef(Base):
+    """Where a living message (the team card, a survey) sits on a platform,
+    so later changes edit it in place instead of posting again."""
+
+    __tablename__ = "message_refs"
+    __table_args__ = (UniqueConstraint("request_id", "channel", "purpose", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    ref: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,31 @@
+"""Process configuration from the environment (and `.env`); see DESIGN.md, Interfaces."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./inhouse.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    inhouse_catalog: str = "./catalog.yaml"
+    port: int = Field(default=3978, ge=1, le=65535)
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    microsoft_app_id: str | None = None
+    microsoft_app_password: str | None = None
+    microsoft_app_tenant_id: str | None = None
+    microsoft_app_type: str = "SingleTenant"
+    sweep_interval_seconds: float = Field(default=15, gt=0)
+    inhouse_timezone: str = "UTC"
+    log_format: Literal["text", "json"] = "text"

@@ -1,0 +1,33 @@
+"""Every table, imported in one place for Alembic and for `create_all` in tests."""
+
+from models.base import Base
+from models.directory import (
+    CalendarRow,
+    DeskSettings,
+    EscalationStep,
+    Membership,
+    Person,
+    ServiceStandard,
+    Team,
+    TeamAlias,
+)
+from models.outbox import MessageRef, OutboxMessage
+from models.requests import Escalation, Request, RequestEvent, Survey
+
+__all__ = [
+    "Base",
+    "CalendarRow",
+    "DeskSettings",
+    "Escalation",
+    "EscalationStep",
+    "Membership",
+    "MessageRef",
+    "OutboxMessage",
+    "Person",
+    "Request",
+    "RequestEvent",
+    "ServiceStandard",
+    "Survey",
+    "Team",
+    "TeamAlias",
+]
