@@ -101,12 +101,36 @@ async def dispatch_due(
     *,
     owner: str,
     batch: int = 100,
+    max_rounds: int = 20,
     policy: RetryPolicy | None = None,
 ) -> DispatchReport:
     policy = policy or RetryPolicy()
     report = DispatchReport()
-    claimed = await _claim(sessions, clock.now(), owner, batch)
     blocked_requests: set[int] = set()
+    # A claim takes only the first pending notice of each request (to keep their
+    # order), so claim again while the previous round delivered something.
+    for _round in range(max_rounds):
+        before = report.delivered
+        claimed = await _claim(sessions, clock.now(), owner, batch)
+        if not claimed:
+            break
+        await _deliver_claimed(
+            sessions, clock, channels, claimed, blocked_requests, policy, report
+        )
+        if report.delivered == before:
+            break
+    return report
+
+
+async def _deliver_claimed(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    channels: Sequence[Channel],
+    claimed: list[int],
+    blocked_requests: set[int],
+    policy: RetryPolicy,
+    report: DispatchReport,
+) -> None:
     for message_id in claimed:
         async with sessions.begin() as session:
             message = await session.get(OutboxMessage, message_id)
@@ -149,7 +173,6 @@ async def dispatch_due(
             assert message is not None
             await _delivered(session, message, channel.name, recipient, ref, clock.now())
         report.delivered += 1
-    return report
 
 
 async def _claim(

@@ -355,11 +355,8 @@ def _clipped_days(
     while end is None or datetime.combine(day, time()) < end:
         pieces = _utc_day(calendar, day)
         if pieces and (pieces[0][0] < start or (end is not None and pieces[-1][1] > end)):
-            pieces = tuple(
-                (max(lo, start), hi if end is None else min(hi, end))
-                for lo, hi in pieces
-                if hi > start and (end is None or lo < end)
-            )
+            clipped = ((max(lo, start), hi if end is None else min(hi, end)) for lo, hi in pieces)
+            pieces = tuple((lo, hi) for lo, hi in clipped if lo < hi)
         yield pieces
         day += _DAY
 

@@ -33,8 +33,8 @@ _MAX_SECONDS: Final = {"s": _MAX_DAYS * 86400, "m": _MAX_DAYS * 1440, "h": _MAX_
 
 
 def _expected(got: object) -> str:
-    shown = got if isinstance(got, str) else repr(got)
-    return _("expected a duration like 45s, 30m, 4h or 2d, got '{got}'", got=shown)
+    shown = f"'{got}'" if isinstance(got, str) else repr(got)
+    return _("expected a duration like 45s, 30m, 4h or 2d, got {got}", got=shown)
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,6 @@ class BusinessDuration:
 
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}"
-
-    @property
-    def is_zero(self) -> bool:
-        return self.amount == 0
 
     def resolve(self, calendar: BusinessCalendar) -> timedelta:
         """The business time this stands for under `calendar`."""

@@ -36,15 +36,29 @@ def _translations(locale: str) -> NullTranslations:
     return Translations.load(str(LOCALE_DIR), [locale, DEFAULT_LOCALE], domain=DOMAIN)
 
 
+@lru_cache(maxsize=1)
+def shipped_languages() -> frozenset[str]:
+    """Languages with a compiled message catalog, plus English (the source language)."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")}
+    return frozenset({DEFAULT_LOCALE, *found})
+
+
 def normalise_locale(tag: str | None) -> str:
-    """`de-AT`, `de_AT.UTF-8`, `it` -> a Babel locale id; unknown -> English."""
+    """`de-AT`, `de_AT.UTF-8`, `it` -> a Babel locale id we ship; otherwise English.
+
+    A reader whose language has no catalog yet reads English throughout, dates
+    included: half-translated text (English words, Italian weekdays) reads worse.
+    """
     if not tag:
         return DEFAULT_LOCALE
     cleaned = tag.split(".")[0].replace("-", "_")
     try:
-        return str(Locale.parse(cleaned))
-    except (ValueError, UnknownLocaleError):
+        locale = Locale.parse(cleaned)
+    except (ValueError, TypeError, UnknownLocaleError):
         return DEFAULT_LOCALE
+    if str(locale) in shipped_languages():
+        return str(locale)
+    return locale.language if locale.language in shipped_languages() else DEFAULT_LOCALE
 
 
 def current_locale() -> str:

@@ -1,0 +1,418 @@
+"""Composition root and command line: the only place that builds engines,
+clients, channels and the scheduler, and hands them to the code that needs them.
+
+`inhouse ...` and `python app.py ...` are the same program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from models.i18n import _
+from models.settings import Settings
+
+EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("inhouse")
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Inhouse service desk")
+catalog_cli = typer.Typer(no_args_is_help=True, help="Check and apply a team catalog")
+outbox_cli = typer.Typer(help="Inspect and requeue undelivered notices")
+cli.add_typer(catalog_cli, name="catalog")
+cli.add_typer(outbox_cli, name="outbox")
+# Piped output (CI logs, `| less`) gets room for the report tables.
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+# --- building blocks ----------------------------------------------------------------
+
+
+def build_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets a `chat` terminal read while `serve` writes; FKs are off by default.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def run_migrations(url: str) -> None:
+    """Upgrade to head; safe to run any number of times."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from bot.logging_json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def _plain(renderable: Any) -> None:
+    # People's text may contain [brackets]; never let rich read them as markup.
+    console.print(renderable, markup=False, highlight=False)
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run twice)."""
+    url = settings().database_url
+    run_migrations(url)
+    console.print(_("Database is up to date."))
+
+
+@cli.command()
+def serve(
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Run without the background jobs")
+    ] = False,
+) -> None:
+    """Run the web server (Slack, Teams, /healthz) and, unless told not to, the jobs."""
+    config = settings()
+    configure_logging(config.log_format)
+    run_migrations(config.database_url)
+    asyncio.run(_serve(config, with_scheduler=not no_scheduler, with_web=True))
+
+
+@cli.command()
+def worker() -> None:
+    """Run only the background jobs (for extra replicas)."""
+    config = settings()
+    configure_logging(config.log_format)
+    run_migrations(config.database_url)
+    asyncio.run(_serve(config, with_scheduler=True, with_web=False))
+
+
+async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> None:
+    from aiohttp import web
+
+    from bot.console.channel import ConsoleChannel
+    from bot.web import build_web_app
+    from handlers.delivery import dispatch_due
+    from models.clock import SystemClock
+    from scheduler.jobs import build_scheduler
+
+    engine = build_engine(config.database_url)
+    sessions = build_sessions(engine)
+    clock = SystemClock()
+    channels = [ConsoleChannel(write=lambda line: log.info("notice %s", line.strip()))]
+    _log_channels(config)
+    owner = f"{socket.gethostname()}:{id(engine)}"
+
+    async def dispatch() -> object:
+        return await dispatch_due(sessions, clock, channels, owner=owner)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    runner = None
+    if with_web:
+
+        async def check_database() -> None:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+        runner = web.AppRunner(build_web_app(check_database))
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", config.port).start()
+        log.info("listening on http://0.0.0.0:%s (GET /healthz)", config.port)
+    scheduler = None
+    if with_scheduler:
+        scheduler = build_scheduler(dispatch, dispatch_interval_seconds=2.0)
+        scheduler.start()
+        log.info("scheduler on: outbox dispatch every 2s")
+    else:
+        log.info("scheduler off (--no-scheduler)")
+    await stop.wait()
+    log.info("shutting down")
+    if scheduler is not None:
+        scheduler.shutdown(wait=True)
+    if runner is not None:
+        await runner.cleanup()
+    await engine.dispose()
+
+
+def _log_channels(config: Settings) -> None:
+    log.info("channel console: on (notices are written to this log)")
+    if config.slack_bot_token and config.slack_signing_secret:
+        log.info("channel slack: credentials found, but Slack delivery is not built yet")
+    else:
+        log.info("channel slack: off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set)")
+    if config.microsoft_app_id:
+        log.info("channel teams: app id found, but Teams delivery is not built yet")
+    else:
+        log.info("channel teams: off (Teams support is not built yet)")
+
+
+@catalog_cli.command("check")
+def catalog_check(file: Path) -> None:
+    """Validate a catalog; print every problem with its place in the file."""
+    from models.catalog import CatalogError, load_catalog
+
+    try:
+        loaded = load_catalog(file)
+    except CatalogError as error:
+        for issue in error.issues:
+            console.print(f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
+                          highlight=False, markup=True)
+        console.print(_("{count} problem(s) found; nothing was written.",
+                        count=len(error.issues)))
+        raise typer.Exit(1) from None
+    console.print(
+        _("{file} is valid: {teams} teams, {people} people, {calendars} calendars.",
+          file=str(file), teams=len(loaded.teams), people=len(loaded.people),
+          calendars=len(loaded.calendars))
+    )
+
+
+@catalog_cli.command("apply")
+def catalog_apply(file: Path) -> None:
+    """Validate and apply a catalog in one transaction (idempotent)."""
+    from models.catalog import CatalogError, load_catalog
+
+    try:
+        loaded = load_catalog(file)
+    except CatalogError as error:
+        for issue in error.issues:
+            console.print(f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
+                          highlight=False)
+        console.print(_("{count} problem(s) found; nothing was written.",
+                        count=len(error.issues)))
+        raise typer.Exit(1) from None
+    url = settings().database_url
+    run_migrations(url)
+    report = asyncio.run(_apply(url, loaded))
+    if not report.changed:
+        console.print(_("Nothing to change: the database already matches {file}.",
+                        file=str(file)))
+        return
+    for kind, names in report.changes.items():
+        console.print(f"{kind}: {', '.join(names)}", highlight=False)
+
+
+async def _apply(url: str, loaded: Any) -> Any:
+    from handlers.catalog_apply import apply_catalog
+
+    engine = build_engine(url)
+    try:
+        async with build_sessions(engine).begin() as session:
+            return await apply_catalog(session, loaded)
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+def chat(
+    as_: Annotated[str, typer.Option("--as", help="Your email address")],
+    lang: Annotated[str | None, typer.Option("--lang", help="Language, e.g. en")] = None,
+) -> None:
+    """Use the desk from the terminal as the person with this email."""
+    import os
+
+    from bot.console.repl import chat as run_chat
+    from handlers.people import Identity
+    from models.clock import SystemClock
+
+    config = settings()
+    run_migrations(config.database_url)
+    language = lang or (os.environ.get("LANG") or "en").split(".")[0]
+    identity = Identity(email=as_.strip().lower(), display_name=as_.split("@")[0],
+                        language=language)
+
+    async def go() -> None:
+        engine = build_engine(config.database_url)
+        try:
+            await run_chat(build_sessions(engine), SystemClock(), identity)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+@cli.command()
+def demo(
+    database: Annotated[Path, typer.Option("--db", help="SQLite file to (re)create")] = Path(
+        "inhouse-demo.db"
+    ),
+) -> None:
+    """Play a scripted story on a fresh SQLite file with the example catalog."""
+    from bot.console.demo import play
+    from models.catalog import load_catalog
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite+aiosqlite:///{database}"
+    run_migrations(url)
+    loaded = load_catalog(EXAMPLE_CATALOG)
+
+    async def go() -> None:
+        engine = build_engine(url)
+        try:
+            await play(build_sessions(engine), loaded, write=_plain)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    csv = "csv"
+
+
+@cli.command()
+def report(
+    team: Annotated[str | None, typer.Option(help="Only this team (key or alias)")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date, exclusive")] = None,
+    format: Annotated[ReportFormat, typer.Option(help="text or csv")] = ReportFormat.text,
+) -> None:
+    """How each team kept its promises in a period (default: the last 30 days)."""
+    from bot.console.report_view import print_csv, summary_table
+    from handlers.errors import DeskError
+    from handlers.report import team_summaries
+
+    config = settings()
+    run_migrations(config.database_url)
+    end = _day(until) if until else datetime.now(UTC)
+    start = _day(since) if since else end - timedelta(days=30)
+
+    async def go() -> Any:
+        engine = build_engine(config.database_url)
+        try:
+            async with build_sessions(engine)() as session:
+                return await team_summaries(session, since=start, until=end, team=team)
+        finally:
+            await engine.dispose()
+
+    try:
+        rows = asyncio.run(go())
+    except DeskError as error:
+        console.print(error.render())
+        raise typer.Exit(1) from None
+    if format is ReportFormat.csv:
+        print_csv(rows, sys.stdout)
+    else:
+        console.print(summary_table(rows))
+
+
+def _day(value: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
+    except ValueError:
+        console.print(_("'{value}' is not a date like 2026-11-23.", value=value))
+        raise typer.Exit(2) from None
+
+
+@outbox_cli.command("list")
+def outbox_list() -> None:
+    """Notices not yet delivered, and dead letters, with their last error."""
+    from models.outbox import OutboxMessage
+
+    config = settings()
+    run_migrations(config.database_url)
+
+    async def go() -> list[OutboxMessage]:
+        engine = build_engine(config.database_url)
+        try:
+            async with build_sessions(engine)() as session:
+                rows = await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.delivered_at.is_(None))
+                    .order_by(OutboxMessage.id)
+                )
+                return list(rows)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(go())
+    if not rows:
+        console.print(_("The outbox is empty: every notice was delivered."))
+        return
+    table = Table(_("id"), _("kind"), _("state"), _("attempts"), _("next try"), _("last error"))
+    for row in rows:
+        state = _("dead") if row.dead_at else _("pending")
+        table.add_row(str(row.id), row.kind, state, str(row.attempts),
+                      row.next_attempt_at.isoformat(timespec="seconds"), row.last_error or "")
+    console.print(table)
+
+
+@outbox_cli.command("retry")
+def outbox_retry(message_id: int) -> None:
+    """Requeue one notice (a dead letter, or a pending one now)."""
+    from models.outbox import OutboxMessage
+
+    config = settings()
+    run_migrations(config.database_url)
+
+    async def go() -> bool:
+        engine = build_engine(config.database_url)
+        try:
+            async with build_sessions(engine).begin() as session:
+                row = await session.get(OutboxMessage, message_id)
+                if row is None or row.delivered_at is not None:
+                    return False
+                row.dead_at = None
+                row.attempts = 0
+                row.next_attempt_at = datetime.now(UTC)
+                row.lease_owner = row.lease_until = None
+                return True
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(go()):
+        console.print(_("There is no undelivered notice {id}.", id=message_id))
+        raise typer.Exit(1)
+    console.print(_("Notice {id} is queued again.", id=message_id))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

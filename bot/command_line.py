@@ -1,0 +1,56 @@
+"""The words people type, the same in every channel: `/request it My laptop...`,
+`claim IT-4`, `rate IT-4 5 great`. Parsing only; channels decide what to show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Verbs that act on one request by key, with optional free text after it.
+KEYED_VERBS = {
+    "claim", "assign", "reply", "note", "wait", "resume", "resolve",
+    "reopen", "close", "rate", "comment", "priority", "status",
+}
+LIST_VERBS = {"list", "queue", "help"}
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str  # "form", "file", "list", "queue", "help", "status", "claim", ...
+    key: str | None = None
+    team: str | None = None
+    text: str = ""
+
+
+def parse(line: str) -> Command:
+    """`/request` and `/request ...` file or query; bare verbs act on a request."""
+    stripped = line.strip()
+    if not stripped:
+        return Command("help")
+    first, _, rest = stripped.partition(" ")
+    if first.lower() == "/request":
+        return _parse_request(rest.strip())
+    return _parse_verb(stripped)
+
+
+def _parse_request(rest: str) -> Command:
+    if not rest:
+        return Command("form")
+    word, _, tail = rest.partition(" ")
+    lowered = word.lower()
+    if lowered in LIST_VERBS:
+        return Command(lowered, team=tail.strip() or None)
+    if lowered in KEYED_VERBS:
+        return _parse_verb(rest)
+    # Anything else is `/request <team or alias> <what you need>`.
+    return Command("file", team=word, text=tail.strip())
+
+
+def _parse_verb(text: str) -> Command:
+    verb, _, rest = text.partition(" ")
+    lowered = verb.lower()
+    if lowered in LIST_VERBS:
+        return Command(lowered, team=rest.strip() or None)
+    if lowered not in KEYED_VERBS:
+        return Command("unknown", text=verb)
+    key, _, tail = rest.strip().partition(" ")
+    return Command(lowered, key=key or None, text=tail.strip())

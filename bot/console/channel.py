@@ -1,0 +1,53 @@
+"""The console as a delivery channel: notices printed as text to a terminal."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.console import render
+from handlers.delivery import PendingNotice, Recipient
+from models.i18n import _, reader
+from models.stored_calendar import calendar_from_spec
+
+
+@dataclass
+class ConsoleChannel:
+    """Prints each notice for its reader.
+
+    With a `viewer`, it reaches only that person and the teams they are on, so
+    several people chatting in several terminals each see their own notices;
+    without one (the demo, `serve` without platforms) it reaches everyone.
+    """
+
+    write: Callable[[str], None]
+    viewer_id: int | None = None
+    viewer_team_ids: frozenset[int] = frozenset()
+    name: str = "console"
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def reaches(self, recipient: Recipient) -> bool:
+        if self.viewer_id is None:
+            return True
+        if recipient.person is not None:
+            return recipient.person.id == self.viewer_id
+        return recipient.team is not None and recipient.team.id in self.viewer_team_ids
+
+    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
+        person, team = notice.recipient.person, notice.recipient.team
+        if team is not None:
+            timezone = calendar_from_spec(team.calendar.spec).timezone.key
+            with reader(None, timezone):
+                header = _("#{team}", team=team.key)
+                text = render.notice(notice.kind, notice.payload)
+        else:
+            assert person is not None
+            with reader(person.language, person.timezone):
+                header = _("to {name}", name=person.display_name)
+                text = render.notice(notice.kind, notice.payload)
+        edited = notice.kind == "team_card" and "team_card" in notice.refs
+        marker = "✎" if edited else "→"
+        self.write(f"  {marker} [{header}] {text}")
+        return {"line": next(self._numbers)}

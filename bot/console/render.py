@@ -1,0 +1,201 @@
+"""Notices and results as plain text, in the reader's language and time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from handlers.notices import NoticeKind
+from handlers.queries import Queue, QueueItem, RequestStory
+from models.i18n import _, format_duration, format_moment, format_when, ngettext
+from models.requests import Request
+from models.vocabulary import Priority, Status
+
+
+def status_label(status: str) -> str:
+    labels = {
+        Status.OPEN: _("open"),
+        Status.IN_PROGRESS: _("in progress"),
+        Status.WAITING: _("waiting on requester"),
+        Status.RESOLVED: _("resolved"),
+        Status.CLOSED: _("closed"),
+    }
+    return labels[Status(status)]
+
+
+def priority_label(priority: str) -> str:
+    labels = {
+        Priority.URGENT: _("urgent"),
+        Priority.HIGH: _("high"),
+        Priority.NORMAL: _("normal"),
+        Priority.LOW: _("low"),
+    }
+    return labels[Priority(priority)]
+
+
+def time_left_label(left: timedelta | None) -> str:
+    if left is None:
+        return _("clock paused")
+    if left < timedelta(0):
+        return _("overdue by {span}", span=format_duration(-left))
+    return _("{span} left", span=format_duration(left))
+
+
+def promise(request: Request) -> str:
+    """The service standard as a promise, in the reader's time zone."""
+    if request.resolution_due_at is None:
+        return _("{team} aims to respond by {respond}.",
+                 team=request.team.name, respond=format_when(request.first_response_due_at))
+    return _(
+        "{team} aims to respond by {respond} and resolve by {resolve}.",
+        team=request.team.name,
+        respond=format_when(request.first_response_due_at),
+        resolve=format_when(request.resolution_due_at),
+    )
+
+
+def filed(request: Request) -> str:
+    return _("Filed {key}: {title}.", key=request.key, title=request.title) + " " + promise(
+        request
+    )
+
+
+def notice(kind: str, payload: dict[str, Any]) -> str:
+    """One outbox notice as the text a person reads."""
+    r = payload["request"]
+    head = f"{r['key']} · {r['title']}"
+    match NoticeKind(kind):
+        case NoticeKind.TEAM_CARD:
+            return _card(r)
+        case NoticeKind.TEAM_THREAD:
+            return _thread_line(head, payload)
+        case NoticeKind.ASSIGNED:
+            return _("{head}: {by} assigned this to you.", head=head, by=payload["by"])
+        case NoticeKind.FIRST_RESPONSE:
+            return _("{head}: {name} from {team} is on it.", head=head,
+                     name=payload.get("author") or r["team_name"], team=r["team_name"])
+        case NoticeKind.REPLY:
+            return _("{head}: {author} ({team}) wrote: {text}", head=head,
+                     author=payload["author"], team=r["team_name"], text=payload["text"])
+        case NoticeKind.WAITING:
+            if payload.get("text"):
+                return _("{head}: {author} needs something from you: {text}", head=head,
+                         author=payload["author"], text=payload["text"])
+            return _("{head}: {author} is waiting on you; reply to continue.", head=head,
+                     author=payload["author"])
+        case NoticeKind.RESOLVED:
+            return "\n".join([
+                _("{head}: resolved by {author}: {note}", head=head,
+                  author=payload["author"], note=payload["note"]),
+                _("How did we do? Answer with: rate {key} 1-{scale} [comment], "
+                  "or reopen {key} if it is not fixed.", key=r["key"], scale=payload["scale"]),
+            ])
+
+
+def _card(r: dict[str, Any]) -> str:
+    parts = [
+        f"{r['key']} · {r['title']}",
+        _("from {name}", name=r["requester_name"]),
+        priority_label(r["priority"]),
+    ]
+    if r["category"]:
+        parts.append(r["category"])
+    parts.append(status_label(r["status"]))
+    if r["assignee_name"]:
+        parts.append(_("held by {name}", name=r["assignee_name"]))
+    if r["status"] in (Status.RESOLVED, Status.CLOSED):
+        return " · ".join(parts)
+    if r["first_response_at"] is None:
+        parts.append(_("respond by {when}",
+                       when=format_when(datetime.fromisoformat(r["first_response_due_at"]))))
+    elif r["resolution_due_at"]:
+        parts.append(_("resolve by {when}",
+                       when=format_when(datetime.fromisoformat(r["resolution_due_at"]))))
+    return " · ".join(parts)
+
+
+def _thread_line(head: str, payload: dict[str, Any]) -> str:
+    author = payload["author"]
+    if "rating" in payload:
+        line = _("{head}: {author} rated {rating} of {scale}.", head=head, author=author,
+                 rating=payload["rating"], scale=payload["scale"])
+        return line + (f" “{payload['text']}”" if payload.get("text") else "")
+    if payload.get("reopened"):
+        if payload.get("text"):
+            return _("{head}: {author} reopened it: {text}", head=head, author=author,
+                     text=payload["text"])
+        return _("{head}: {author} reopened it.", head=head, author=author)
+    if payload.get("internal"):
+        return _("{head}: internal note from {author}: {text}", head=head, author=author,
+                 text=payload["text"])
+    return _("{head}: {author} wrote: {text}", head=head, author=author, text=payload["text"])
+
+
+def item_line(item: QueueItem) -> str:
+    r = item.request
+    line = f"{r.key} · {r.title} · {priority_label(r.priority)} · {status_label(r.status)}"
+    if r.status in (Status.RESOLVED, Status.CLOSED):
+        return line
+    return f"{line} · {time_left_label(item.time_left)}"
+
+
+def my_list(items: list[QueueItem]) -> str:
+    if not items:
+        return _("You have no open requests.")
+    header = ngettext("You have {n} open request:", "You have {n} open requests:", len(items))
+    return "\n".join([header, *("  " + item_line(i) for i in items)])
+
+
+def queue(q: Queue) -> str:
+    if not q.items:
+        return _("{team} has nothing in its queue.", team=q.team.name)
+    header = ngettext(
+        "{team}: {n} request in the queue, most urgent first:",
+        "{team}: {n} requests in the queue, most urgent first:",
+        len(q.items),
+        team=q.team.name,
+    )
+    return "\n".join([header, *("  " + item_line(i) for i in q.items)])
+
+
+def story(s: RequestStory) -> str:
+    r = s.request
+    lines = [
+        f"{r.key} · {r.title}",
+        _("Team: {team} · priority {priority} · status {status}", team=r.team.name,
+          priority=priority_label(r.priority), status=status_label(r.status)),
+        _("Requested by {name} on {when}", name=r.requester.display_name,
+          when=format_moment(r.created_at)),
+    ]
+    if r.assignee:
+        lines.append(_("Held by {name}", name=r.assignee.display_name))
+    if r.status not in (Status.RESOLVED, Status.CLOSED):
+        lines.append(time_left_label(s.time_left))
+    if s.survey and s.survey.rating is not None:
+        lines.append(_("Rated {rating} of {scale}", rating=s.survey.rating,
+                       scale=s.survey.scale))
+    lines.append(_("History:"))
+    for event, actor in s.events:
+        lines.append(f"  {format_moment(event.at)} · {event_label(event.kind)}"
+                     + (f" · {actor}" if actor else ""))
+    return "\n".join(lines)
+
+
+def event_label(kind: str) -> str:
+    labels = {
+        "filed": _("filed"),
+        "claimed": _("claimed"),
+        "assigned": _("assigned"),
+        "replied": _("replied"),
+        "note": _("internal note"),
+        "requester_replied": _("requester replied"),
+        "waiting": _("waiting on requester"),
+        "resumed": _("work resumed"),
+        "resolved": _("resolved"),
+        "reopened": _("reopened"),
+        "rated": _("rated"),
+        "commented": _("commented"),
+        "closed": _("closed"),
+        "priority_changed": _("priority changed"),
+    }
+    return labels.get(kind, kind)

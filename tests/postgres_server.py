@@ -1,0 +1,80 @@
+"""A throwaway PostgreSQL server for the test session, from the machine's own binaries.
+
+`initdb` refuses to run as root, and CI runs as root: the cluster is then created
+and started as the `postgres` system user, in a temp dir on a free port.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    user: str
+    data_dir: Path
+
+    def stop(self) -> None:
+        _run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+
+def pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not candidates:
+        raise RuntimeError(
+            f"{name} not found: install PostgreSQL (apt-get install -y postgresql)"
+        )
+    return candidates[-1]
+
+
+def _as_postgres() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def _run(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    command = [*_as_postgres(), pg_bin(args[0]), *args[1:]]
+    return subprocess.run(command, check=check, capture_output=True, text=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start() -> PostgresServer:
+    root = Path(tempfile.mkdtemp(prefix="inhouse-pg-"))
+    data_dir = root / "data"
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    os.chmod(root, 0o755)
+    _run(["initdb", "-D", str(data_dir), "-U", "postgres", "-A", "trust", "--no-sync",
+          "-E", "UTF8", "--locale=C"])
+    port = _free_port()
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    result = _run(["pg_ctl", "-D", str(data_dir), "-o", options, "-l", str(root / "log"),
+                   "-w", "-t", "60", "start"], check=False)
+    if result.returncode != 0:
+        log = (root / "log").read_text() if (root / "log").exists() else ""
+        raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")
+    return PostgresServer(host="127.0.0.1", port=port, user="postgres", data_dir=data_dir)
