@@ -57,7 +57,7 @@ PersonRefKind = Literal["email", "slack", "teams"]
 EXAMPLE_CATALOG: Final = Path(__file__).parent / "catalogs" / "example.yaml"
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
-_PREFIX = re.compile(r"[A-Z0-9][A-Z0-9-]*")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,}")
@@ -176,14 +176,14 @@ TeamKey = Annotated[
 RequestPrefix = Annotated[
     str,
     Field(max_length=16),
-    AfterValidator(str.upper),
     _matching(_PREFIX, N_("expected a prefix of letters, digits and -, like IT, got '{got}'")),
+    AfterValidator(str.upper),
 ]
 Alias = Annotated[
     str,
     Field(max_length=64),
-    AfterValidator(str.lower),
     _matching(re.compile(r"\S+"), N_("expected one word without spaces, got '{got}'")),
+    AfterValidator(str.lower),
 ]
 SlackUserId = Annotated[
     str, _matching(_SLACK_USER, N_("expected a Slack user id like U0123ABC, got '{got}'"))
@@ -293,6 +293,13 @@ class CalendarSpec(_Spec):
             raise ValueError(
                 _('no working hours; expected days and times like mon-fri: "09:00-17:00"')
             )
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _open_on_holidays(cls, value: HolidaysSpec, info: ValidationInfo) -> HolidaysSpec:
+        if info.data.get("always_open") and (value.country or value.dates):
+            raise ValueError(_("an always-open calendar takes no holidays"))
         return value
 
     def build(self) -> BusinessCalendar:
@@ -423,7 +430,7 @@ class Catalog(_Spec):
     def _cross_checks(self, info: ValidationInfo) -> Catalog:
         if info.context and info.context.get(_SKIP_CROSS_CHECKS):
             return self  # parse_catalog runs them on the raw document itself
-        issues = cross_check(self.model_dump(mode="json"))
+        issues = _cross_check(self.model_dump(mode="json"))
         if issues:
             raise ValueError("\n".join(f"{issue.path}: {issue.message}" for issue in issues))
         return self
@@ -511,7 +518,7 @@ def parse_catalog(text: str, file: str) -> Catalog:
             catalog = Catalog.model_validate(data, context={_SKIP_CROSS_CHECKS: True})
         except ValidationError as exc:
             issues.extend(_issue(error) for error in exc.errors())
-        issues.extend(cross_check(data))
+        issues.extend(_cross_check(data))
     if issues or catalog is None:
         raise CatalogError(file, sorted(dict.fromkeys(issues), key=_document_order))
     return catalog
@@ -724,7 +731,7 @@ def _unknown_calendar(name: object, calendars: Mapping[str, object]) -> str:
     return _("unknown calendar '{name}'; expected one of: {choices}", name=name, choices=choices)
 
 
-def cross_check(data: Mapping[str, Any]) -> list[CatalogIssue]:
+def _cross_check(data: Mapping[str, Any]) -> list[CatalogIssue]:
     """Rules relating several places, over the raw document (whatever else is wrong)."""
     raw_calendars = data.get("calendars")
     calendars = raw_calendars if isinstance(raw_calendars, Mapping) else None

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
-
 import pytest
 from alembic import command
 from alembic.config import Config
-from pytest_postgresql import factories
-from pytest_postgresql.executors.noop import NoopExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,21 +31,36 @@ def migrate_with(sync_url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[NoopExecutor]:
+def pg_server() -> Iterator[postgres_server.PostgresServer]:
     server = postgres_server.start()
     try:
-        yield NoopExecutor(host=server.host, port=server.port, user=server.user,
-                           options="", dbname="inhouse", password=None)
+        yield server
     finally:
         server.stop()
 
 
-def _load_schema(host: str, port: int, user: str, dbname: str, password: Any, **_: Any) -> None:
-    migrate_with(f"postgresql+psycopg://{user}@{host}:{port}/{dbname}")
+@pytest.fixture(scope="session")
+def pg_template(pg_server: postgres_server.PostgresServer) -> Iterator[str]:
+    """A template database with the schema migrated once; tests clone it."""
+    janitor = DatabaseJanitor(user=pg_server.user, host=pg_server.host, port=pg_server.port,
+                              dbname="inhouse_template", as_template=True)
+    with janitor:
+        janitor.load(
+            lambda host, port, user, dbname, password, **_: migrate_with(
+                f"postgresql+psycopg://{user}@{host}:{port}/{dbname}"
+            )
+        )
+        yield "inhouse_template"
 
 
-pg_noproc = factories.postgresql_noproc(depends_on="pg_server", load=[_load_schema])
-postgresql = factories.postgresql("pg_noproc")
+@pytest.fixture
+def postgresql_url(pg_server: postgres_server.PostgresServer, pg_template: str) -> Iterator[str]:
+    """A fresh database per test, cloned from the migrated template."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    janitor = DatabaseJanitor(user=pg_server.user, host=pg_server.host, port=pg_server.port,
+                              dbname=name, template_dbname=pg_template)
+    with janitor:
+        yield f"postgresql+asyncpg://{pg_server.user}@{pg_server.host}:{pg_server.port}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +77,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         target = tmp_path / "inhouse.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite+aiosqlite:///{target}"
-    connection = request.getfixturevalue("postgresql")
-    info = connection.info
-    return f"postgresql+asyncpg://{info.user}@{info.host}:{info.port}/{info.dbname}"
+    return str(request.getfixturevalue("postgresql_url"))
 
 
 @pytest.fixture
