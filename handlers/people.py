@@ -97,9 +97,10 @@ async def is_on_team(session: AsyncSession, team_id: int, person_id: int) -> boo
 async def teams_of(session: AsyncSession, person_id: int) -> list[Team]:
     rows = await session.scalars(
         select(Team)
-        .join(Membership, Membership.team_id == Team.id)
-        .where(Membership.person_id == person_id, Team.active.is_(True))
-        .distinct()
+        .where(
+            Team.id.in_(select(Membership.team_id).where(Membership.person_id == person_id)),
+            Team.active.is_(True),
+        )
         .order_by(Team.key)
     )
     return list(rows.unique())

@@ -104,6 +104,6 @@ async def request_story(
     return RequestStory(
         request=request,
         time_left=sla.time_left(request, clock.now(), team_calendar(request.team)),
-        events=[(event, name) for event, name in rows.tuples()],
+        events=[(event, name) for event, name in rows.all()],
         survey=survey,
     )
