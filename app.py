@@ -20,7 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import event, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from models.i18n import _
 from models.settings import Settings
@@ -197,15 +202,21 @@ def catalog_check(file: Path) -> None:
         loaded = load_catalog(file)
     except CatalogError as error:
         for issue in error.issues:
-            console.print(f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
-                          highlight=False, markup=True)
-        console.print(_("{count} problem(s) found; nothing was written.",
-                        count=len(error.issues)))
+            console.print(
+                f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
+                highlight=False,
+                markup=True,
+            )
+        console.print(_("{count} problem(s) found; nothing was written.", count=len(error.issues)))
         raise typer.Exit(1) from None
     console.print(
-        _("{file} is valid: {teams} teams, {people} people, {calendars} calendars.",
-          file=str(file), teams=len(loaded.teams), people=len(loaded.people),
-          calendars=len(loaded.calendars))
+        _(
+            "{file} is valid: {teams} teams, {people} people, {calendars} calendars.",
+            file=str(file),
+            teams=len(loaded.teams),
+            people=len(loaded.people),
+            calendars=len(loaded.calendars),
+        )
     )
 
 
@@ -218,17 +229,16 @@ def catalog_apply(file: Path) -> None:
         loaded = load_catalog(file)
     except CatalogError as error:
         for issue in error.issues:
-            console.print(f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
-                          highlight=False)
-        console.print(_("{count} problem(s) found; nothing was written.",
-                        count=len(error.issues)))
+            console.print(
+                f"[red]{error.file}: {issue.path}[/red]: {issue.message}", highlight=False
+            )
+        console.print(_("{count} problem(s) found; nothing was written.", count=len(error.issues)))
         raise typer.Exit(1) from None
     url = settings().database_url
     run_migrations(url)
     report = asyncio.run(_apply(url, loaded))
     if not report.changed:
-        console.print(_("Nothing to change: the database already matches {file}.",
-                        file=str(file)))
+        console.print(_("Nothing to change: the database already matches {file}.", file=str(file)))
         return
     for kind, names in report.changes.items():
         console.print(f"{kind}: {', '.join(names)}", highlight=False)
@@ -260,8 +270,9 @@ def chat(
     config = settings()
     run_migrations(config.database_url)
     language = lang or (os.environ.get("LANG") or "en").split(".")[0]
-    identity = Identity(email=as_.strip().lower(), display_name=as_.split("@")[0],
-                        language=language)
+    identity = Identity(
+        email=as_.strip().lower(), display_name=as_.split("@")[0], language=language
+    )
 
     async def go() -> None:
         engine = build_engine(config.database_url)
@@ -376,8 +387,14 @@ def outbox_list() -> None:
     table = Table(_("id"), _("kind"), _("state"), _("attempts"), _("next try"), _("last error"))
     for row in rows:
         state = _("dead") if row.dead_at else _("pending")
-        table.add_row(str(row.id), row.kind, state, str(row.attempts),
-                      row.next_attempt_at.isoformat(timespec="seconds"), row.last_error or "")
+        table.add_row(
+            str(row.id),
+            row.kind,
+            state,
+            str(row.attempts),
+            row.next_attempt_at.isoformat(timespec="seconds"),
+            row.last_error or "",
+        )
     console.print(table)
 
 

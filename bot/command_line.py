@@ -7,8 +7,19 @@ from dataclasses import dataclass
 
 # Verbs that act on one request by key, with optional free text after it.
 KEYED_VERBS = {
-    "claim", "assign", "reply", "note", "wait", "resume", "resolve",
-    "reopen", "close", "rate", "comment", "priority", "status",
+    "claim",
+    "assign",
+    "reply",
+    "note",
+    "wait",
+    "resume",
+    "resolve",
+    "reopen",
+    "close",
+    "rate",
+    "comment",
+    "priority",
+    "status",
 }
 LIST_VERBS = {"list", "queue", "help"}
 

@@ -44,8 +44,8 @@ class ApplyReport:
 async def apply_catalog(session: AsyncSession, catalog: Catalog) -> ApplyReport:
     report = ApplyReport()
     calendars = await _apply_calendars(session, catalog, report)
-    for spec in catalog.people:
-        await _apply_person(session, spec, report)
+    for person_spec in catalog.people:
+        await _apply_person(session, person_spec, report)
     admins = {(await _person_for_ref(session, ref, report)).id for ref in catalog.admins}
     for person in await session.scalars(select(Person)):
         if _set(person, is_admin=person.id in admins):
@@ -201,7 +201,9 @@ async def _apply_standards(
     for priority, standard in spec.standards.items():
         level = Priority(priority)
         values = {
-            "first_response_seconds": int(standard.first_response.resolve(business).total_seconds()),
+            "first_response_seconds": int(
+                standard.first_response.resolve(business).total_seconds()
+            ),
             "resolution_seconds": int(standard.resolution.resolve(business).total_seconds()),
         }
         row = rows.pop(level, None)

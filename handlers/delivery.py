@@ -114,9 +114,7 @@ async def dispatch_due(
         claimed = await _claim(sessions, clock.now(), owner, batch)
         if not claimed:
             break
-        await _deliver_claimed(
-            sessions, clock, channels, claimed, blocked_requests, policy, report
-        )
+        await _deliver_claimed(sessions, clock, channels, claimed, blocked_requests, policy, report)
         if report.delivered == before:
             break
     return report

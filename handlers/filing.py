@@ -88,7 +88,9 @@ async def _team(session: AsyncSession, name: str) -> Team:
     if found is None:
         choices = [t.key for t in await active_teams(session)]
         if not name.strip():
-            raise UnknownTeam(N_("Which team? Choose one of: {teams}."), choices, teams=", ".join(choices))
+            raise UnknownTeam(
+                N_("Which team? Choose one of: {teams}."), choices, teams=", ".join(choices)
+            )
         raise UnknownTeam(
             N_("There is no team called '{name}'. Choose one of: {teams}."),
             choices,
@@ -166,14 +168,11 @@ async def standard_for(
     }
     chosen = rows.get(priority) or rows.get(Priority.NORMAL)
     if chosen is None:
-        raise InvalidInput(
-            N_("{team} has not published a service standard yet."), team=team.name
-        )
+        raise InvalidInput(N_("{team} has not published a service standard yet."), team=team.name)
     return (
         timedelta(seconds=chosen.first_response_seconds),
         timedelta(seconds=chosen.resolution_seconds),
     )
-
 
 
 async def _next_number(session: AsyncSession, team: Team) -> int:
@@ -184,4 +183,4 @@ async def _next_number(session: AsyncSession, team: Team) -> int:
         .returning(Team.last_number)
     )
     assert number is not None
-    return number
+    return int(number)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.outbox import OutboxMessage
 from models.requests import Request
 
+
 class NoticeKind(StrEnum):
     TEAM_CARD = "team_card"  # the request's card in the team channel (edited in place)
     TEAM_THREAD = "team_thread"  # a line in the card's thread (requester reply, note, rating)
@@ -24,6 +25,7 @@ class NoticeKind(StrEnum):
     REPLY = "reply"  # to the requester: a team member's public reply
     WAITING = "waiting"  # to the requester: the team needs something from you
     RESOLVED = "resolved"  # to the requester: the resolution note and the survey
+
 
 def snapshot(request: Request) -> dict[str, Any]:
     """What a renderer needs to show a request as it was when the notice was queued."""
@@ -45,8 +47,10 @@ def snapshot(request: Request) -> dict[str, Any]:
         "resolution_note": request.resolution_note,
     }
 
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
 
 def to_team(
     session: AsyncSession,
@@ -65,6 +69,7 @@ def to_team(
             next_attempt_at=now,
         )
     )
+
 
 def to_person(
     session: AsyncSession,

@@ -33,8 +33,10 @@ async def resolve_person(session: AsyncSession, identity: Identity) -> Person:
     """
     person = await _match(session, identity)
     if person is None:
-        if identity.email is None and identity.slack_user_id is None and (
-            identity.teams_user_id is None
+        if (
+            identity.email is None
+            and identity.slack_user_id is None
+            and (identity.teams_user_id is None)
         ):
             raise NotFound(N_("I don't know who you are."))
         person = Person(display_name=identity.display_name or identity.email or "?")

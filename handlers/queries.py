@@ -61,9 +61,7 @@ async def team_queue(
     """A team's active requests, most urgent first; members only."""
     chosen = await _queue_team(session, actor, team)
     rows = await session.scalars(
-        select(Request).where(
-            Request.team_id == chosen.id, Request.status.in_(ACTIVE_STATUSES)
-        )
+        select(Request).where(Request.team_id == chosen.id, Request.status.in_(ACTIVE_STATUSES))
     )
     now = clock.now()
     calendar = team_calendar(chosen)

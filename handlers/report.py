@@ -96,12 +96,14 @@ async def team_summaries(
                     else None
                 ),
                 first_response_met=_share(
-                    [r.first_response_at <= r.first_response_due_at for r in answered
-                     if r.first_response_at is not None]
+                    [
+                        r.first_response_at <= r.first_response_due_at
+                        for r in answered
+                        if r.first_response_at is not None
+                    ]
                 ),
                 resolution_met=_share(
-                    [r.resolution_consumed_seconds <= r.resolution_target_seconds
-                     for r in resolved]
+                    [r.resolution_consumed_seconds <= r.resolution_target_seconds for r in resolved]
                 ),
                 csat=statistics.fmean(r for r in ratings if r is not None) if ratings else None,
                 ratings=len(ratings),

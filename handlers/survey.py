@@ -31,8 +31,12 @@ class Rated:
 
 async def desk_settings(session: AsyncSession) -> DeskSettings:
     settings = await session.get(DeskSettings, 1)
-    return settings if settings is not None else DeskSettings(
-        id=1, survey_scale=5, survey_reopen_below=3, auto_close_after="3d", recognition=False
+    return (
+        settings
+        if settings is not None
+        else DeskSettings(
+            id=1, survey_scale=5, survey_reopen_below=3, auto_close_after="3d", recognition=False
+        )
     )
 
 
@@ -60,8 +64,9 @@ async def rate(
     require_requester(request, actor)
     survey = await session.scalar(select(Survey).where(Survey.request_id == request.id))
     if survey is None or request.status not in (Status.RESOLVED, Status.CLOSED):
-        raise Conflict(N_("{key} has not been resolved yet, so there is nothing to rate."),
-                       key=request.key)
+        raise Conflict(
+            N_("{key} has not been resolved yet, so there is nothing to rate."), key=request.key
+        )
     if survey.answered_at is not None:
         raise Conflict(
             N_("Thanks, you already rated {key} ({rating} of {scale})."),
@@ -70,17 +75,21 @@ async def rate(
             scale=survey.scale,
         )
     if not 1 <= rating <= survey.scale:
-        raise InvalidInput(
-            N_("Rate from 1 to {scale}."), field="rating", scale=survey.scale
-        )
+        raise InvalidInput(N_("Rate from 1 to {scale}."), field="rating", scale=survey.scale)
     text = _comment(comment)
     now = clock.now()
     settings = await desk_settings(session)
     survey.rating, survey.comment, survey.answered_at = rating, text or None, now
     record(session, request, actor, "rated", now, rating=rating, comment=text or None)
     notices.to_team(
-        session, request, NoticeKind.TEAM_THREAD, now,
-        author=actor.display_name, rating=rating, scale=survey.scale, text=text or None,
+        session,
+        request,
+        NoticeKind.TEAM_THREAD,
+        now,
+        author=actor.display_name,
+        rating=rating,
+        scale=survey.scale,
+        text=text or None,
     )
     low = rating < settings.survey_reopen_below
     if not low and request.status is Status.RESOLVED:
@@ -106,8 +115,13 @@ async def add_comment(
     survey.comment = text
     record(session, request, actor, "commented", now, comment=text)
     notices.to_team(
-        session, request, NoticeKind.TEAM_THREAD, now,
-        author=actor.display_name, text=text, internal=False,
+        session,
+        request,
+        NoticeKind.TEAM_THREAD,
+        now,
+        author=actor.display_name,
+        text=text,
+        internal=False,
     )
     return survey
 
@@ -130,8 +144,13 @@ async def reopen(
     record(session, request, actor, "reopened", now, reason=text or None)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     notices.to_team(
-        session, request, NoticeKind.TEAM_THREAD, now,
-        author=actor.display_name, text=text or None, reopened=True,
+        session,
+        request,
+        NoticeKind.TEAM_THREAD,
+        now,
+        author=actor.display_name,
+        text=text or None,
+        reopened=True,
     )
     return request
 

@@ -107,8 +107,13 @@ async def reply(
         if internal:
             record(session, request, actor, "note", now, text=body)
             notices.to_team(
-                session, request, NoticeKind.TEAM_THREAD, now,
-                author=actor.display_name, text=body, internal=True,
+                session,
+                request,
+                NoticeKind.TEAM_THREAD,
+                now,
+                author=actor.display_name,
+                text=body,
+                internal=True,
             )
             return Outcome(request)
         record(session, request, actor, "replied", now, text=body)
@@ -117,8 +122,13 @@ async def reply(
             notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
         _first_response(session, request, now, announce=False)
         notices.to_person(
-            session, request, request.requester_id, NoticeKind.REPLY, now,
-            author=actor.display_name, text=body,
+            session,
+            request,
+            request.requester_id,
+            NoticeKind.REPLY,
+            now,
+            author=actor.display_name,
+            text=body,
         )
         return Outcome(request)
     if request.requester_id != actor.id:
@@ -135,8 +145,13 @@ async def reply(
         record(session, request, actor, "resumed", now)
         notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     notices.to_team(
-        session, request, NoticeKind.TEAM_THREAD, now,
-        author=actor.display_name, text=body, internal=False,
+        session,
+        request,
+        NoticeKind.TEAM_THREAD,
+        now,
+        author=actor.display_name,
+        text=body,
+        internal=False,
     )
     return Outcome(request)
 
@@ -157,8 +172,13 @@ async def wait_on_requester(
     _first_response(session, request, now, announce=False)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     notices.to_person(
-        session, request, request.requester_id, NoticeKind.WAITING, now,
-        author=actor.display_name, text=body or None,
+        session,
+        request,
+        request.requester_id,
+        NoticeKind.WAITING,
+        now,
+        author=actor.display_name,
+        text=body or None,
     )
     return Outcome(request)
 
@@ -185,7 +205,8 @@ async def resolve(
     body = note.strip()
     if not body:
         raise InvalidInput(
-            N_("Say what was done, so {name} knows."), field="note",
+            N_("Say what was done, so {name} knows."),
+            field="note",
             name=request.requester.display_name,
         )
     _message(body)
@@ -204,8 +225,14 @@ async def resolve(
     scale = await open_survey(session, request, now)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     notices.to_person(
-        session, request, request.requester_id, NoticeKind.RESOLVED, now,
-        author=actor.display_name, note=body, scale=scale,
+        session,
+        request,
+        request.requester_id,
+        NoticeKind.RESOLVED,
+        now,
+        author=actor.display_name,
+        note=body,
+        scale=scale,
     )
     return Outcome(request)
 
@@ -232,8 +259,15 @@ async def set_priority(
     previous = request.priority
     request.priority = wanted
     sla.retarget(request, first_response, resolution, team_calendar(request.team))
-    record(session, request, actor, "priority_changed", now, previous=previous.value,
-           priority=wanted.value)
+    record(
+        session,
+        request,
+        actor,
+        "priority_changed",
+        now,
+        previous=previous.value,
+        priority=wanted.value,
+    )
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     return Outcome(request)
 
@@ -267,7 +301,11 @@ def _first_response(
     request.next_check_at = sla.next_check(request)
     if announce:
         notices.to_person(
-            session, request, request.requester_id, NoticeKind.FIRST_RESPONSE, now,
+            session,
+            request,
+            request.requester_id,
+            NoticeKind.FIRST_RESPONSE,
+            now,
             author=request.assignee.display_name if request.assignee else None,
         )
 

@@ -6,6 +6,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -42,8 +43,13 @@ def pg_server() -> Iterator[postgres_server.PostgresServer]:
 @pytest.fixture(scope="session")
 def pg_template(pg_server: postgres_server.PostgresServer) -> Iterator[str]:
     """A template database with the schema migrated once; tests clone it."""
-    janitor = DatabaseJanitor(user=pg_server.user, host=pg_server.host, port=pg_server.port,
-                              dbname="inhouse_template", as_template=True)
+    janitor = DatabaseJanitor(
+        user=pg_server.user,
+        host=pg_server.host,
+        port=pg_server.port,
+        dbname="inhouse_template",
+        as_template=True,
+    )
     with janitor:
         janitor.load(
             lambda host, port, user, dbname, password, **_: migrate_with(
@@ -57,8 +63,13 @@ def pg_template(pg_server: postgres_server.PostgresServer) -> Iterator[str]:
 def postgresql_url(pg_server: postgres_server.PostgresServer, pg_template: str) -> Iterator[str]:
     """A fresh database per test, cloned from the migrated template."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    janitor = DatabaseJanitor(user=pg_server.user, host=pg_server.host, port=pg_server.port,
-                              dbname=name, template_dbname=pg_template)
+    janitor = DatabaseJanitor(
+        user=pg_server.user,
+        host=pg_server.host,
+        port=pg_server.port,
+        dbname=name,
+        template_dbname=pg_template,
+    )
     with janitor:
         yield f"postgresql+asyncpg://{pg_server.user}@{pg_server.host}:{pg_server.port}/{name}"
 

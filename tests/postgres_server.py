@@ -35,9 +35,7 @@ def pg_bin(name: str) -> str:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not candidates:
-        raise RuntimeError(
-            f"{name} not found: install PostgreSQL (apt-get install -y postgresql)"
-        )
+        raise RuntimeError(f"{name} not found: install PostgreSQL (apt-get install -y postgresql)")
     return candidates[-1]
 
 
@@ -65,15 +63,42 @@ def start() -> PostgresServer:
         owner = pwd.getpwnam("postgres")
         os.chown(root, owner.pw_uid, owner.pw_gid)
     os.chmod(root, 0o755)
-    _run(["initdb", "-D", str(data_dir), "-U", "postgres", "-A", "trust", "--no-sync",
-          "-E", "UTF8", "--locale=C"])
+    _run(
+        [
+            "initdb",
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]
+    )
     port = _free_port()
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    result = _run(["pg_ctl", "-D", str(data_dir), "-o", options, "-l", str(root / "log"),
-                   "-w", "-t", "60", "start"], check=False)
+    result = _run(
+        [
+            "pg_ctl",
+            "-D",
+            str(data_dir),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=False,
+    )
     if result.returncode != 0:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")

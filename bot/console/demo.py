@@ -58,7 +58,11 @@ STORY = [
     Step(timedelta(hours=2), ALICE, "resolve IT-1 Replaced the mainboard; your files are intact."),
     Step(timedelta(minutes=15), LUCA, "rate IT-1 5 Super fast, thank you!"),
     Step(timedelta(minutes=30), MARIA, "rate FIN-1 2"),
-    Step(timedelta(minutes=1), MARIA, "comment FIN-1 It is approved, but the payout is still missing."),
+    Step(
+        timedelta(minutes=1),
+        MARIA,
+        "comment FIN-1 It is approved, but the payout is still missing.",
+    ),
     Step(timedelta(minutes=1), MARIA, "reopen FIN-1 The payout never arrived."),
     Step(timedelta(minutes=1), LUCA, "/request status IT-1"),
     Step(timedelta(minutes=1), LUCA, "/request it"),

@@ -44,8 +44,11 @@ def time_left_label(left: timedelta | None) -> str:
 def promise(request: Request) -> str:
     """The service standard as a promise, in the reader's time zone."""
     if request.resolution_due_at is None:
-        return _("{team} aims to respond by {respond}.",
-                 team=request.team.name, respond=format_when(request.first_response_due_at))
+        return _(
+            "{team} aims to respond by {respond}.",
+            team=request.team.name,
+            respond=format_when(request.first_response_due_at),
+        )
     return _(
         "{team} aims to respond by {respond} and resolve by {resolve}.",
         team=request.team.name,
@@ -55,9 +58,7 @@ def promise(request: Request) -> str:
 
 
 def filed(request: Request) -> str:
-    return _("Filed {key}: {title}.", key=request.key, title=request.title) + " " + promise(
-        request
-    )
+    return _("Filed {key}: {title}.", key=request.key, title=request.title) + " " + promise(request)
 
 
 def notice(kind: str, payload: dict[str, Any]) -> str:
@@ -72,24 +73,50 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
         case NoticeKind.ASSIGNED:
             return _("{head}: {by} assigned this to you.", head=head, by=payload["by"])
         case NoticeKind.FIRST_RESPONSE:
-            return _("{head}: {name} from {team} is on it.", head=head,
-                     name=payload.get("author") or r["team_name"], team=r["team_name"])
+            return _(
+                "{head}: {name} from {team} is on it.",
+                head=head,
+                name=payload.get("author") or r["team_name"],
+                team=r["team_name"],
+            )
         case NoticeKind.REPLY:
-            return _("{head}: {author} ({team}) wrote: {text}", head=head,
-                     author=payload["author"], team=r["team_name"], text=payload["text"])
+            return _(
+                "{head}: {author} ({team}) wrote: {text}",
+                head=head,
+                author=payload["author"],
+                team=r["team_name"],
+                text=payload["text"],
+            )
         case NoticeKind.WAITING:
             if payload.get("text"):
-                return _("{head}: {author} needs something from you: {text}", head=head,
-                         author=payload["author"], text=payload["text"])
-            return _("{head}: {author} is waiting on you; reply to continue.", head=head,
-                     author=payload["author"])
+                return _(
+                    "{head}: {author} needs something from you: {text}",
+                    head=head,
+                    author=payload["author"],
+                    text=payload["text"],
+                )
+            return _(
+                "{head}: {author} is waiting on you; reply to continue.",
+                head=head,
+                author=payload["author"],
+            )
         case NoticeKind.RESOLVED:
-            return "\n".join([
-                _("{head}: resolved by {author}: {note}", head=head,
-                  author=payload["author"], note=payload["note"]),
-                _("How did we do? Answer with: rate {key} 1-{scale} [comment], "
-                  "or reopen {key} if it is not fixed.", key=r["key"], scale=payload["scale"]),
-            ])
+            return "\n".join(
+                [
+                    _(
+                        "{head}: resolved by {author}: {note}",
+                        head=head,
+                        author=payload["author"],
+                        note=payload["note"],
+                    ),
+                    _(
+                        "How did we do? Answer with: rate {key} 1-{scale} [comment], "
+                        "or reopen {key} if it is not fixed.",
+                        key=r["key"],
+                        scale=payload["scale"],
+                    ),
+                ]
+            )
 
 
 def _card(r: dict[str, Any]) -> str:
@@ -106,28 +133,46 @@ def _card(r: dict[str, Any]) -> str:
     if r["status"] in (Status.RESOLVED, Status.CLOSED):
         return " · ".join(parts)
     if r["first_response_at"] is None:
-        parts.append(_("respond by {when}",
-                       when=format_when(datetime.fromisoformat(r["first_response_due_at"]))))
+        parts.append(
+            _(
+                "respond by {when}",
+                when=format_when(datetime.fromisoformat(r["first_response_due_at"])),
+            )
+        )
     elif r["resolution_due_at"]:
-        parts.append(_("resolve by {when}",
-                       when=format_when(datetime.fromisoformat(r["resolution_due_at"]))))
+        parts.append(
+            _("resolve by {when}", when=format_when(datetime.fromisoformat(r["resolution_due_at"])))
+        )
     return " · ".join(parts)
 
 
 def _thread_line(head: str, payload: dict[str, Any]) -> str:
     author = payload["author"]
     if "rating" in payload:
-        line = _("{head}: {author} rated {rating} of {scale}.", head=head, author=author,
-                 rating=payload["rating"], scale=payload["scale"])
+        line = _(
+            "{head}: {author} rated {rating} of {scale}.",
+            head=head,
+            author=author,
+            rating=payload["rating"],
+            scale=payload["scale"],
+        )
         return line + (f" “{payload['text']}”" if payload.get("text") else "")
     if payload.get("reopened"):
         if payload.get("text"):
-            return _("{head}: {author} reopened it: {text}", head=head, author=author,
-                     text=payload["text"])
+            return _(
+                "{head}: {author} reopened it: {text}",
+                head=head,
+                author=author,
+                text=payload["text"],
+            )
         return _("{head}: {author} reopened it.", head=head, author=author)
     if payload.get("internal"):
-        return _("{head}: internal note from {author}: {text}", head=head, author=author,
-                 text=payload["text"])
+        return _(
+            "{head}: internal note from {author}: {text}",
+            head=head,
+            author=author,
+            text=payload["text"],
+        )
     return _("{head}: {author} wrote: {text}", head=head, author=author, text=payload["text"])
 
 
@@ -162,22 +207,30 @@ def story(s: RequestStory) -> str:
     r = s.request
     lines = [
         f"{r.key} · {r.title}",
-        _("Team: {team} · priority {priority} · status {status}", team=r.team.name,
-          priority=priority_label(r.priority), status=status_label(r.status)),
-        _("Requested by {name} on {when}", name=r.requester.display_name,
-          when=format_moment(r.created_at)),
+        _(
+            "Team: {team} · priority {priority} · status {status}",
+            team=r.team.name,
+            priority=priority_label(r.priority),
+            status=status_label(r.status),
+        ),
+        _(
+            "Requested by {name} on {when}",
+            name=r.requester.display_name,
+            when=format_moment(r.created_at),
+        ),
     ]
     if r.assignee:
         lines.append(_("Held by {name}", name=r.assignee.display_name))
     if r.status not in (Status.RESOLVED, Status.CLOSED):
         lines.append(time_left_label(s.time_left))
     if s.survey and s.survey.rating is not None:
-        lines.append(_("Rated {rating} of {scale}", rating=s.survey.rating,
-                       scale=s.survey.scale))
+        lines.append(_("Rated {rating} of {scale}", rating=s.survey.rating, scale=s.survey.scale))
     lines.append(_("History:"))
     for event, actor in s.events:
-        lines.append(f"  {format_moment(event.at)} · {event_label(event.kind)}"
-                     + (f" · {actor}" if actor else ""))
+        lines.append(
+            f"  {format_moment(event.at)} · {event_label(event.kind)}"
+            + (f" · {actor}" if actor else "")
+        )
     return "\n".join(lines)
 
 

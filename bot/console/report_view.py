@@ -13,8 +13,15 @@ from models.i18n import _, format_duration, format_number, format_share
 
 def summary_table(rows: list[TeamSummary]) -> Table:
     table = Table(
-        _("Team"), _("Filed"), _("Resolved"), _("Backlog"), _("Median 1st response"),
-        _("1st response in standard"), _("Resolved in standard"), _("CSAT"), _("Reopened"),
+        _("Team"),
+        _("Filed"),
+        _("Resolved"),
+        _("Backlog"),
+        _("Median 1st response"),
+        _("1st response in standard"),
+        _("Resolved in standard"),
+        _("CSAT"),
+        _("Reopened"),
         title=_("How each team kept its promises"),
     )
     for row in rows:
@@ -36,18 +43,37 @@ def summary_table(rows: list[TeamSummary]) -> Table:
 
 def print_csv(rows: list[TeamSummary], out: TextIO) -> None:
     writer = csv.writer(out)
-    writer.writerow([
-        "team", "filed", "resolved", "backlog", "median_first_response_seconds",
-        "first_response_met", "resolution_met", "csat", "ratings", "reopened",
-    ])
+    writer.writerow(
+        [
+            "team",
+            "filed",
+            "resolved",
+            "backlog",
+            "median_first_response_seconds",
+            "first_response_met",
+            "resolution_met",
+            "csat",
+            "ratings",
+            "reopened",
+        ]
+    )
     for row in rows:
-        writer.writerow([
-            row.team_key, row.filed, row.resolved, row.backlog,
-            int(row.median_first_response.total_seconds())
-            if row.median_first_response is not None else "",
-            _csv_share(row.first_response_met), _csv_share(row.resolution_met),
-            f"{row.csat:.2f}" if row.csat is not None else "", row.ratings, row.reopened,
-        ])
+        writer.writerow(
+            [
+                row.team_key,
+                row.filed,
+                row.resolved,
+                row.backlog,
+                int(row.median_first_response.total_seconds())
+                if row.median_first_response is not None
+                else "",
+                _csv_share(row.first_response_met),
+                _csv_share(row.resolution_met),
+                f"{row.csat:.2f}" if row.csat is not None else "",
+                row.ratings,
+                row.reopened,
+            ]
+        )
 
 
 def _csv_share(value: float | None) -> str:

@@ -51,8 +51,14 @@ class ConsoleDesk:
                 try:
                     async with session.begin():
                         result = await file_request(
-                            session, self.clock, person, team=team, title=title,
-                            description=description, category=category, priority=priority,
+                            session,
+                            self.clock,
+                            person,
+                            team=team,
+                            title=title,
+                            description=description,
+                            category=category,
+                            priority=priority,
                         )
                         return render.filed(result.request)
                 except DeskError as error:
@@ -70,7 +76,11 @@ class ConsoleDesk:
             case "file":
                 title, _nl, description = c.text.partition("\n")
                 result = await file_request(
-                    session, clock, person, team=c.team or "", title=title,
+                    session,
+                    clock,
+                    person,
+                    team=c.team or "",
+                    title=title,
                     description=description,
                 )
                 return render.filed(result.request)
@@ -85,9 +95,11 @@ class ConsoleDesk:
                 return _("You hold {key} now.", key=done.request.key)
             case "assign":
                 done = await work.assign(session, clock, person, key, c.text)
-                return _("{key} is with {name} now.", key=done.request.key,
-                         name=done.request.assignee.display_name if done.request.assignee
-                         else "?")
+                return _(
+                    "{key} is with {name} now.",
+                    key=done.request.key,
+                    name=done.request.assignee.display_name if done.request.assignee else "?",
+                )
             case "reply":
                 done = await work.reply(session, clock, person, key, c.text)
                 return _("Sent on {key}.", key=done.request.key)
@@ -96,19 +108,28 @@ class ConsoleDesk:
                 return _("Internal note added to {key}.", key=done.request.key)
             case "wait":
                 done = await work.wait_on_requester(session, clock, person, key, c.text)
-                return _("{key} now waits on {name}; its clock is paused.",
-                         key=done.request.key, name=done.request.requester.display_name)
+                return _(
+                    "{key} now waits on {name}; its clock is paused.",
+                    key=done.request.key,
+                    name=done.request.requester.display_name,
+                )
             case "resume":
                 done = await work.resume(session, clock, person, key)
                 return _("Work on {key} resumed.", key=done.request.key)
             case "resolve":
                 done = await work.resolve(session, clock, person, key, c.text)
-                return _("{key} is resolved; {name} has been asked how it went.",
-                         key=done.request.key, name=done.request.requester.display_name)
+                return _(
+                    "{key} is resolved; {name} has been asked how it went.",
+                    key=done.request.key,
+                    name=done.request.requester.display_name,
+                )
             case "priority":
                 done = await work.set_priority(session, clock, person, key, c.text)
-                return _("{key} is {priority} now.", key=done.request.key,
-                         priority=render.priority_label(done.request.priority))
+                return _(
+                    "{key} is {priority} now.",
+                    key=done.request.key,
+                    priority=render.priority_label(done.request.priority),
+                )
             case "rate":
                 return await self._rate(session, person, key, c.text)
             case "comment":
@@ -116,14 +137,18 @@ class ConsoleDesk:
                 return _("Thanks, your comment reached the team.")
             case "reopen":
                 request = await survey.reopen(session, clock, person, key, c.text)
-                return _("{key} is reopened; {team} has been told.", key=request.key,
-                         team=request.team.name)
+                return _(
+                    "{key} is reopened; {team} has been told.",
+                    key=request.key,
+                    team=request.team.name,
+                )
             case "close":
                 request = await survey.close(session, clock, person, key)
                 return _("{key} is closed. Thanks!", key=request.key)
             case "form":
-                return _("Type: /request <team> <what you need>, e.g. /request it My "
-                         "laptop won't boot")
+                return _(
+                    "Type: /request <team> <what you need>, e.g. /request it My laptop won't boot"
+                )
             case "unknown":
                 return _("I don't know '{word}'.", word=c.text) + "\n" + help_text()
             case _:
@@ -135,20 +160,26 @@ class ConsoleDesk:
             return "⚠ " + _("Rate with a number, e.g. rate {key} 5 great work.", key=key)
         rated = await survey.rate(session, self.clock, person, key, int(number), comment)
         if rated.offer_reopen:
-            return _("Sorry it went badly. Tell the team why with: comment {key} <text>, "
-                     "or reopen it with: reopen {key}", key=rated.request.key)
+            return _(
+                "Sorry it went badly. Tell the team why with: comment {key} <text>, "
+                "or reopen it with: reopen {key}",
+                key=rated.request.key,
+            )
         return _("Thanks for rating {key}!", key=rated.request.key)
 
 
 def help_text() -> str:
-    return "\n".join([
-        _("What you can type:"),
-        _("  /request <team> <what you need>   file a request (first line = title)"),
-        _("  /request                          file step by step"),
-        _("  /request list                     your open requests"),
-        _("  /request status KEY               one request and its history"),
-        _("  /request queue [team]             your team's queue, most urgent first"),
-        _("  claim KEY | assign KEY EMAIL | reply KEY text | note KEY text"),
-        _("  wait KEY [question] | resume KEY | resolve KEY what was done | priority KEY level"),
-        _("  rate KEY 1-5 [comment] | comment KEY text | reopen KEY [why] | close KEY"),
-    ])
+    return "\n".join(
+        [
+            _("What you can type:"),
+            _("  /request <team> <what you need>   file a request (first line = title)"),
+            _("  /request                          file step by step"),
+            _("  /request list                     your open requests"),
+            _("  /request status KEY               one request and its history"),
+            _("  /request queue [team]             your team's queue, most urgent first"),
+            _("  claim KEY | assign KEY EMAIL | reply KEY text | note KEY text"),
+            _("  wait KEY [question] | resume KEY | resolve KEY what was done"),
+            _("  priority KEY urgent|high|normal|low"),
+            _("  rate KEY 1-5 [comment] | comment KEY text | reopen KEY [why] | close KEY"),
+        ]
+    )

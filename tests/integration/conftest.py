@@ -16,7 +16,10 @@ from models.directory import Person
 
 CATALOG = """
 calendars:
-  office: {timezone: Europe/Berlin, hours: {mon-fri: "09:00-17:00"}, holidays: {country: DE, dates: [2026-12-24]}}
+  office:
+    timezone: Europe/Berlin
+    hours: {mon-fri: "09:00-17:00"}
+    holidays: {country: DE, dates: [2026-12-24]}
   always: 24x7
 people:
   - {email: sam@example.com, name: Sam Sales, department: Sales, timezone: Europe/Berlin}

@@ -67,8 +67,11 @@ async def test_unknown_team_lists_the_teams_and_files_nothing(desk: Desk) -> Non
     [
         ({"title": "   "}, "title", "what you need"),
         ({"title": "x" * (TITLE_MAX + 1)}, "title", f"limit is {TITLE_MAX}"),
-        ({"title": "ok", "description": "y" * (DESCRIPTION_MAX + 1)}, "description",
-         f"limit is {DESCRIPTION_MAX}"),
+        (
+            {"title": "ok", "description": "y" * (DESCRIPTION_MAX + 1)},
+            "description",
+            f"limit is {DESCRIPTION_MAX}",
+        ),
         ({"title": "ok", "category": "Plumbing"}, "category", "Hardware, Software, Access"),
         ({"title": "ok", "priority": "critical"}, "priority", "urgent, high, normal, low"),
     ],
@@ -90,23 +93,19 @@ async def test_category_matches_case_insensitively(desk: Desk) -> None:
 
 
 async def test_urgent_priority_uses_the_urgent_standard(desk: Desk) -> None:
-    filed = await file(desk, "sam@example.com", team="it", title="Server down",
-                       priority="URGENT")
+    filed = await file(desk, "sam@example.com", team="it", title="Server down", priority="URGENT")
     assert filed.request.first_response_due_at == desk.clock.now() + timedelta(minutes=30)
 
 
 async def test_priority_without_a_standard_falls_back_to_normal(desk: Desk) -> None:
-    filed = await file(desk, "sam@example.com", team="finance", title="Invoice",
-                       priority="urgent")
+    filed = await file(desk, "sam@example.com", team="finance", title="Invoice", priority="urgent")
     # Finance only publishes `normal` (1h on a 24x7 calendar).
     assert filed.request.first_response_due_at == desk.clock.now() + timedelta(hours=1)
 
 
 async def test_a_platform_retry_does_not_file_twice(desk: Desk) -> None:
-    first = await file(desk, "sam@example.com", team="it", title="Printer",
-                       source_ref="slack:Ev01")
-    again = await file(desk, "sam@example.com", team="it", title="Printer",
-                       source_ref="slack:Ev01")
+    first = await file(desk, "sam@example.com", team="it", title="Printer", source_ref="slack:Ev01")
+    again = await file(desk, "sam@example.com", team="it", title="Printer", source_ref="slack:Ev01")
     assert again.created is False
     assert again.request.key == first.request.key
     assert await count_requests(desk) == 1

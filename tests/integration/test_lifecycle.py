@@ -246,7 +246,12 @@ async def test_a_low_rating_offers_reopen_and_reopening_resumes_the_clock(desk: 
     # 24h - 3h consumed = 21 business hours from Monday 14:00 Berlin = Thursday 11:00.
     assert request.resolution_due_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     assert await events(desk, key) == [
-        "filed", "claimed", "resolved", "rated", "commented", "reopened",
+        "filed",
+        "claimed",
+        "resolved",
+        "rated",
+        "commented",
+        "reopened",
     ]
 
 
@@ -286,8 +291,11 @@ async def test_my_requests_and_the_team_queue_most_urgent_first(desk: Desk) -> N
     desk.clock.advance(timedelta(minutes=10))
     person = await desk.person("sam@example.com")
     async with desk.sessions.begin() as session:
-        urgent = (await file_request(session, desk.clock, person, team="it", title="Server down",
-                                     priority="urgent")).request.key
+        urgent = (
+            await file_request(
+                session, desk.clock, person, team="it", title="Server down", priority="urgent"
+            )
+        ).request.key
     waiting = await file_it(desk, "New monitor")
     await act(desk, "alice@example.com", work.wait_on_requester, waiting)
 
