@@ -142,7 +142,12 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
     engine = build_engine(config.database_url)
     sessions = build_sessions(engine)
     clock = SystemClock()
-    channels = [ConsoleChannel(write=lambda line: log.info("notice %s", line.strip()))]
+    channels = [
+        ConsoleChannel(
+            write=lambda line: log.info("notice %s", line.strip()),
+            default_timezone=config.inhouse_timezone,
+        )
+    ]
     _log_channels(config)
     owner = f"{socket.gethostname()}:{id(engine)}"
 
@@ -277,7 +282,12 @@ def chat(
     async def go() -> None:
         engine = build_engine(config.database_url)
         try:
-            await run_chat(build_sessions(engine), SystemClock(), identity)
+            await run_chat(
+                build_sessions(engine),
+                SystemClock(),
+                identity,
+                default_timezone=config.inhouse_timezone,
+            )
         finally:
             await engine.dispose()
 

@@ -26,6 +26,7 @@ class ConsoleChannel:
     viewer_id: int | None = None
     viewer_team_ids: frozenset[int] = frozenset()
     name: str = "console"
+    default_timezone: str = "UTC"
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def reaches(self, recipient: Recipient) -> bool:
@@ -44,7 +45,7 @@ class ConsoleChannel:
                 text = render.notice(notice.kind, notice.payload)
         else:
             assert person is not None
-            with reader(person.language, person.timezone):
+            with reader(person.language, person.timezone or self.default_timezone):
                 header = _("to {name}", name=person.display_name)
                 text = render.notice(notice.kind, notice.payload)
         edited = notice.kind == "team_card" and "team_card" in notice.refs

@@ -78,8 +78,8 @@ async def play(
     clock = ManualClock(STORY_START)
     async with sessions.begin() as session:
         await apply_catalog(session, catalog)
-    desk = ConsoleDesk(sessions, clock)
-    channel = ConsoleChannel(write=write)
+    desk = ConsoleDesk(sessions, clock, STORY_TIMEZONE)
+    channel = ConsoleChannel(write=write, default_timezone=STORY_TIMEZONE)
     with reader("en", STORY_TIMEZONE):
         write(_("Inhouse demo: the example catalog, a fresh database, story time in Berlin."))
         write(_("Lines starting with → are notices the desk delivered; ✎ edits a team card."))

@@ -26,13 +26,20 @@ async def chat(
     *,
     ask: Ask = input,
     write: Callable[[str], None] = print,
+    default_timezone: str = "UTC",
 ) -> None:
-    desk = ConsoleDesk(sessions, clock)
+    desk = ConsoleDesk(sessions, clock, default_timezone)
     async with sessions.begin() as session:
         person = await resolve_person(session, identity)
         team_ids = frozenset(t.id for t in await teams_of(session, person.id))
-        name, language, timezone = person.display_name, person.language, person.timezone
-    channel = ConsoleChannel(write=write, viewer_id=person.id, viewer_team_ids=team_ids)
+        name, language = person.display_name, person.language
+        timezone = person.timezone or default_timezone
+    channel = ConsoleChannel(
+        write=write,
+        viewer_id=person.id,
+        viewer_team_ids=team_ids,
+        default_timezone=default_timezone,
+    )
     with reader(language, timezone):
         write(_("Hello {name}. Type 'help' for what you can do, 'quit' to leave.", name=name))
     while True:
@@ -60,7 +67,7 @@ async def _form(
     identity: Identity,
     ask: Ask,
     language: str | None,
-    timezone: str | None,
+    timezone: str,
 ) -> str:
     """The console's version of the Slack modal: one question per field."""
     async with sessions() as session:

@@ -21,13 +21,15 @@ from models.i18n import _, reader
 class ConsoleDesk:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    # For people whose chat profile and catalog entry name no time zone.
+    default_timezone: str = "UTC"
 
     async def run(self, identity: Identity, line: str) -> str:
         """The answer the person sees; errors are answers too, never tracebacks."""
         command = parse(line)
         async with self.sessions() as session:
             person = await self._person(session, identity)
-            with reader(person.language, person.timezone):
+            with reader(person.language, person.timezone or self.default_timezone):
                 try:
                     async with session.begin():
                         return await self._execute(session, person, command)
@@ -47,7 +49,7 @@ class ConsoleDesk:
         """Filing from the console's step-by-step form."""
         async with self.sessions() as session:
             person = await self._person(session, identity)
-            with reader(person.language, person.timezone):
+            with reader(person.language, person.timezone or self.default_timezone):
                 try:
                     async with session.begin():
                         result = await file_request(

@@ -1,0 +1,128 @@
+"""`inhouse serve`: the long-running process an operator starts and stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.cli import Inhouse, free_port
+
+STARTUP_TIMEOUT = 15.0
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_file: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"serve exited early while waiting for {what}:\n{self.log}"
+            try:
+                if check():
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"no {what} within {timeout}s; log:\n{self.log}")
+
+    def healthy(self) -> bool:
+        status, body = self.get("/healthz")
+        return status == 200 and json.loads(body) == {"status": "ok"}
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=SHUTDOWN_TIMEOUT)
+
+
+@contextmanager
+def serving(machine: Inhouse, *args: str) -> Iterator[Server]:
+    port = free_port()
+    log_file = machine.workdir / "serve.log"
+    with log_file.open("wb") as sink:
+        process = subprocess.Popen(
+            machine.command("serve", *args),
+            cwd=machine.workdir,
+            env=machine.env(PORT=str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log_file)
+    try:
+        server.wait_for("healthy /healthz", server.healthy, STARTUP_TIMEOUT)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) -> None:
+    filed = desk.chat("luca@example.com", "/request it Printer on fire")
+    assert "Filed IT-1" in filed
+
+    with serving(desk) as server:
+        status, body = server.get("/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        log = server.log
+        assert "channel console: on" in log
+        assert "channel slack: off (SLACK_BOT_TOKEN" in log
+        assert "channel teams: off" in log
+        assert f"listening on http://0.0.0.0:{server.port}" in log
+        assert "scheduler on" in log
+        # The scheduler delivers what the chat queued; with no platform it lands in the log.
+        server.wait_for(
+            "the IT channel notice in the log",
+            lambda: "notice → [#it] IT-1 · Printer on fire · from Luca Rossi" in server.log,
+            timeout=10,
+        )
+        started = time.monotonic()
+        code = server.stop()
+        assert time.monotonic() - started < 5, "serve took too long to stop"
+    assert code == 0, server.log
+    assert "shutting down" in server.log
+    assert "Traceback" not in server.log
+
+    # Delivered notices have left the outbox.
+    assert "The outbox is empty: every notice was delivered." in desk.ok("outbox", "list")
+
+
+def test_serve_without_scheduler(desk: Inhouse) -> None:
+    desk.chat("luca@example.com", "/request it Printer on fire")
+
+    with serving(desk, "--no-scheduler") as server:
+        assert "scheduler off (--no-scheduler)" in server.log
+        assert "scheduler on" not in server.log
+        time.sleep(2.5)  # longer than one dispatch interval of a scheduler that is on
+        assert "notice →" not in server.log
+        code = server.stop()
+    assert code == 0, server.log
+    assert "Traceback" not in server.log
+
+    # Nothing was dispatched: the notice is still waiting.
+    listed = desk.ok("outbox", "list")
+    assert "team_card" in listed and "pending" in listed
