@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import (
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from models.i18n import _
+from models.i18n import _, ngettext
 from models.settings import Settings
 
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
@@ -206,13 +207,7 @@ def catalog_check(file: Path) -> None:
     try:
         loaded = load_catalog(file)
     except CatalogError as error:
-        for issue in error.issues:
-            console.print(
-                f"[red]{error.file}: {issue.path}[/red]: {issue.message}",
-                highlight=False,
-                markup=True,
-            )
-        console.print(_("{count} problem(s) found; nothing was written.", count=len(error.issues)))
+        _print_catalog_error(error)
         raise typer.Exit(1) from None
     console.print(
         _(
@@ -225,6 +220,22 @@ def catalog_check(file: Path) -> None:
     )
 
 
+def _print_catalog_error(error: Any) -> None:
+    for issue in error.issues:
+        # Catalog values may hold [brackets]: escape them so rich shows, not parses, them.
+        console.print(
+            f"[red]{escape(error.file)}: {escape(issue.path)}[/red]: {escape(issue.message)}",
+            highlight=False,
+        )
+    _plain(
+        ngettext(
+            "{n} problem found; nothing was written.",
+            "{n} problems found; nothing was written.",
+            len(error.issues),
+        )
+    )
+
+
 @catalog_cli.command("apply")
 def catalog_apply(file: Path) -> None:
     """Validate and apply a catalog in one transaction (idempotent)."""
@@ -233,11 +244,7 @@ def catalog_apply(file: Path) -> None:
     try:
         loaded = load_catalog(file)
     except CatalogError as error:
-        for issue in error.issues:
-            console.print(
-                f"[red]{error.file}: {issue.path}[/red]: {issue.message}", highlight=False
-            )
-        console.print(_("{count} problem(s) found; nothing was written.", count=len(error.issues)))
+        _print_catalog_error(error)
         raise typer.Exit(1) from None
     url = settings().database_url
     run_migrations(url)
@@ -353,7 +360,7 @@ def report(
     try:
         rows = asyncio.run(go())
     except DeskError as error:
-        console.print(error.render())
+        _plain(error.render())
         raise typer.Exit(1) from None
     if format is ReportFormat.csv:
         print_csv(rows, sys.stdout)

@@ -106,7 +106,7 @@ async def dispatch_due(
 ) -> DispatchReport:
     policy = policy or RetryPolicy()
     report = DispatchReport()
-    blocked_requests: set[int] = set()
+    blocked: set[tuple[int, int | None, int | None]] = set()
     # A claim takes only the first pending notice of each request (to keep their
     # order), so claim again while the previous round delivered something.
     for _round in range(max_rounds):
@@ -114,7 +114,7 @@ async def dispatch_due(
         claimed = await _claim(sessions, clock.now(), owner, batch)
         if not claimed:
             break
-        await _deliver_claimed(sessions, clock, channels, claimed, blocked_requests, policy, report)
+        await _deliver_claimed(sessions, clock, channels, claimed, blocked, policy, report)
         if report.delivered == before:
             break
     return report
@@ -125,7 +125,7 @@ async def _deliver_claimed(
     clock: Clock,
     channels: Sequence[Channel],
     claimed: list[int],
-    blocked_requests: set[int],
+    blocked: set[tuple[int, int | None, int | None]],
     policy: RetryPolicy,
     report: DispatchReport,
 ) -> None:
@@ -134,8 +134,9 @@ async def _deliver_claimed(
             message = await session.get(OutboxMessage, message_id)
             if message is None or message.delivered_at is not None:
                 continue
-            if message.request_id in blocked_requests:
-                # An earlier notice of this request failed: keep the order, try later.
+            lane = _lane(message)
+            if lane in blocked:
+                # An earlier notice in this lane failed: keep the order, try later.
                 _release(message)
                 report.waiting += 1
                 continue
@@ -144,8 +145,7 @@ async def _deliver_claimed(
             if channel is None:
                 _release(message)
                 report.waiting += 1
-                if message.request_id is not None:
-                    blocked_requests.add(message.request_id)
+                blocked.add(lane)
                 continue
             notice = PendingNotice(
                 id=message.id,
@@ -163,8 +163,7 @@ async def _deliver_claimed(
                 dead = _failed(message, failure, clock.now(), policy)
             report.dead += dead
             report.retried += not dead
-            if message.request_id is not None:
-                blocked_requests.add(message.request_id)
+            blocked.add(lane)
             continue
         async with sessions.begin() as session:
             message = await session.get(OutboxMessage, message_id)
@@ -177,11 +176,15 @@ async def _claim(
     sessions: async_sessionmaker[AsyncSession], now: datetime, owner: str, batch: int
 ) -> list[int]:
     earlier = aliased(OutboxMessage)
-    # In order per request: a notice waits while an earlier one of its request is pending.
+    # In order per request and recipient: a notice waits while an earlier one of the
+    # same request to the same recipient is pending. Different recipients don't wait
+    # on each other (the team channel must not stall behind a requester's DM).
     earlier_pending = (
         select(earlier.id)
         .where(
             earlier.request_id == OutboxMessage.request_id,
+            earlier.recipient_team_id.is_not_distinct_from(OutboxMessage.recipient_team_id),
+            earlier.recipient_person_id.is_not_distinct_from(OutboxMessage.recipient_person_id),
             earlier.id < OutboxMessage.id,
             earlier.delivered_at.is_(None),
             earlier.dead_at.is_(None),
@@ -283,6 +286,15 @@ def _failed(
         return True
     message.next_attempt_at = now + policy.delay(message.attempts, failure.retry_after)
     return False
+
+
+def _lane(message: OutboxMessage) -> tuple[int, int | None, int | None]:
+    """Notices in one lane (request and recipient) are delivered in order."""
+    return (
+        message.request_id or -message.id,
+        message.recipient_team_id,
+        message.recipient_person_id,
+    )
 
 
 def _release(message: OutboxMessage) -> None:

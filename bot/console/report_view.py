@@ -6,6 +6,7 @@ import csv
 from typing import TextIO
 
 from rich.table import Table
+from rich.text import Text
 
 from handlers.report import TeamSummary
 from models.i18n import _, format_duration, format_number, format_share
@@ -26,7 +27,7 @@ def summary_table(rows: list[TeamSummary]) -> Table:
     )
     for row in rows:
         table.add_row(
-            row.team_name,
+            Text(row.team_name),
             str(row.filed),
             str(row.resolved),
             str(row.backlog),

@@ -86,7 +86,8 @@ def test_empty_request_is_refused_and_files_nothing(story: Story) -> None:
 def test_step_by_step_form(story: Story) -> None:
     seen = story.luca_files
     prompts = [
-        "Team [facilities (Facilities), finance (Finance), hr (People & HR), it (IT Service Desk)]:",
+        "Team [facilities (Facilities), finance (Finance), hr (People & HR), "
+        "it (IT Service Desk)]:",
         "Category [Hardware, Software, Access, Network]:",
         "Priority [urgent, high, normal, low]:",
         "Title:",

@@ -1,9 +1,6 @@
-"""The administrator's commands: demo, migrate, catalog, outbox, report."""
+"""The administrator's commands: migrate, catalog, outbox, report."""
 
 from __future__ import annotations
-
-import re
-import time
 
 import pytest
 
@@ -33,50 +30,6 @@ BROKEN_PROBLEMS = [
     "30m, 4h or 2d, got '4 hours'",
     "broken.yaml: teams[1].key: team key 'it' is already used by teams[0]",
 ]
-
-
-# --- demo -----------------------------------------------------------------------------
-
-
-def test_demo_tells_the_story_and_can_be_replayed(inhouse: Inhouse) -> None:
-    demo_db = inhouse.workdir / "inhouse-demo.db"
-    for attempt in (1, 2):
-        started = time.monotonic()
-        result = inhouse.run("demo", timeout=30)
-        elapsed = time.monotonic() - started
-        assert result.returncode == 0, describe(result)
-        assert elapsed < 15, f"demo run {attempt} took {elapsed:.1f}s"
-        assert "Traceback" not in result.stderr, describe(result)
-        out = flat(result.stdout)
-
-        story = [
-            "Filed IT-1: My laptop won't boot. IT Service Desk aims to respond by",
-            "→ [#it] IT-1 · My laptop won't boot · from Luca Rossi",
-            "Alice Novak from IT Service Desk is on it.",
-            "IT-1 now waits on Luca Rossi; its clock is paused.",
-            "Alice Novak needs something from you: Can you bring it to room 2.14 tomorrow?",
-            "resolved by Alice Novak: Replaced the mainboard; your files are intact.",
-            "Luca Rossi rated 5 of 5. “Super fast, thank you!”",
-            "Maria Lopez rated 2 of 5.",
-            "FIN-1 is reopened; Finance has been told.",
-            "Maria Lopez reopened it: The payout never arrived.",
-            "How each team kept its promises",
-        ]
-        position = -1
-        for line in story:
-            found = out.find(line, position + 1)
-            assert found > position, f"run {attempt}: missing or out of order: {line!r}\n{out}"
-            position = found
-        # The summary: IT resolved its request, Finance's is back in the backlog.
-        summary = result.stdout.split("How each team kept its promises")[1]
-        assert re.search(r"│ IT Service\s*│ 1\s*│ 1\s*│ 0\s*│", summary), summary
-        assert re.search(r"│ Finance\s*│ 1\s*│ 0\s*│ 1\s*│", summary), summary
-        assert re.search(r"│ People & HR\s*│ 0\s*│ 0\s*│ 0\s*│", summary), summary
-        # A fresh database each time: numbering starts again at 1.
-        assert "IT-2" not in out and "FIN-2" not in out, out
-        assert demo_db.exists()
-    # The demo plays on its own file, never on DATABASE_URL's.
-    assert not inhouse.db.exists()
 
 
 # --- migrate --------------------------------------------------------------------------

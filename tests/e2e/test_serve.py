@@ -40,7 +40,9 @@ class Server:
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited early while waiting for {what}:\n{self.log}"
+            assert self.process.poll() is None, (
+                f"serve exited early while waiting for {what}:\n{self.log}"
+            )
             try:
                 if check():
                     return

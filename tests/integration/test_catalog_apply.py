@@ -35,20 +35,22 @@ async def test_roles_standards_and_ladder_are_stored(desk: Desk) -> None:
         it = await session.scalar(select(Team).where(Team.key == "it"))
         assert it is not None
         roles = set(
-            (await session.execute(
-                select(Person.email, Membership.role)
-                .join(Membership, Membership.person_id == Person.id)
-                .where(Membership.team_id == it.id)
-            )).all()
+            (
+                await session.execute(
+                    select(Person.email, Membership.role)
+                    .join(Membership, Membership.person_id == Person.id)
+                    .where(Membership.team_id == it.id)
+                )
+            ).all()
         )
         standard = await session.scalar(
             select(ServiceStandard).where(
                 ServiceStandard.team_id == it.id, ServiceStandard.priority == "normal"
             )
         )
-        steps = list(await session.scalars(
-            select(EscalationStep).where(EscalationStep.team_id == it.id)
-        ))
+        steps = list(
+            await session.scalars(select(EscalationStep).where(EscalationStep.team_id == it.id))
+        )
         carol = await session.scalar(select(Person).where(Person.email == "carol@example.com"))
     assert roles == {
         ("alice@example.com", Role.MEMBER),
@@ -64,10 +66,12 @@ async def test_roles_standards_and_ladder_are_stored(desk: Desk) -> None:
 
 async def test_changed_catalog_updates_in_place_and_retires_removed_teams(desk: Desk) -> None:
     changed = CATALOG.replace("aliases: [helpdesk, Computer]", "aliases: [helpdesk, pc]")
-    changed = changed.replace("normal: {first_response: 4h, resolution: 3d}",
-                              "normal: {first_response: 2h, resolution: 3d}")
+    changed = changed.replace(
+        "normal: {first_response: 4h, resolution: 3d}",
+        "normal: {first_response: 2h, resolution: 3d}",
+    )
     finance_at = changed.index("  - key: finance")
-    changed = changed[:finance_at] + changed[changed.index("survey:"):]
+    changed = changed[:finance_at] + changed[changed.index("survey:") :]
     async with desk.sessions.begin() as session:
         report = await apply_catalog(session, parse_catalog(changed, "changed.yaml"))
     assert report.changes["aliases added"] == ["pc"]
@@ -81,8 +85,10 @@ async def test_open_requests_keep_the_standard_they_were_filed_under(desk: Desk)
     async with desk.sessions.begin() as session:
         filed = await file_request(session, desk.clock, sam, team="it", title="Old deal")
         promised = filed.request.first_response_due_at
-    stricter = CATALOG.replace("normal: {first_response: 4h, resolution: 3d}",
-                               "normal: {first_response: 1h, resolution: 1d}")
+    stricter = CATALOG.replace(
+        "normal: {first_response: 4h, resolution: 3d}",
+        "normal: {first_response: 1h, resolution: 1d}",
+    )
     async with desk.sessions.begin() as session:
         await apply_catalog(session, parse_catalog(stricter, "stricter.yaml"))
     async with desk.sessions.begin() as session:

@@ -84,14 +84,21 @@ async def test_delivers_in_order_and_edits_the_card_in_place(desk: Desk) -> None
     assert again.delivered == 0 and len(channel.sent) == 3
 
 
-async def test_transient_failure_retries_later_and_holds_that_request_back(desk: Desk) -> None:
+async def test_transient_failure_retries_later_and_holds_back_its_lane(desk: Desk) -> None:
     first = await file_and_claim(desk, "One")
     channel = RecordingChannel(failures=[DeliveryError("HTTP 503", transient=True)])
-    report = await dispatch_due(desk.sessions, desk.clock, [channel], owner="t",
-                                policy=RetryPolicy(base=timedelta(seconds=10)))
-    assert report.retried == 1 and report.delivered == 0
+    report = await dispatch_due(
+        desk.sessions,
+        desk.clock,
+        [channel],
+        owner="t",
+        policy=RetryPolicy(base=timedelta(seconds=10)),
+    )
+    # The requester's DM is another lane: it goes out; the team's cards keep their order.
+    assert report.retried == 1 and report.delivered == 1
+    assert [(k, w) for k, w, _ in channel.sent] == [("first_response", "sam@example.com")]
     rows = await pending(desk)
-    assert len(rows) == 3  # the failed card and the two behind it, in order
+    assert [r.kind for r in rows] == ["team_card", "team_card"]
     failed = min(rows, key=lambda r: r.id)
     assert failed.attempts == 1 and failed.last_error == "HTTP 503"
     assert desk.clock.now() + timedelta(seconds=5) <= failed.next_attempt_at
@@ -101,16 +108,12 @@ async def test_transient_failure_retries_later_and_holds_that_request_back(desk:
     sam = await desk.person("sam@example.com")
     async with desk.sessions.begin() as session:
         await file_request(session, desk.clock, sam, team="finance", title="Invoice")
-    report = await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
-    assert [(k, w) for k, w, _ in channel.sent] == [("team_card", "#finance")]
+    await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
+    assert [(k, w) for k, w, _ in channel.sent][1:] == [("team_card", "#finance")]
 
     desk.clock.advance(timedelta(seconds=11))
     await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
-    assert [(k, w) for k, w, _ in channel.sent][1:] == [
-        ("team_card", "#it"),
-        ("first_response", "sam@example.com"),
-        ("team_card", "#it"),
-    ]
+    assert [(k, w) for k, w, _ in channel.sent][2:] == [("team_card", "#it")] * 2
     assert first == "IT-1"
 
 
@@ -133,9 +136,9 @@ async def test_permanent_failure_is_a_dead_letter_and_the_rest_goes_on(desk: Des
     assert report.dead == 1
     await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
     async with desk.sessions() as session:
-        dead = list(await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dead_at.is_not(None))
-        ))
+        dead = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.dead_at.is_not(None)))
+        )
     assert [(d.kind, d.last_error) for d in dead] == [("team_card", "channel_not_found")]
     assert [k for k, _, _ in channel.sent] == ["first_response", "team_card"]
 
@@ -143,7 +146,8 @@ async def test_permanent_failure_is_a_dead_letter_and_the_rest_goes_on(desk: Des
 async def test_gives_up_after_the_configured_attempts(desk: Desk) -> None:
     await file_and_claim(desk)
     channel = RecordingChannel(
-        failures=[DeliveryError("HTTP 500", transient=True) for _ in range(3)]
+        failures=[DeliveryError("HTTP 500", transient=True) for _ in range(3)],
+        fail_kind="team_card",
     )
     policy = RetryPolicy(max_attempts=3, base=timedelta(seconds=1))
     for _ in range(3):

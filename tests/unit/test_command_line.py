@@ -12,7 +12,10 @@ from bot.command_line import Command, parse
     [
         ("/request", Command("form")),
         ("/request   ", Command("form")),
-        ("/request it My laptop won't boot", Command("file", team="it", text="My laptop won't boot")),
+        (
+            "/request it My laptop won't boot",
+            Command("file", team="it", text="My laptop won't boot"),
+        ),
         ("/request IT", Command("file", team="IT", text="")),
         ("/request list", Command("list")),
         ("/request LIST", Command("list")),

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 from models.calendar import BusinessCalendar, parse_hours
 from models.service_clock import ResolutionClock
 
-OFFICE = BusinessCalendar(timezone=ZoneInfo("Europe/Berlin"),
-                          week=parse_hours({"mon-fri": "09:00-17:00"}))
+OFFICE = BusinessCalendar(
+    timezone=ZoneInfo("Europe/Berlin"), week=parse_hours({"mon-fri": "09:00-17:00"})
+)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

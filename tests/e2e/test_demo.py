@@ -1,0 +1,105 @@
+"""`inhouse demo`: the scripted story a newcomer runs first, played twice in a row."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import Inhouse, describe, flat
+
+STORY = [
+    "Filed IT-1: My laptop won't boot. IT Service Desk aims to respond by",
+    "→ [#it] IT-1 · My laptop won't boot · from Luca Rossi",
+    "Alice Novak from IT Service Desk is on it.",
+    "IT-1 now waits on Luca Rossi; its clock is paused.",
+    "Alice Novak needs something from you: Can you bring it to room 2.14 tomorrow?",
+    "resolved by Alice Novak: Replaced the mainboard; your files are intact.",
+    "Luca Rossi rated 5 of 5. “Super fast, thank you!”",
+    "Sorry it went badly.",
+    "Maria Lopez rated 2 of 5.",
+    "FIN-1 is reopened; Finance has been told.",
+    "Maria Lopez reopened it: The payout never arrived.",
+    "How each team kept its promises",
+]
+HEADING = "How each team kept its promises"
+
+
+@dataclass(frozen=True)
+class Run:
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def summary(self) -> str:
+        return self.result.stdout.split(HEADING, 1)[1]
+
+
+@dataclass(frozen=True)
+class Demo:
+    machine: Inhouse
+    runs: list[Run]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """`inhouse demo` twice in the same folder (on its default ./inhouse-demo.db)."""
+    machine = Inhouse(tmp_path_factory.mktemp("demo"))
+    runs = []
+    for _attempt in (1, 2):
+        started = time.monotonic()
+        result = machine.run("demo", timeout=30)
+        runs.append(Run(result, time.monotonic() - started))
+    return Demo(machine, runs)
+
+
+def test_demo_finishes_quickly_every_time(demo: Demo) -> None:
+    for run in demo.runs:
+        assert run.result.returncode == 0, describe(run.result)
+        assert "Traceback" not in run.result.stdout + run.result.stderr, describe(run.result)
+        assert run.seconds < 15, f"the demo took {run.seconds:.1f}s"
+
+
+def test_demo_tells_the_story_in_order(demo: Demo) -> None:
+    for number, run in enumerate(demo.runs, start=1):
+        out = flat(run.result.stdout)
+        position = -1
+        for line in STORY:
+            found = out.find(line, position + 1)
+            assert found > position, f"run {number}: missing or out of order: {line!r}\n{out}"
+            position = found
+
+
+def test_demo_summary_shows_how_each_team_did(demo: Demo) -> None:
+    for run in demo.runs:
+        # Team, filed, resolved, backlog: IT resolved its request, Finance's was reopened.
+        assert re.search(r"│ IT Service\s*│ 1\s*│ 1\s*│ 0\s*│", run.summary), run.summary
+        assert re.search(r"│ Finance\s*│ 1\s*│ 0\s*│ 1\s*│", run.summary), run.summary
+        assert re.search(r"│ People & HR\s*│ 0\s*│ 0\s*│ 0\s*│", run.summary), run.summary
+        assert re.search(r"│ Facilities\s*│ 0\s*│ 0\s*│ 0\s*│", run.summary), run.summary
+
+
+def test_demo_starts_from_a_fresh_database_each_time(demo: Demo) -> None:
+    first, second = (flat(run.result.stdout) for run in demo.runs)
+    # The second run did not continue the first one's numbering or history.
+    for out in (first, second):
+        assert "IT-2" not in out and "FIN-2" not in out, out
+    assert first.count("Filed IT-1") == second.count("Filed IT-1") == 1
+    assert Path(demo.machine.workdir / "inhouse-demo.db").exists()
+    # The demo plays on its own file and leaves DATABASE_URL's alone.
+    assert not demo.machine.db.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/console/report_view.py summary_table formats CSAT with _() instead of "
+    "ngettext(): '5 (1 ratings)'",
+)
+def test_demo_summary_counts_one_rating_in_the_singular(demo: Demo) -> None:
+    summary = demo.runs[0].summary
+    assert "ratings)" not in summary, summary
+    assert "rating)" in summary, summary
