@@ -24,6 +24,7 @@ def _at(path: str, message: str, **params: object) -> CatalogIssue:
 
 
 def unknown_calendar(name: object, calendars: Mapping[str, object]) -> str:
+    """What to say about a calendar name that is not defined (also for `Catalog.calendar`)."""
     if not calendars:
         return _("unknown calendar '{name}'; no calendars are defined", name=name)
     choices = ", ".join(sorted(str(key) for key in calendars))

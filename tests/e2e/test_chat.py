@@ -145,11 +145,6 @@ def test_requester_gets_the_notice_when_their_chat_runs(story: Story) -> None:
     assert seen.count(notice) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers/delivery.py _claim keeps notices in order per request across all "
-    "recipients: the IT card edit waits behind Luca's undelivered notice",
-)
 def test_claimer_sees_the_card_edit_in_the_same_session(story: Story) -> None:
     after = story.alice.split("You hold IT-1 now.")[1]
     assert "✎ [#it] IT-1 · Printer on fire · from Luca Rossi · normal · in progress" in after

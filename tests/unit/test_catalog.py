@@ -561,3 +561,12 @@ def test_classify_person_ref() -> None:
     for bad in ("dana", "", "C0CHANNEL", "29:"):
         with pytest.raises(ValueError, match="expected an email, a Slack user id"):
             classify_person_ref(bad)
+
+
+def test_an_impossible_holiday_date_is_reported_with_its_path() -> None:
+    from models.catalog import CatalogError, parse_catalog
+
+    text = EXAMPLE_CATALOG.read_text().replace("2026-12-24", "2026-13-01", 1)
+    with pytest.raises(CatalogError) as failure:
+        parse_catalog(text, "dates.yaml")
+    assert any(".holidays.dates[0]" in issue.path for issue in failure.value.issues)
