@@ -138,7 +138,7 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
     from bot.web import build_web_app
     from handlers.delivery import dispatch_due
     from models.clock import SystemClock
-    from scheduler.jobs import build_scheduler
+    from scheduler.jobs import Jobs
 
     engine = build_engine(config.database_url)
     sessions = build_sessions(engine)
@@ -171,17 +171,17 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", config.port).start()
         log.info("listening on http://0.0.0.0:%s (GET /healthz)", config.port)
-    scheduler = None
+    jobs = None
     if with_scheduler:
-        scheduler = build_scheduler(dispatch, dispatch_interval_seconds=2.0)
-        scheduler.start()
+        jobs = Jobs(dispatch, dispatch_interval_seconds=2.0)
+        jobs.start()
         log.info("scheduler on: outbox dispatch every 2s")
     else:
         log.info("scheduler off (--no-scheduler)")
     await stop.wait()
     log.info("shutting down")
-    if scheduler is not None:
-        scheduler.shutdown(wait=True)
+    if jobs is not None:
+        await jobs.stop()
     if runner is not None:
         await runner.cleanup()
     await engine.dispose()
