@@ -18,14 +18,19 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from handlers.inbound import thread_of
 from handlers.notices import NoticeKind
 from models.clock import Clock
 from models.directory import Person, Team
-from models.outbox import MessageRef, OutboxMessage
+from models.outbox import MessageRef, OutboxMessage, ThreadLink
 
 LEASE = timedelta(seconds=60)
 # Messages that live on and are edited in place; the rest are posted once.
-LIVING_MESSAGES = {NoticeKind.TEAM_CARD.value: "team_card", NoticeKind.RESOLVED.value: "survey"}
+LIVING_MESSAGES = {
+    NoticeKind.TEAM_CARD.value: "team_card",
+    NoticeKind.RESOLVED.value: "survey",
+    NoticeKind.SURVEY_ANSWERED.value: "survey",
+}
 
 
 class DeliveryError(Exception):
@@ -65,10 +70,16 @@ class PendingNotice:
 class Channel(Protocol):
     name: str
 
-    def reaches(self, recipient: Recipient) -> bool: ...
+    async def reaches(self, recipient: Recipient) -> bool:
+        """Whether this channel can deliver to the recipient (may look them up)."""
+        ...
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
-        """Send or edit; return the platform reference of the message."""
+        """Send or edit; return the platform reference of the message.
+
+        A reference with "conversation" and "message" keys is remembered, so
+        replies and reactions to that message find their request.
+        """
         ...
 
 
@@ -141,7 +152,7 @@ async def _deliver_claimed(
                 report.waiting += 1
                 continue
             recipient = await _recipient(session, message)
-            channel = next((c for c in channels if c.reaches(recipient)), None)
+            channel = await _channel_for(channels, recipient)
             if channel is None:
                 _release(message)
                 report.waiting += 1
@@ -170,6 +181,13 @@ async def _deliver_claimed(
             assert message is not None
             await _delivered(session, message, channel.name, recipient, ref, clock.now())
         report.delivered += 1
+
+
+async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Channel | None:
+    for channel in channels:
+        if await channel.reaches(recipient):
+            return channel
+    return None
 
 
 async def _claim(
@@ -247,8 +265,12 @@ async def _delivered(
     message.message_ref = ref
     message.attempts += 1
     message.lease_owner = message.lease_until = None
+    if message.request_id is None:
+        return
+    if "conversation" in ref and "message" in ref:
+        await _link_thread(session, message, channel, recipient, ref, now)
     purpose = LIVING_MESSAGES.get(message.kind)
-    if purpose is None or message.request_id is None:
+    if purpose is None:
         return
     existing = await session.scalar(
         select(MessageRef).where(
@@ -273,6 +295,31 @@ async def _delivered(
         )
     else:
         existing.ref, existing.updated_at = ref, now
+
+
+async def _link_thread(
+    session: AsyncSession,
+    message: OutboxMessage,
+    channel: str,
+    recipient: Recipient,
+    ref: dict[str, Any],
+    now: datetime,
+) -> None:
+    assert message.request_id is not None
+    conversation, posted = str(ref["conversation"]), str(ref["message"])
+    if await thread_of(session, channel, conversation, posted) is not None:
+        return  # an edit of a message we already know
+    session.add(
+        ThreadLink(
+            channel=channel,
+            conversation=conversation,
+            message=posted,
+            request_id=message.request_id,
+            audience="team" if recipient.team is not None else "person",
+            kind=message.kind,
+            created_at=now,
+        )
+    )
 
 
 def _failed(

@@ -25,6 +25,7 @@ class NoticeKind(StrEnum):
     REPLY = "reply"  # to the requester: a team member's public reply
     WAITING = "waiting"  # to the requester: the team needs something from you
     RESOLVED = "resolved"  # to the requester: the resolution note and the survey
+    SURVEY_ANSWERED = "survey_answered"  # to the requester: the survey shows their answer
 
 
 def snapshot(request: Request) -> dict[str, Any]:

@@ -92,6 +92,16 @@ async def rate(
         text=text or None,
     )
     low = rating < settings.survey_reopen_below
+    notices.to_person(
+        session,
+        request,
+        request.requester_id,
+        NoticeKind.SURVEY_ANSWERED,
+        now,
+        rating=rating,
+        scale=survey.scale,
+        offer_reopen=low,
+    )
     if not low and request.status is Status.RESOLVED:
         _close(session, request, actor, now, reason="rated")
     return Rated(request, survey, offer_reopen=low and request.status is Status.RESOLVED)

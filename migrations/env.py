@@ -11,12 +11,14 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from bot.slack.install_tables import slack_metadata
 from models.base import UTCDateTime
 from models.settings import DEFAULT_DATABASE_URL
 from models.tables import Base
 
 config = context.config
-target_metadata = Base.metadata
+# The desk's own tables, and slack_sdk's OAuth installation and state tables.
+target_metadata = [Base.metadata, slack_metadata]
 
 
 def _url() -> str:

@@ -52,3 +52,31 @@ class MessageRef(Base):
     target: Mapped[str] = mapped_column(String(200))
     ref: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class ThreadLink(Base):
+    """A message we posted about a request, so replies and reactions to it find
+    their request: a reply in the team card's thread, a reaction on a survey."""
+
+    __tablename__ = "thread_links"
+    __table_args__ = (UniqueConstraint("channel", "conversation", "message"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    conversation: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(String(200))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    # Whose conversation it is: the team's channel or the requester's DM.
+    audience: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+
+
+class InboundKey(Base):
+    """Platform deliveries already handled (Slack event ids, Teams activity ids):
+    platforms retry, and a retry must not act twice."""
+
+    __tablename__ = "inbound_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

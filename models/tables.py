@@ -11,7 +11,7 @@ from models.directory import (
     Team,
     TeamAlias,
 )
-from models.outbox import MessageRef, OutboxMessage
+from models.outbox import InboundKey, MessageRef, OutboxMessage, ThreadLink
 from models.requests import Escalation, Request, RequestEvent, Survey
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "CalendarRow",
     "DeskSettings",
     "Escalation",
+    "InboundKey",
     "EscalationStep",
     "Membership",
     "MessageRef",
@@ -30,4 +31,5 @@ __all__ = [
     "Survey",
     "Team",
     "TeamAlias",
+    "ThreadLink",
 ]

@@ -29,7 +29,7 @@ class ConsoleChannel:
     default_timezone: str = "UTC"
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def reaches(self, recipient: Recipient) -> bool:
+    async def reaches(self, recipient: Recipient) -> bool:
         if self.viewer_id is None:
             return True
         if recipient.person is not None:

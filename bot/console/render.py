@@ -100,6 +100,13 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
                 head=head,
                 author=payload["author"],
             )
+        case NoticeKind.SURVEY_ANSWERED:
+            return _(
+                "{head}: you rated it {rating} of {scale}. Thank you!",
+                head=head,
+                rating=payload["rating"],
+                scale=payload["scale"],
+            )
         case NoticeKind.RESOLVED:
             return "\n".join(
                 [

@@ -27,7 +27,7 @@ class RecordingChannel:
     fail_kind: str | None = None
     only: set[str] | None = None
 
-    def reaches(self, recipient: Recipient) -> bool:
+    async def reaches(self, recipient: Recipient) -> bool:
         return self.only is None or recipient.target in self.only
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Slack: Bolt listeners that parse, call a use case and render; and delivery."""
