@@ -15,10 +15,8 @@ from handlers.notices import NoticeKind
 from models.clock import Clock
 from models.directory import DeskSettings, Person
 from models.i18n import N_
-from models.requests import Request, Survey
+from models.requests import COMMENT_MAX, Request, Survey
 from models.vocabulary import Status
-
-COMMENT_MAX = 2000
 
 
 @dataclass(frozen=True)

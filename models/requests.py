@@ -16,6 +16,7 @@ from models.vocabulary import ClockKind, Priority, Status
 TITLE_MAX = 150
 DESCRIPTION_MAX = 3000
 CATEGORY_MAX = 80
+COMMENT_MAX = 2000
 
 
 class Request(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,12 @@ from handlers.queries import Queue, QueueItem, RequestStory
 from models.i18n import _, format_duration, format_moment, format_when, ngettext
 from models.requests import Request
 from models.vocabulary import Priority, Status
+
+Escape = Callable[[str], str]
+
+
+def unchanged(text: str) -> str:
+    return text
 
 
 def status_label(status: str) -> str:
@@ -41,24 +48,28 @@ def time_left_label(left: timedelta | None) -> str:
     return _("{span} left", span=format_duration(left))
 
 
-def promise(request: Request) -> str:
+def promise(request: Request, esc: Escape = unchanged) -> str:
     """The service standard as a promise, in the reader's time zone."""
     if request.resolution_due_at is None:
         return _(
             "{team} aims to respond by {respond}.",
-            team=request.team.name,
+            team=esc(request.team.name),
             respond=format_when(request.first_response_due_at),
         )
     return _(
         "{team} aims to respond by {respond} and resolve by {resolve}.",
-        team=request.team.name,
+        team=esc(request.team.name),
         respond=format_when(request.first_response_due_at),
         resolve=format_when(request.resolution_due_at),
     )
 
 
-def filed(request: Request) -> str:
-    return _("Filed {key}: {title}.", key=request.key, title=request.title) + " " + promise(request)
+def filed(request: Request, esc: Escape = unchanged) -> str:
+    return (
+        _("Filed {key}: {title}.", key=request.key, title=esc(request.title))
+        + " "
+        + promise(request, esc)
+    )
 
 
 def notice(kind: str, payload: dict[str, Any]) -> str:
@@ -183,51 +194,51 @@ def _thread_line(head: str, payload: dict[str, Any]) -> str:
     return _("{head}: {author} wrote: {text}", head=head, author=author, text=payload["text"])
 
 
-def item_line(item: QueueItem) -> str:
+def item_line(item: QueueItem, esc: Escape = unchanged) -> str:
     r = item.request
-    line = f"{r.key} · {r.title} · {priority_label(r.priority)} · {status_label(r.status)}"
+    line = f"{r.key} · {esc(r.title)} · {priority_label(r.priority)} · {status_label(r.status)}"
     if r.status in (Status.RESOLVED, Status.CLOSED):
         return line
     return f"{line} · {time_left_label(item.time_left)}"
 
 
-def my_list(items: list[QueueItem]) -> str:
+def my_list(items: list[QueueItem], esc: Escape = unchanged) -> str:
     if not items:
         return _("You have no open requests.")
     header = ngettext("You have {n} open request:", "You have {n} open requests:", len(items))
-    return "\n".join([header, *("  " + item_line(i) for i in items)])
+    return "\n".join([header, *("  " + item_line(i, esc) for i in items)])
 
 
-def queue(q: Queue) -> str:
+def queue(q: Queue, esc: Escape = unchanged) -> str:
     if not q.items:
-        return _("{team} has nothing in its queue.", team=q.team.name)
+        return _("{team} has nothing in its queue.", team=esc(q.team.name))
     header = ngettext(
         "{team}: {n} request in the queue, most urgent first:",
         "{team}: {n} requests in the queue, most urgent first:",
         len(q.items),
-        team=q.team.name,
+        team=esc(q.team.name),
     )
-    return "\n".join([header, *("  " + item_line(i) for i in q.items)])
+    return "\n".join([header, *("  " + item_line(i, esc) for i in q.items)])
 
 
-def story(s: RequestStory) -> str:
+def story(s: RequestStory, esc: Escape = unchanged) -> str:
     r = s.request
     lines = [
-        f"{r.key} · {r.title}",
+        f"{r.key} · {esc(r.title)}",
         _(
             "Team: {team} · priority {priority} · status {status}",
-            team=r.team.name,
+            team=esc(r.team.name),
             priority=priority_label(r.priority),
             status=status_label(r.status),
         ),
         _(
             "Requested by {name} on {when}",
-            name=r.requester.display_name,
+            name=esc(r.requester.display_name),
             when=format_moment(r.created_at),
         ),
     ]
     if r.assignee:
-        lines.append(_("Held by {name}", name=r.assignee.display_name))
+        lines.append(_("Held by {name}", name=esc(r.assignee.display_name)))
     if r.status not in (Status.RESOLVED, Status.CLOSED):
         lines.append(time_left_label(s.time_left))
     if s.survey and s.survey.rating is not None:
@@ -236,7 +247,7 @@ def story(s: RequestStory) -> str:
     for event, actor in s.events:
         lines.append(
             f"  {format_moment(event.at)} · {event_label(event.kind)}"
-            + (f" · {actor}" if actor else "")
+            + (f" · {esc(actor)}" if actor else "")
         )
     return "\n".join(lines)
 

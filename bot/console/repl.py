@@ -8,8 +8,9 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.command_line import parse
+from bot.commands import help_text
 from bot.console.channel import ConsoleChannel
-from bot.console.shell import ConsoleDesk, help_text
+from bot.console.shell import ConsoleDesk
 from handlers.access import active_teams
 from handlers.delivery import dispatch_due
 from handlers.people import Identity, resolve_person, teams_of
