@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.clock import Clock, SystemClock
 from models.i18n import _, ngettext
 from models.settings import Settings
 
@@ -131,30 +134,142 @@ def worker() -> None:
     asyncio.run(_serve(config, with_scheduler=True, with_web=False))
 
 
-async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> None:
-    from aiohttp import web
+@dataclass
+class Runtime:
+    """Everything a serving process is made of, built once from the settings."""
 
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    web: Any  # aiohttp.web.Application
+    channels: list[Any]  # handlers.delivery.Channel
+    owner: str
+    socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
+    platform_on: bool = False
+
+    async def dispatch(self) -> Any:
+        from handlers.delivery import dispatch_due
+
+        return await dispatch_due(
+            self.sessions,
+            self.clock,
+            self.channels,
+            owner=self.owner,
+            # With a platform on, a person it cannot reach is a dead letter with the
+            # reason, not a notice that waits forever.
+            dead_letter_unreachable=self.platform_on,
+        )
+
+    async def close(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
+        await self.engine.dispose()
+
+
+async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime:
     from bot.console.channel import ConsoleChannel
     from bot.web import build_web_app
-    from handlers.delivery import dispatch_due
-    from models.clock import SystemClock
-    from scheduler.jobs import Jobs
 
     engine = build_engine(config.database_url)
     sessions = build_sessions(engine)
-    clock = SystemClock()
-    channels = [
-        ConsoleChannel(
-            write=lambda line: log.info("notice %s", line.strip()),
-            default_timezone=config.inhouse_timezone,
+    clock = clock or SystemClock()
+
+    async def check_database() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    runtime = Runtime(
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        web=build_web_app(check_database),
+        channels=[],
+        owner=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    await _add_slack(config, runtime)
+    if config.microsoft_app_id:
+        log.info("channel teams: app id found, but Teams delivery is not built yet")
+    else:
+        log.info("channel teams: off (Teams support is not built yet)")
+    if not runtime.platform_on:
+        log.info("channel console: on (notices are written to this log)")
+        runtime.channels.append(
+            ConsoleChannel(
+                write=lambda line: log.info("notice %s", line.strip()),
+                default_timezone=config.inhouse_timezone,
+            )
         )
-    ]
-    _log_channels(config)
-    owner = f"{socket.gethostname()}:{id(engine)}"
+    return runtime
 
-    async def dispatch() -> object:
-        return await dispatch_due(sessions, clock, channels, owner=owner)
 
+async def _add_slack(config: Settings, runtime: Runtime) -> None:
+    if not config.slack_signing_secret or not (
+        config.slack_bot_token or (config.slack_client_id and config.slack_client_secret)
+    ):
+        log.info(
+            "channel slack: off (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, "
+            "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
+        )
+        return
+    from bot.slack.app import SlackConfig, build_slack_app, mount, web_client
+    from bot.slack.channel import SlackChannel
+    from bot.slack.desk import SlackDesk
+    from handlers.people import remember_slack_id
+
+    slack = SlackConfig(
+        signing_secret=config.slack_signing_secret,
+        api_url=config.slack_api_url,
+        bot_token=config.slack_bot_token,
+        client_id=config.slack_client_id,
+        client_secret=config.slack_client_secret,
+        app_token=config.slack_app_token,
+    )
+    desk = SlackDesk(runtime.sessions, runtime.clock, config.inhouse_timezone)
+    bolt = build_slack_app(slack, desk, runtime.engine)
+    mount(runtime.web, bolt)
+
+    async def remember(person_id: int, slack_user_id: str) -> None:
+        async with runtime.sessions.begin() as session:
+            await remember_slack_id(session, person_id, slack_user_id)
+
+    token = config.slack_bot_token or await _installed_bot_token(bolt)
+    if token:
+        runtime.channels.append(
+            SlackChannel(
+                web_client(token, config.slack_api_url),
+                runtime.clock,
+                remember,
+                config.inhouse_timezone,
+            )
+        )
+        runtime.platform_on = True
+        log.info("channel slack: on (%s)", "OAuth" if slack.oauth else "single workspace")
+    else:
+        log.info(
+            "channel slack: listening; delivery starts once the app is installed "
+            "(open /slack/install)"
+        )
+    if config.slack_app_token:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        runtime.socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token)
+        log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
+
+
+async def _installed_bot_token(bolt: Any) -> str | None:
+    store = bolt.installation_store
+    if store is None:
+        return None
+    bot = await store.async_find_bot(enterprise_id=None, team_id=None)
+    return str(bot.bot_token) if bot is not None and bot.bot_token else None
+
+
+async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> None:
+    from aiohttp import web
+
+    from scheduler.jobs import Jobs
+
+    runtime = await build_runtime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -162,18 +277,15 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
 
     runner = None
     if with_web:
-
-        async def check_database() -> None:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-
-        runner = web.AppRunner(build_web_app(check_database))
+        runner = web.AppRunner(runtime.web)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", config.port).start()
         log.info("listening on http://0.0.0.0:%s (GET /healthz)", config.port)
+    if runtime.socket_mode is not None:
+        await runtime.socket_mode.connect_async()
     jobs = None
     if with_scheduler:
-        jobs = Jobs(dispatch, dispatch_interval_seconds=2.0)
+        jobs = Jobs(runtime.dispatch, dispatch_interval_seconds=2.0)
         jobs.start()
         log.info("scheduler on: outbox dispatch every 2s")
     else:
@@ -184,19 +296,7 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
         await jobs.stop()
     if runner is not None:
         await runner.cleanup()
-    await engine.dispose()
-
-
-def _log_channels(config: Settings) -> None:
-    log.info("channel console: on (notices are written to this log)")
-    if config.slack_bot_token and config.slack_signing_secret:
-        log.info("channel slack: credentials found, but Slack delivery is not built yet")
-    else:
-        log.info("channel slack: off (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET not set)")
-    if config.microsoft_app_id:
-        log.info("channel teams: app id found, but Teams delivery is not built yet")
-    else:
-        log.info("channel teams: off (Teams support is not built yet)")
+    await runtime.close()
 
 
 @catalog_cli.command("check")
@@ -273,11 +373,9 @@ def chat(
     lang: Annotated[str | None, typer.Option("--lang", help="Language, e.g. en")] = None,
 ) -> None:
     """Use the desk from the terminal as the person with this email."""
-    import os
 
     from bot.console.repl import chat as run_chat
     from handlers.people import Identity
-    from models.clock import SystemClock
 
     config = settings()
     run_migrations(config.database_url)

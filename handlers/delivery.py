@@ -114,6 +114,7 @@ async def dispatch_due(
     batch: int = 100,
     max_rounds: int = 20,
     policy: RetryPolicy | None = None,
+    dead_letter_unreachable: bool = False,
 ) -> DispatchReport:
     policy = policy or RetryPolicy()
     report = DispatchReport()
@@ -125,7 +126,9 @@ async def dispatch_due(
         claimed = await _claim(sessions, clock.now(), owner, batch)
         if not claimed:
             break
-        await _deliver_claimed(sessions, clock, channels, claimed, blocked, policy, report)
+        await _deliver_claimed(
+            sessions, clock, channels, claimed, blocked, policy, report, dead_letter_unreachable
+        )
         if report.delivered == before:
             break
     return report
@@ -139,6 +142,7 @@ async def _deliver_claimed(
     blocked: set[tuple[int, int | None, int | None]],
     policy: RetryPolicy,
     report: DispatchReport,
+    dead_letter_unreachable: bool,
 ) -> None:
     for message_id in claimed:
         async with sessions.begin() as session:
@@ -154,6 +158,13 @@ async def _deliver_claimed(
             recipient = await _recipient(session, message)
             channel = await _channel_for(channels, recipient)
             if channel is None:
+                if dead_letter_unreachable:
+                    message.attempts += 1
+                    message.dead_at = clock.now()
+                    message.last_error = _unreachable(recipient)
+                    message.lease_owner = message.lease_until = None
+                    report.dead += 1
+                    continue
                 _release(message)
                 report.waiting += 1
                 blocked.add(lane)
@@ -342,6 +353,17 @@ def _lane(message: OutboxMessage) -> tuple[int, int | None, int | None]:
         message.recipient_team_id,
         message.recipient_person_id,
     )
+
+
+def _unreachable(recipient: Recipient) -> str:
+    if recipient.team is not None:
+        return (
+            f"no channel reaches team {recipient.team.key}: "
+            "give it a slack_channel or teams_channel"
+        )
+    person = recipient.person
+    who = (person.email or person.display_name) if person else "?"
+    return f"no channel reaches {who}: not found on any platform that is on"
 
 
 def _release(message: OutboxMessage) -> None:

@@ -116,3 +116,10 @@ async def people_with_role(session: AsyncSession, team_id: int, role: Role) -> l
         .order_by(Person.id)
     )
     return list(rows)
+
+
+async def remember_slack_id(session: AsyncSession, person_id: int, slack_user_id: str) -> None:
+    """A catalog person found in Slack by email: keep the id so we ask only once."""
+    person = await session.get(Person, person_id)
+    if person is not None and not person.slack_user_id:
+        person.slack_user_id = slack_user_id

@@ -9,11 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import sla
-from handlers.access import find_team, load_request, require_can_see, team_calendar
-from handlers.errors import PermissionDenied, UnknownTeam
+from handlers.access import (
+    find_team,
+    load_request,
+    require_can_see,
+    require_team_member,
+    team_calendar,
+)
+from handlers.errors import NotFound, PermissionDenied, UnknownTeam
 from handlers.people import is_on_team, teams_of
 from models.clock import Clock
-from models.directory import Person, Team
+from models.directory import Membership, Person, Team
 from models.i18n import N_
 from models.requests import Request, RequestEvent, Survey
 from models.vocabulary import ACTIVE_STATUSES, Status
@@ -105,3 +111,33 @@ async def request_story(
         events=[(event, name) for event, name in rows.all()],
         survey=survey,
     )
+
+
+async def assignable(
+    session: AsyncSession, actor: Person, key: str
+) -> tuple[Request, list[Person]]:
+    """The request and who on its team may take it; only the team may ask."""
+    request = await load_request(session, key, for_update=False)
+    await require_team_member(session, request, actor)
+    rows = await session.scalars(
+        select(Person)
+        .where(
+            Person.id.in_(select(Membership.person_id).where(Membership.team_id == request.team_id))
+        )
+        .order_by(Person.display_name)
+    )
+    return request, list(rows)
+
+
+async def may_work_on(session: AsyncSession, actor: Person, key: str) -> Request:
+    """The request, if the actor's team owns it (before showing a team-only form)."""
+    request = await load_request(session, key, for_update=False)
+    await require_team_member(session, request, actor)
+    return request
+
+
+async def request_key(session: AsyncSession, request_id: int) -> str:
+    request = await session.get(Request, request_id)
+    if request is None:
+        raise NotFound(N_("That request no longer exists."))
+    return request.key

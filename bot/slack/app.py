@@ -1,0 +1,127 @@
+"""Building the Bolt app: credentials, the Web API client, listeners, routes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.slack import install_tables
+from bot.slack.desk import SlackDesk
+from bot.slack.listeners import actions, commands, events, shortcuts, submissions
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "im:write",
+    "im:history",
+    "channels:history",
+    "groups:history",
+    "reactions:read",
+    "users:read",
+    "users:read.email",
+]
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    signing_secret: str
+    api_url: str
+    bot_token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    app_token: str | None = None
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+def web_client(token: str | None, api_url: str) -> AsyncWebClient:
+    """Every Web API call goes to `api_url`, with slack_sdk's own retries for
+    connection errors, 429 (honouring Retry-After) and 5xx."""
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_slack_app(config: SlackConfig, desk: SlackDesk, engine: AsyncEngine) -> AsyncApp:
+    client = web_client(config.bot_token, config.api_url)
+    if config.oauth:
+        assert config.client_id and config.client_secret
+        app = AsyncApp(
+            signing_secret=config.signing_secret,
+            client=client,
+            oauth_settings=AsyncOAuthSettings(
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scopes=BOT_SCOPES,
+                install_path=INSTALL_PATH,
+                redirect_uri_path=REDIRECT_PATH,
+                installation_store=AsyncSQLAlchemyInstallationStore(
+                    client_id=config.client_id,
+                    engine=engine,
+                    installations_table_name=install_tables.INSTALLATIONS_TABLE,
+                    bots_table_name=install_tables.BOTS_TABLE,
+                ),
+                state_store=AsyncSQLAlchemyOAuthStateStore(
+                    expiration_seconds=600,
+                    engine=engine,
+                    table_name=install_tables.OAUTH_STATES_TABLE,
+                ),
+            ),
+        )
+    else:
+        app = AsyncApp(token=config.bot_token, signing_secret=config.signing_secret, client=client)
+    for listeners in (commands, actions, submissions, events, shortcuts):
+        listeners.register(app, desk)
+    return app
+
+
+def mount(web_app: web.Application, slack_app: AsyncApp) -> None:
+    """POST /slack/events for everything Slack sends; the OAuth pages when on."""
+
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(
+            await slack_app.async_dispatch(await to_bolt_request(request))
+        )
+
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    flow = slack_app.oauth_flow
+    if flow is None:
+        return
+
+    async def install(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(
+            await flow.handle_installation(await to_bolt_request(request))
+        )
+
+    async def redirect(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+    web_app.router.add_get(INSTALL_PATH, install)
+    web_app.router.add_get(REDIRECT_PATH, redirect)

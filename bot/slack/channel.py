@@ -1,0 +1,180 @@
+"""Slack as a delivery channel for the outbox: post, edit in place, thread, DM."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import messages
+from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.notices import NoticeKind
+from models.calendar import BusinessCalendar, business_time_between
+from models.clock import Clock
+from models.i18n import reader
+from models.stored_calendar import calendar_from_spec
+
+log = logging.getLogger(__name__)
+
+# Slack errors that no retry will fix: the notice is dead-lettered with the reason.
+PERMANENT = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "user_not_found",
+    "users_not_found",
+    "account_inactive",
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "missing_scope",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+    "cannot_dm_bot",
+    "user_disabled",
+    "restricted_action",
+}
+
+RememberSlackId = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass
+class SlackChannel:
+    client: AsyncWebClient
+    clock: Clock
+    remember_slack_id: RememberSlackId
+    default_timezone: str = "UTC"
+    name: str = "slack"
+    _dm_channels: dict[str, str] = field(default_factory=dict)
+    _unknown_emails: set[str] = field(default_factory=set)
+
+    async def reaches(self, recipient: Recipient) -> bool:
+        if recipient.team is not None:
+            return bool(recipient.team.slack_channel)
+        person = recipient.person
+        if person is None:
+            return False
+        if person.slack_user_id:
+            return True
+        if not person.email or person.email in self._unknown_emails:
+            return False
+        # People the catalog names by email: find them in Slack once, then remember.
+        try:
+            found = await self.client.users_lookupByEmail(email=person.email)
+        except SlackApiError as error:
+            if error.response.get("error") == "users_not_found":
+                self._unknown_emails.add(person.email)
+            return False
+        except ClientError:
+            return False
+        user_id = str(found["user"]["id"])
+        person.slack_user_id = user_id
+        await self.remember_slack_id(person.id, user_id)
+        return True
+
+    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
+        try:
+            if notice.recipient.team is not None:
+                return await self._to_team(notice)
+            return await self._to_person(notice)
+        except SlackApiError as error:
+            raise _delivery_error(error) from error
+        except (ClientError, TimeoutError) as error:
+            raise DeliveryError(f"Slack unreachable: {error!r}", transient=True) from error
+
+    async def _to_team(self, notice: PendingNotice) -> dict[str, Any]:
+        team = notice.recipient.team
+        assert team is not None and team.slack_channel
+        calendar = calendar_from_spec(team.calendar.spec)
+        with reader(None, calendar.timezone.key):
+            if notice.kind == NoticeKind.TEAM_CARD:
+                time_left = _time_left(notice.payload["request"], calendar, self.clock.now())
+                text, blocks = messages.team_card(notice.payload["request"], time_left)
+                card = notice.refs.get("team_card")
+                if card:
+                    return await self._update(card, text, blocks)
+                return await self._post(team.slack_channel, text, blocks)
+            card = notice.refs.get("team_card")
+            text = messages.thread_line(notice.payload)
+            thread_ts = str(card["message"]) if card else None
+            channel = str(card["conversation"]) if card else team.slack_channel
+            return await self._post(channel, text, None, thread_ts=thread_ts)
+
+    async def _to_person(self, notice: PendingNotice) -> dict[str, Any]:
+        person = notice.recipient.person
+        assert person is not None and person.slack_user_id
+        with reader(person.language, person.timezone or self.default_timezone):
+            if notice.kind == NoticeKind.RESOLVED:
+                text, blocks = messages.survey(notice.payload)
+            elif notice.kind == NoticeKind.SURVEY_ANSWERED:
+                text, blocks = messages.survey_answered(notice.payload)
+                survey = notice.refs.get("survey")
+                if survey:
+                    return await self._update(survey, text, blocks)
+            else:
+                text, blocks = messages.dm(notice.kind, notice.payload)
+        channel = await self._dm_channel(person.slack_user_id)
+        return await self._post(channel, text, blocks)
+
+    async def _dm_channel(self, user_id: str) -> str:
+        if user_id not in self._dm_channels:
+            opened = await self.client.conversations_open(users=user_id)
+            self._dm_channels[user_id] = str(opened["channel"]["id"])
+        return self._dm_channels[user_id]
+
+    async def _post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block] | None,
+        *,
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        posted = await self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return {"conversation": str(posted["channel"]), "message": str(posted["ts"])}
+
+    async def _update(self, ref: dict[str, Any], text: str, blocks: list[Block]) -> dict[str, Any]:
+        updated = await self.client.chat_update(
+            channel=str(ref["conversation"]), ts=str(ref["message"]), text=text, blocks=blocks
+        )
+        return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}
+
+
+def _time_left(r: dict[str, Any], calendar: BusinessCalendar, now: datetime) -> timedelta | None:
+    if r.get("first_response_at") is None:
+        return business_time_between(
+            now, datetime.fromisoformat(r["first_response_due_at"]), calendar
+        )
+    if r.get("resolution_due_at"):
+        return business_time_between(now, datetime.fromisoformat(r["resolution_due_at"]), calendar)
+    return None
+
+
+def _delivery_error(error: SlackApiError) -> DeliveryError:
+    response = error.response
+    code = str(response.get("error") or f"HTTP {response.status_code}")
+    if response.status_code == 429 or code == "ratelimited":
+        retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        return DeliveryError(
+            f"Slack: {code}",
+            transient=True,
+            retry_after=float(retry_after) if retry_after else None,
+        )
+    if response.status_code >= 500:
+        return DeliveryError(f"Slack: HTTP {response.status_code}", transient=True)
+    return DeliveryError(f"Slack: {code}", transient=code not in PERMANENT)

@@ -1,0 +1,107 @@
+"""The desk as Slack listeners see it: who a Slack user is, and running a use
+case for them in one transaction, in their language and time zone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.errors import DeskError
+from handlers.people import Identity, resolve_person
+from models.clock import Clock
+from models.directory import Person
+from models.i18n import reader
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class SlackDesk:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    default_timezone: str = "UTC"
+    # Replies in a card's thread that start with this stay with the team.
+    note_prefix: str = "!note"
+    _profiles: dict[str, Identity] = field(default_factory=dict)
+
+    async def identity(self, client: AsyncWebClient, user_id: str) -> Identity:
+        """Who this Slack user is; users.info once per user and process.
+
+        A person the catalog already describes fully needs no API call at all.
+        """
+        if user_id in self._profiles:
+            return self._profiles[user_id]
+        async with self.sessions() as session:
+            known = await session.scalar(select(Person).where(Person.slack_user_id == user_id))
+        if known is not None and known.timezone and known.language:
+            identity = Identity(slack_user_id=user_id, email=known.email)
+        else:
+            identity = await self._profile(client, user_id)
+        self._profiles[user_id] = identity
+        return identity
+
+    async def _profile(self, client: AsyncWebClient, user_id: str) -> Identity:
+        try:
+            response = await client.users_info(user=user_id, include_locale=True)
+        except SlackApiError as error:
+            # Without the profile we still know the Slack id; the desk works with it.
+            log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
+            return Identity(slack_user_id=user_id, display_name=user_id)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        return Identity(
+            slack_user_id=user_id,
+            email=profile.get("email"),
+            display_name=user.get("real_name") or profile.get("real_name") or user.get("name"),
+            timezone=user.get("tz"),
+            language=user.get("locale"),
+        )
+
+    async def attempt(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        work: Callable[[AsyncSession, Person], Awaitable[T]],
+    ) -> T | str:
+        """Like `act`, but a DeskError comes back as its message for this person,
+        and whatever `work` wrote is rolled back."""
+        identity = await self.identity(client, user_id)
+        async with self.sessions() as session:
+            async with session.begin():
+                person = await resolve_person(session, identity)
+            with reader(person.language, person.timezone or self.default_timezone):
+                try:
+                    async with session.begin():
+                        return await work(session, person)
+                except DeskError as error:
+                    return "⚠️ " + error.render()
+
+    async def act(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        work: Callable[[AsyncSession, Person], Awaitable[T]],
+    ) -> T:
+        """Run `work` as this person in one transaction, rendering for them."""
+        identity = await self.identity(client, user_id)
+        async with self.sessions.begin() as session:
+            person = await resolve_person(session, identity)
+            with reader(person.language, person.timezone or self.default_timezone):
+                return await work(session, person)
+
+    async def speak_to(self, client: AsyncWebClient, user_id: str, render: Callable[[], T]) -> T:
+        """Render something (an error, a modal) in this person's language."""
+        identity = await self.identity(client, user_id)
+        async with self.sessions.begin() as session:
+            person = await resolve_person(session, identity)
+            language, timezone = person.language, person.timezone
+        with reader(language, timezone or self.default_timezone):
+            return render()

@@ -1,0 +1,186 @@
+"""Events API: thread replies both ways, DMs, reactions, the App Home.
+
+Slack retries an event it thinks we missed (X-Slack-Retry-Num); each event id is
+handled once, in the same transaction as what it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.command_line import parse
+from bot.commands import run_command
+from bot.slack import messages, views
+from bot.slack.desk import SlackDesk
+from bot.slack.mrkdwn import escape
+from handlers import queries, survey, work
+from handlers.errors import DeskError
+from handlers.inbound import first_time, thread_of
+from handlers.people import teams_of
+from models.directory import Person
+
+log = logging.getLogger(__name__)
+
+# Reactions on a survey message that count as an answer (see docs/slack.md).
+SURVEY_REACTIONS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "-1": 1,
+    "thumbsdown": 1,
+    "+1": 5,
+    "thumbsup": 5,
+}
+TICKET = "ticket"
+SURVEY_KINDS = ("resolved", "survey_answered")
+
+
+def register(app: AsyncApp, desk: SlackDesk) -> None:
+    @app.event("message")
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # edits, joins, other bots: not a person talking to the desk
+        thread_ts = event.get("thread_ts")
+        if thread_ts and thread_ts != event.get("ts"):
+            await _thread_reply(desk, client, body, event, str(thread_ts))
+        elif event.get("channel_type") == "im":
+            await _direct_message(desk, client, body, event)
+
+    @app.event("reaction_added")
+    async def on_reaction(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message":
+            return
+        channel, ts, reaction = str(item["channel"]), str(item["ts"]), str(event["reaction"])
+        if reaction == TICKET:
+            await _offer_ticket(desk, client, event["user"], channel, ts)
+            return
+        rating = SURVEY_REACTIONS.get(reaction.split("::")[0])
+        if rating is None:
+            return
+
+        async def rate(session: AsyncSession, person: Person) -> None:
+            if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+                return
+            link = await thread_of(session, "slack", channel, ts)
+            if link is None or link.kind not in SURVEY_KINDS:
+                return
+            request = await queries.request_key(session, link.request_id)
+            try:
+                async with session.begin_nested():
+                    await survey.rate(session, desk.clock, person, request, rating)
+            except DeskError as error:
+                await client.chat_postEphemeral(
+                    channel=channel, user=event["user"], text=error.render()
+                )
+
+        await desk.act(client, str(event["user"]), rate)
+
+    @app.event("app_home_opened")
+    async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        user_id = str(event["user"])
+
+        async def build(session: AsyncSession, person: Person) -> Any:
+            mine = await queries.my_requests(session, desk.clock, person)
+            queues = [
+                await queries.team_queue(session, desk.clock, person, team.key)
+                for team in await teams_of(session, person.id)
+            ]
+            return views.home(mine, queues)
+
+        await client.views_publish(user_id=user_id, view=await desk.act(client, user_id, build))
+
+
+async def _thread_reply(
+    desk: SlackDesk,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    event: dict[str, Any],
+    thread_ts: str,
+) -> None:
+    """A reply under the team card, or under a DM about a request."""
+    text = str(event.get("text") or "")
+    internal = text.lstrip().startswith(desk.note_prefix)
+    if internal:
+        text = text.lstrip()[len(desk.note_prefix) :]
+
+    async def relay(session: AsyncSession, person: Person) -> None:
+        if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+            return
+        link = await thread_of(session, "slack", str(event["channel"]), thread_ts)
+        if link is None:
+            return  # a thread that is not about a request
+        key = await queries.request_key(session, link.request_id)
+        try:
+            async with session.begin_nested():
+                await work.reply(session, desk.clock, person, key, text, internal=internal)
+        except DeskError as error:
+            # Someone outside the team chatting in the card's thread is not a reply
+            # to the requester; tell them privately rather than relay it.
+            await client.chat_postEphemeral(
+                channel=str(event["channel"]), user=event["user"], text=error.render()
+            )
+
+    await desk.act(client, str(event["user"]), relay)
+
+
+async def _direct_message(
+    desk: SlackDesk, client: AsyncWebClient, body: dict[str, Any], event: dict[str, Any]
+) -> None:
+    text = str(event.get("text") or "").strip()
+    command = parse(text if text.startswith("/request") else "/request " + text)
+
+    async def answer(session: AsyncSession, person: Person) -> tuple[str, list[Any] | None]:
+        if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+            return "", None
+        if command.verb in ("list", "queue", "status", "help"):
+            return await run_command(session, desk.clock, person, command, escape), None
+        return text, messages.offer_to_file(text, None)
+
+    try:
+        reply, blocks = await desk.act(client, str(event["user"]), answer)
+    except DeskError as error:
+        reply, blocks = error.render(), None
+    if reply:
+        await client.chat_postMessage(
+            channel=str(event["channel"]), text=reply[:3000], blocks=blocks
+        )
+
+
+async def _offer_ticket(
+    desk: SlackDesk, client: AsyncWebClient, user_id: str, channel: str, ts: str
+) -> None:
+    """:ticket: on a message: reactions carry no trigger for a modal, so offer a
+    button (whose click does) to file the message as a request."""
+    try:
+        history = await client.conversations_history(
+            channel=channel, latest=ts, inclusive=True, limit=1
+        )
+        found = history.get("messages") or []
+        text = str(found[0].get("text") or "") if found else ""
+        link = await client.chat_getPermalink(channel=channel, message_ts=ts)
+    except SlackApiError as error:
+        log.warning("cannot read the message to file: %s", error.response.get("error"))
+        return
+
+    def offer() -> list[Any]:
+        return messages.offer_to_file(text, str(link.get("permalink") or "") or None)
+
+    blocks = await desk.speak_to(client, user_id, offer)
+    await client.chat_postEphemeral(
+        channel=channel, user=user_id, text=text[:200] or "…", blocks=blocks
+    )

@@ -1,0 +1,37 @@
+"""The message shortcut "File as request": any message becomes a prefilled form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import forms
+from bot.slack.desk import SlackDesk
+
+FILE_SHORTCUT = "file_as_request"
+
+
+def register(app: AsyncApp, desk: SlackDesk) -> None:
+    @app.shortcut(FILE_SHORTCUT)
+    async def file_as_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        message = body.get("message") or {}
+        permalink = None
+        try:
+            link = await client.chat_getPermalink(
+                channel=body["channel"]["id"], message_ts=str(message.get("ts"))
+            )
+            permalink = str(link.get("permalink") or "") or None
+        except SlackApiError:
+            pass  # a form without the link is still a form
+        await forms.open_file_form(
+            desk,
+            client,
+            body["user"]["id"],
+            str(body["trigger_id"]),
+            text=str(message.get("text") or ""),
+            permalink=permalink,
+        )
