@@ -7,6 +7,7 @@ all text goes through `_()` for the reader set by the caller (models.i18n.reader
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,8 @@ ACTION_CLAIM = "claim"
 ACTION_ASSIGN = "assign_open"
 ACTION_WAIT = "wait"
 ACTION_RESOLVE = "resolve_open"
-ACTION_RATE = "rate"
+ACTION_RATE = "rate"  # buttons are rate_1 … rate_N
+RATE_PATTERN = re.compile(r"^rate_\d+$")
 ACTION_REOPEN = "reopen"
 ACTION_COMMENT = "comment_open"
 ACTION_FILE_FROM_MESSAGE = "file_from_message"
@@ -170,7 +172,10 @@ def survey(payload: dict[str, Any]) -> tuple[str, list[Block]]:
         + quote(payload["note"])
     )
     scale = int(payload["scale"])
-    ratings = [_button(str(n), ACTION_RATE, f"{key}|{n}") for n in range(1, scale + 1)]
+    # Slack wants action ids unique within a block: rate_1 … rate_N.
+    ratings = [
+        _button(str(n), f"{ACTION_RATE}_{n}", f"{key}|{n}") for n in range(1, scale + 1)
+    ]
     return _plain(text), [
         SectionBlock(text=MarkdownTextObject(text=text)),
         SectionBlock(
@@ -239,5 +244,6 @@ def offer_to_file(text: str, permalink: str | None) -> list[Block]:
 
 
 def _plain(mrkdwn: str) -> str:
-    """Notification text (Slack shows it in alerts): the first line, unformatted."""
-    return mrkdwn.splitlines()[0].replace("*", "") if mrkdwn else ""
+    """Notification text (what alerts and screen readers show): unformatted, short."""
+    flat = " ".join(line.lstrip("> ").strip() for line in mrkdwn.splitlines() if line.strip())
+    return flat.replace("*", "").replace("_", "")[:300]

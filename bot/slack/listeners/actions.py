@@ -50,7 +50,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         lambda key: _("{key} is reopened; the team has been told.", key=key),
     )
 
-    @app.action(messages.ACTION_RATE)
+    @app.action(messages.RATE_PATTERN)
     async def rate(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         key, _sep, rating = str(body["actions"][0]["value"]).partition("|")

@@ -1,0 +1,140 @@
+"""The real app on a free port, its Slack Web API calls landing on a fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from app import Runtime, build_runtime
+from handlers.catalog_apply import apply_catalog
+from models.catalog import parse_catalog
+from models.requests import Request
+from models.settings import Settings
+from tests.adapters.slack.driver import SlackDriver
+from tests.fakes.slack_api import FakeSlack
+
+SECRET = "test-signing-secret"
+
+CATALOG = """
+calendars:
+  always: 24x7
+people:
+  - {email: sam@example.com, name: Sam Sales, department: Sales, slack: U0SAM}
+  - {email: alice@example.com, name: Alice IT, department: Operations, slack: U0ALICE}
+  - {email: bob@example.com, name: Bob IT, department: Operations, slack: U0BOB}
+  - {email: carol@example.com, name: Carol Lead, department: Operations}
+  - {email: fay@example.com, name: Fay Finance, department: Finance, slack: U0FAY}
+teams:
+  - key: it
+    name: IT Service Desk
+    aliases: [helpdesk]
+    slack_channel: C0ITDESK
+    members: [alice@example.com, bob@example.com]
+    leads: [carol@example.com]
+    calendar: always
+    categories: [Hardware, Software, Access]
+    standards:
+      urgent: {first_response: 30m, resolution: 4h}
+      normal: {first_response: 4h, resolution: 3d}
+  - key: finance
+    name: Finance
+    prefix: FIN
+    slack_channel: C0FIN
+    members: [fay@example.com]
+    calendar: always
+    standards:
+      normal: {first_response: 1h, resolution: 8h}
+survey: {scale: 5, reopen_below: 3, auto_close_after: 3d}
+"""
+
+USERS = {
+    "U0SAM": ("sam@example.com", "Sam Sales", "Europe/Berlin"),
+    "U0ALICE": ("alice@example.com", "Alice IT", "Europe/Berlin"),
+    "U0BOB": ("bob@example.com", "Bob IT", "Europe/Rome"),
+    "U0CAROL": ("carol@example.com", "Carol Lead", "Europe/Berlin"),
+    "U0FAY": ("fay@example.com", "Fay Finance", "Europe/Berlin"),
+    "U0NEW": ("newbie@example.com", "New Person", "America/New_York"),
+}
+
+
+@dataclass
+class SlackWorld:
+    fake: FakeSlack
+    driver: SlackDriver
+    runtime: Runtime
+
+    async def deliver(self) -> None:
+        """Run the outbox dispatcher once, as the scheduler would."""
+        await self.runtime.dispatch()
+
+    async def request(self, key: str) -> Request:
+        async with self.runtime.sessions() as session:
+            found = await session.scalar(select(Request).where(Request.key == key))
+            assert found is not None, f"{key} was not filed"
+            return found
+
+    async def count(self) -> int:
+        async with self.runtime.sessions() as session:
+            return len(list(await session.scalars(select(Request.id))))
+
+    async def eventually(self, check: Callable[[], Any], timeout: float = 5.0) -> None:
+        """Wait for the listener that runs after Bolt's ack to finish its work."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the app did not get there in time")
+            await asyncio.sleep(0.02)
+
+    def card(self, channel: str = "C0ITDESK") -> Any:
+        """The newest top-level message in a channel (the team card)."""
+        top = [m for m in self.fake.messages.get(channel, []) if m.thread_ts in (None, m.ts)]
+        assert top, f"nothing posted in {channel}"
+        return top[-1]
+
+    def dms(self, user: str) -> list[Any]:
+        return self.fake.messages.get(f"D{user}", [])
+
+
+@pytest.fixture
+async def slack(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> AsyncIterator[SlackWorld]:
+    database = tmp_path / "inhouse.db"
+    shutil.copy(sqlite_template, database)
+    async with FakeSlack() as fake:
+        for user_id, (email, name, tz) in USERS.items():
+            fake.add_user(user_id, email=email, real_name=name, name=name, tz=tz)
+        for channel in ("C0ITDESK", "C0FIN", "C0GENERAL"):
+            fake.add_channel(channel)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=f"sqlite+aiosqlite:///{database}",
+            slack_bot_token=fake.token,
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.url,
+        )
+        runtime = await build_runtime(settings)
+        async with runtime.sessions.begin() as session:
+            await apply_catalog(session, parse_catalog(CATALOG, "slack-test.yaml"))
+        runner = web.AppRunner(runtime.web)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+        driver = SlackDriver(f"http://127.0.0.1:{unused_tcp_port}", SECRET, fake.new_trigger_id)
+        try:
+            yield SlackWorld(fake, driver, runtime)
+        finally:
+            await runner.cleanup()
+            await runtime.close()

@@ -1,0 +1,501 @@
+"""Tests of the fake Slack Web API, driven by the real slack_sdk AsyncWebClient."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    HeaderBlock,
+    InputBlock,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tests.fakes.slack_api import Call, FakeSlack
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        fake.add_channel("C1", "general")
+        fake.add_user(
+            "U1", email="ana@example.com", name="ana", real_name="Ana Lima", tz="America/Sao_Paulo"
+        )
+        yield fake
+
+
+@pytest.fixture
+def client(slack: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(base_url=slack.url, token=slack.token)
+
+
+async def slack_error(awaitable: Any) -> SlackApiError:
+    with pytest.raises(SlackApiError) as info:
+        await awaitable
+    return info.value
+
+
+async def error_of(awaitable: Any) -> str:
+    code: str = (await slack_error(awaitable)).response["error"]
+    return code
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def modal(*blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Request"},
+        "blocks": list(blocks),
+        **extra,
+    }
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+async def test_post_then_update_a_message(slack: FakeSlack, client: AsyncWebClient) -> None:
+    blocks = [HeaderBlock(text="New request"), SectionBlock(text="*IT-1* My laptop")]
+    posted = await client.chat_postMessage(channel="C1", text="IT-1", blocks=blocks)
+    second = await client.chat_postMessage(channel="#general", text="next")
+
+    assert posted["ok"] and posted["channel"] == "C1"
+    assert posted["ts"] == "1700000000.000100" and second["ts"] > posted["ts"]
+    assert posted["message"]["text"] == "IT-1" and posted["message"]["bot_id"] == slack.bot_id
+    call = slack.calls_to("chat.postMessage")[0]
+    assert call.content_type == "application/json"
+    assert call.args["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "New request", "emoji": True},
+    }
+
+    updated = await client.chat_update(channel="C1", ts=posted["ts"], text="IT-1 (claimed)")
+    assert updated["ts"] == posted["ts"] and updated["text"] == "IT-1 (claimed)"
+    message = slack.messages["C1"][0]
+    assert (message.text, message.edited, message.user) == ("IT-1 (claimed)", 1, "UBOT")
+    assert message.blocks == call.args["blocks"]  # blocks kept when not resent
+
+    missing = await slack_error(client.chat_update(channel="C1", ts="1.2", text="x"))
+    assert missing.response["error"] == "message_not_found"
+
+
+async def test_thread_replies_keep_the_thread_root(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    question = slack.add_message("C1", "printer on fire", user="U1")
+    reply = await client.chat_postMessage(channel="C1", text="on it", thread_ts=question.ts)
+    nested = await client.chat_postMessage(channel="C1", text="done", thread_ts=reply["ts"])
+
+    assert reply["message"]["thread_ts"] == question.ts
+    assert slack.messages["C1"][-1].thread_ts == question.ts == nested["message"]["thread_ts"]
+    assert slack.calls_to("chat.postMessage")[0].args["thread_ts"] == question.ts
+    replies = await client.conversations_replies(channel="C1", ts=question.ts)
+    assert [m["text"] for m in replies["messages"]] == ["printer on fire", "on it", "done"]
+
+    # Slack does not refuse an unknown thread_ts; the fake accepts and notes it.
+    await client.chat_postMessage(channel="C1", text="lost", thread_ts="1600000000.000001")
+    assert slack.messages["C1"][-1].thread_ts == "1600000000.000001"
+    assert "1600000000.000001" in slack.warnings[0]
+
+
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
+async def test_channel_and_text_errors(slack: FakeSlack, client: AsyncWebClient) -> None:
+    assert await error_of(client.chat_postMessage(channel="C404", text="hi")) == "channel_not_found"
+    no_channel = client.api_call("chat.postMessage", json={"text": "hi"})
+    assert await error_of(no_channel) == "channel_not_found"
+    assert await error_of(client.chat_postMessage(channel="C1", text="")) == "no_text"
+    too_long = client.chat_postMessage(channel="C1", text="x" * 40_001)
+    assert await error_of(too_long) == "msg_too_long"
+
+    slack.add_channel("C2", "secret", is_member=False)
+    assert await error_of(client.chat_postMessage(channel="C2", text="hi")) == "not_in_channel"
+    assert not slack.messages["C2"]
+    assert [c.error for c in slack.calls] == [
+        "channel_not_found",
+        "channel_not_found",
+        "no_text",
+        "msg_too_long",
+        "not_in_channel",
+    ]
+
+
+async def test_form_encoded_calls_are_decoded(slack: FakeSlack, client: AsyncWebClient) -> None:
+    blocks = [section("hello")]
+    tokenless = AsyncWebClient(base_url=slack.url)
+    await tokenless.api_call(
+        "chat.postMessage",
+        data={"token": slack.token, "channel": "C1", "text": "hi", "blocks": json.dumps(blocks)},
+    )
+    assert slack.calls == [
+        Call("chat.postMessage", {"channel": "C1", "text": "hi", "blocks": blocks})
+    ]
+    assert slack.calls[0].content_type == "application/x-www-form-urlencoded"
+    assert slack.messages["C1"][0].blocks == blocks
+
+    bad = client.api_call("chat.postMessage", data={"channel": "C1", "blocks": "[{"})
+    assert await error_of(bad) == "invalid_blocks_format"
+
+
+async def test_invalid_message_blocks_are_rejected(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    async def problems(blocks: list[dict[str, Any]]) -> list[str]:
+        error = await slack_error(client.chat_postMessage(channel="C1", text="t", blocks=blocks))
+        assert error.response["error"] == "invalid_blocks"
+        messages: list[str] = error.response["response_metadata"]["messages"]
+        return messages
+
+    assert await problems([section("x")] * 51) == [
+        "[ERROR] no more than 50 items allowed [json-pointer:/blocks]"
+    ]
+    assert await problems([section("x" * 3001)]) == [
+        "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
+    ]
+    header = {"type": "header", "text": {"type": "mrkdwn", "text": "*Hi*"}}
+    [problem] = await problems([header])
+    assert "plain_text" in problem and "/blocks/0/text/type" in problem
+
+    button = {"type": "button", "text": {"type": "plain_text", "text": "b" * 76}, "action_id": "go"}
+    twice = {"type": "button", "text": {"type": "plain_text", "text": "ok"}, "action_id": "go"}
+    found = await problems([{"type": "actions", "elements": [button, twice]}])
+    assert (
+        "[ERROR] must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]"
+        in found
+    )
+    assert any("duplicate action_id: go" in p for p in found)
+    assert slack.messages["C1"] == []
+
+    # What slack_sdk's models build passes.
+    good = [
+        HeaderBlock(text="IT-1"),
+        ActionsBlock(elements=[ButtonElement(text="Claim", action_id="claim", value="IT-1")]),
+    ]
+    assert (await client.chat_postMessage(channel="C1", text="t", blocks=good))["ok"]
+
+
+async def test_ephemeral_permalink_reaction_delete(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    sent = await client.chat_postEphemeral(channel="C1", user="U1", text="only you")
+    assert sent["message_ts"] and slack.ephemerals["C1"][0].user == "U1"
+    stranger = client.chat_postEphemeral(channel="C1", user="U9", text="x")
+    assert await error_of(stranger) == "user_not_found"
+
+    posted = await client.chat_postMessage(channel="C1", text="hi")
+    link = await client.chat_getPermalink(channel="C1", message_ts=posted["ts"])
+    assert link["permalink"] == "https://fake.slack.test/archives/C1/p1700000000000200"
+
+    await client.reactions_add(channel="C1", name="eyes", timestamp=posted["ts"])
+    assert slack.messages["C1"][0].reactions == {"eyes": ["UBOT"]}
+    again = await slack_error(
+        client.reactions_add(channel="C1", name="eyes", timestamp=posted["ts"])
+    )
+    assert again.response["error"] == "already_reacted"
+
+    await client.chat_delete(channel="C1", ts=posted["ts"])
+    assert slack.messages["C1"][0].deleted
+    gone = await slack_error(client.chat_getPermalink(channel="C1", message_ts=posted["ts"]))
+    assert gone.response["error"] == "message_not_found"
+
+
+async def test_conversations_open_and_info(slack: FakeSlack, client: AsyncWebClient) -> None:
+    opened = await client.conversations_open(users=["U1"])
+    assert opened["channel"]["id"] == "DU1"
+    again = await client.conversations_open(users="U1", return_im=True)
+    assert again["already_open"] and again["channel"]["user"] == "U1"
+    await client.chat_postMessage(channel="DU1", text="your request IT-1")
+    assert slack.messages["DU1"][0].text == "your request IT-1"
+
+    info = await client.conversations_info(channel="C1")
+    assert info["channel"]["name"] == "general" and info["channel"]["is_member"]
+    nobody = await slack_error(client.conversations_open(users=["U404"]))
+    assert nobody.response["error"] == "user_not_found"
+
+
+# ----------------------------------------------------------------------------- views
+
+
+async def test_views_open_trigger_rules() -> None:
+    now = [1000.0]
+    async with FakeSlack(clock=lambda: now[0]) as slack:
+        client = AsyncWebClient(base_url=slack.url, token=slack.token)
+        fresh = slack.new_trigger_id("U1")
+        opened = await client.views_open(trigger_id=fresh, view=modal(section("hi")))
+        assert opened["view"]["id"] in slack.views
+        assert slack.views[opened["view"]["id"]].user == "U1"
+
+        reused = await slack_error(client.views_open(trigger_id=fresh, view=modal(section("hi"))))
+        assert reused.response["error"] == "exchanged_trigger_id"
+
+        late = slack.new_trigger_id()
+        now[0] += 3.5  # past Slack's 3 second window
+        expired = await slack_error(client.views_open(trigger_id=late, view=modal(section("hi"))))
+        assert expired.response["error"] == "expired_trigger_id"
+
+        old = slack.new_trigger_id(age=4)
+        assert (
+            await error_of(client.views_open(trigger_id=old, view=modal(section("hi"))))
+            == "expired_trigger_id"
+        )
+
+        unknown = await slack_error(client.views_open(trigger_id="1.2.3", view=modal(section("x"))))
+        assert unknown.response["error"] == "invalid_trigger_id"
+
+
+async def test_modal_validation(slack: FakeSlack, client: AsyncWebClient) -> None:
+    async def problems(view: dict[str, Any]) -> list[str]:
+        error = await slack_error(client.views_open(trigger_id=slack.new_trigger_id(), view=view))
+        assert error.response["error"] == "invalid_arguments"
+        messages: list[str] = error.response["response_metadata"]["messages"]
+        return messages
+
+    title = await problems(modal(section("x"), title={"type": "plain_text", "text": "t" * 25}))
+    assert title == ["[ERROR] must be less than 25 characters [json-pointer:/view/title/text]"]
+
+    field = InputBlock(label="Title", element=PlainTextInputElement(action_id="title")).to_dict()
+    assert any("submit" in p for p in await problems(modal(field)))
+
+    options = [
+        {"text": {"type": "plain_text", "text": f"o{i}"}, "value": f"v{i}"} for i in range(101)
+    ]
+    select = {"type": "static_select", "action_id": "team", "options": options}
+    select_input = {
+        "type": "input",
+        "label": {"type": "plain_text", "text": "Team"},
+        "element": select,
+    }
+    assert (
+        "/view/blocks/0/element/options"
+        in (await problems(modal(select_input, submit={"type": "plain_text", "text": "File"})))[0]
+    )
+
+    label_mrkdwn = dict(field, label={"type": "mrkdwn", "text": "Title"})
+    assert any(
+        "/view/blocks/0/label/type" in p
+        for p in await problems(modal(label_mrkdwn, submit={"type": "plain_text", "text": "Go"}))
+    )
+    assert any(
+        "private_metadata" in p
+        for p in await problems(modal(section("x"), private_metadata="m" * 3001))
+    )
+    assert any("no more than 100 items" in p for p in await problems(modal(*[section("x")] * 101)))
+
+
+async def test_views_update_push_and_publish(slack: FakeSlack, client: AsyncWebClient) -> None:
+    opened = await client.views_open(
+        trigger_id=slack.new_trigger_id("U1"), view=modal(section("1"), external_id="req-1")
+    )
+    view = opened["view"]
+    updated = await client.views_update(
+        view_id=view["id"], hash=view["hash"], view=modal(section("2"))
+    )
+    assert updated["view"]["hash"] != view["hash"]
+    conflict = await slack_error(
+        client.views_update(view_id=view["id"], hash=view["hash"], view=modal(section("3")))
+    )
+    assert conflict.response["error"] == "hash_conflict"
+    by_external = await client.views_update(
+        external_id="req-1", view=modal(section("4"), external_id="req-1")
+    )
+    assert by_external["view"]["id"] == view["id"]
+    assert slack.views[view["id"]].view["blocks"][0]["text"]["text"] == "4"
+    assert (
+        await error_of(client.views_update(view_id="V404", view=modal(section("x")))) == "not_found"
+    )
+
+    pushed = await client.views_push(
+        trigger_id=slack.new_trigger_id("U1"), view=modal(section("p"))
+    )
+    assert pushed["view"]["root_view_id"] == view["id"]
+
+    home = {"type": "home", "blocks": [section("Your requests")]}
+    published = await client.views_publish(user_id="U1", view=home)
+    assert slack.home_views["U1"] == home and published["view"]["type"] == "home"
+    stale = await slack_error(client.views_publish(user_id="U1", view=home, hash="0.stale"))
+    assert stale.response["error"] == "hash_conflict"
+    not_home = await slack_error(client.views_publish(user_id="U1", view=modal(section("x"))))
+    assert not_home.response["error"] == "invalid_arguments"
+
+
+# ----------------------------------------------------------------------------- users
+
+
+async def test_users_info_and_lookup(slack: FakeSlack, client: AsyncWebClient) -> None:
+    plain = await client.users_info(user="U1")
+    assert "locale" not in plain["user"]
+    info = await client.users_info(user="U1", include_locale=True)
+    user = info["user"]
+    assert user["locale"] == "en-US" and user["tz"] == "America/Sao_Paulo"
+    assert user["tz_offset"] == -3 * 3600 and user["real_name"] == "Ana Lima"
+    assert user["profile"]["email"] == "ana@example.com" and user["is_bot"] is False
+    assert slack.calls_to("users.info")[1].http_method == "GET"
+
+    found = await client.users_lookupByEmail(email="ANA@example.com")
+    assert found["user"]["id"] == "U1"
+    miss = await slack_error(client.users_lookupByEmail(email="nobody@example.com"))
+    assert miss.response["error"] == "users_not_found"
+    assert await error_of(client.users_info(user="U404")) == "user_not_found"
+
+    # Like Slack, users.info ignores arguments in a JSON body.
+    as_json = await slack_error(client.api_call("users.info", json={"user": "U1"}))
+    assert as_json.response["error"] == "user_not_found"
+    assert "JSON" in as_json.response["response_metadata"]["messages"][0]
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+async def test_rate_limit_is_retried_after_retry_after(slack: FakeSlack) -> None:
+    client = AsyncWebClient(
+        base_url=slack.url, token=slack.token, retry_handlers=[AsyncRateLimitErrorRetryHandler()]
+    )
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    started = time.monotonic()
+    response = await client.chat_postMessage(channel="C1", text="hi")
+    assert response["ok"] and time.monotonic() - started >= 1.0
+
+    first, second = slack.calls_to("chat.postMessage")
+    assert (first.status, first.error, second.status) == (429, "ratelimited", 200)
+    assert second.at - first.at >= 1.0
+    assert len(slack.messages["C1"]) == 1
+
+    # Without a retry handler the 429 surfaces as SlackApiError with the header.
+    slack.fail_next("chat.postMessage", status=429, retry_after=7)
+    plain = AsyncWebClient(base_url=slack.url, token=slack.token)
+    error = await slack_error(plain.chat_postMessage(channel="C1", text="hi"))
+    assert error.response.status_code == 429 and error.response.headers["Retry-After"] == "7"
+
+
+async def test_server_error_is_retried(slack: FakeSlack) -> None:
+    handler = AsyncServerErrorRetryHandler(
+        max_retry_count=2, interval_calculator=FixedValueRetryIntervalCalculator(0.01)
+    )
+    client = AsyncWebClient(base_url=slack.url, token=slack.token, retry_handlers=[handler])
+    slack.fail_next("users.info", status=500, times=2)
+    assert (await client.users_info(user="U1"))["user"]["id"] == "U1"
+    assert [c.status for c in slack.calls_to("users.info")] == [500, 500, 200]
+
+    slack.fail_next("users.info", status=503, times=3)
+    error = await slack_error(client.users_info(user="U1"))
+    assert error.response.status_code == 503
+
+
+async def test_dropped_connection_is_retried(slack: FakeSlack) -> None:
+    handler = AsyncConnectionErrorRetryHandler(
+        interval_calculator=FixedValueRetryIntervalCalculator(0.01)
+    )
+    client = AsyncWebClient(base_url=slack.url, token=slack.token, retry_handlers=[handler])
+    slack.fail_next("auth.test", disconnect=True)
+    assert (await client.auth_test())["user_id"] == "UBOT"
+    assert [c.status for c in slack.calls_to("auth.test")] == [0, 200]
+
+
+async def test_injected_error_and_auth(slack: FakeSlack, client: AsyncWebClient) -> None:
+    slack.fail_next("chat.postMessage", error="channel_not_found")
+    injected = await slack_error(client.chat_postMessage(channel="C1", text="hi"))
+    assert (
+        injected.response.status_code == 200 and injected.response["error"] == "channel_not_found"
+    )
+
+    wrong = AsyncWebClient(base_url=slack.url, token="xoxb-wrong")
+    assert await error_of(wrong.auth_test()) == "invalid_auth"
+    anonymous = AsyncWebClient(base_url=slack.url)
+    assert await error_of(anonymous.auth_test()) == "not_authed"
+    unknown = await slack_error(client.api_call("chat.shout", json={"text": "hi"}))
+    assert unknown.response["error"] == "unknown_method"
+    assert not slack.messages["C1"]
+
+
+# ----------------------------------------------------------------------------- files
+
+
+async def test_files_upload_v2_end_to_end(slack: FakeSlack, client: AsyncWebClient) -> None:
+    root = slack.add_message("C1", "logs please", user="U1")
+    result = await client.files_upload_v2(
+        channel="C1",
+        content=b"line 1\nline 2\n",
+        filename="app.log",
+        title="App log",
+        initial_comment="Here you go",
+        thread_ts=root.ts,
+    )
+    file_id = result["file"]["id"]
+    uploaded = slack.files[file_id]
+    assert uploaded.content == b"line 1\nline 2\n" and uploaded.completed
+    assert (uploaded.filename, uploaded.title) == ("app.log", "App log")
+    assert (uploaded.channel_id, uploaded.thread_ts) == ("C1", root.ts)
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    assert slack.calls[1].args["files"] == [{"id": file_id, "title": "App log"}]
+    shared = slack.messages["C1"][-1]
+    assert (shared.files, shared.text, shared.thread_ts) == ([file_id], "Here you go", root.ts)
+
+    url = await client.files_getUploadURLExternal(filename="x.txt", length=3)
+    assert url["upload_url"].startswith(slack.url.removesuffix("api/"))
+    never_sent = await slack_error(
+        client.files_completeUploadExternal(files=[{"id": url["file_id"]}])
+    )
+    assert never_sent.response["error"] == "file_not_found"
+
+
+# ----------------------------------------------------------------------------- Bolt, helpers
+
+
+async def test_bolt_app_opens_a_modal_through_the_fake(slack: FakeSlack) -> None:
+    app = AsyncApp(
+        client=AsyncWebClient(base_url=slack.url, token=slack.token),
+        signing_secret="secret",
+        request_verification_enabled=False,
+    )
+
+    @app.action("file_request")
+    async def open_form(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=modal(section("Form")))
+
+    payload = {
+        "type": "block_actions",
+        "team": {"id": slack.team_id},
+        "user": {"id": "U1", "team_id": slack.team_id},
+        "api_app_id": "A0APP",
+        "trigger_id": slack.new_trigger_id("U1"),
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "channel_id": "C1"},
+        "actions": [{"type": "button", "action_id": "file_request", "block_id": "b", "value": "x"}],
+    }
+    response = await app.async_dispatch(
+        AsyncBoltRequest(
+            body=urlencode({"payload": json.dumps(payload)}),
+            headers={"content-type": ["application/x-www-form-urlencoded"]},
+        )
+    )
+    assert response.status == 200
+    await slack.wait_for(lambda: bool(slack.calls_to("views.open")))
+    assert [c.method for c in slack.calls] == ["auth.test", "views.open"]
+    assert [v.user for v in slack.views.values()] == ["U1"]
+
+
+async def test_wait_for_explains_a_timeout(slack: FakeSlack) -> None:
+    with pytest.raises(AssertionError, match=r"within 0.05s.*chat\.postMessage"):
+        await slack.wait_for(lambda: bool(slack.calls_to("chat.postMessage")), timeout=0.05)
