@@ -61,6 +61,15 @@ def build_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            # We begin transactions ourselves (below), not the driver.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # SQLite has no row locks: taking the write lock when a transaction
+            # starts is what serialises two clicks on one request (PostgreSQL uses
+            # SELECT ... FOR UPDATE for the same).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)

@@ -173,9 +173,7 @@ def survey(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     )
     scale = int(payload["scale"])
     # Slack wants action ids unique within a block: rate_1 … rate_N.
-    ratings = [
-        _button(str(n), f"{ACTION_RATE}_{n}", f"{key}|{n}") for n in range(1, scale + 1)
-    ]
+    ratings = [_button(str(n), f"{ACTION_RATE}_{n}", f"{key}|{n}") for n in range(1, scale + 1)]
     return _plain(text), [
         SectionBlock(text=MarkdownTextObject(text=text)),
         SectionBlock(

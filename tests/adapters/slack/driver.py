@@ -49,29 +49,43 @@ class SlackDriver:
             verifier = SignatureVerifier(secret or self.signing_secret)
             sent["X-Slack-Request-Timestamp"] = stamp
             sent["X-Slack-Signature"] = verifier.generate_signature(timestamp=stamp, body=body)
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{self.base_url}/slack/events", data=body.encode(), headers=sent
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base_url}/slack/events", data=body.encode(), headers=sent
+            ) as response,
+        ):
             return Answer(response.status, await response.text())
 
     def command_body(self, user: str, text: str, channel: str = "C0GENERAL") -> str:
-        return urlencode({
-            "token": "legacy", "team_id": TEAM, "team_domain": "acme",
-            "channel_id": channel, "channel_name": "general", "user_id": user,
-            "user_name": user.lower(), "command": "/request", "text": text,
-            "api_app_id": APP, "is_enterprise_install": "false",
-            "response_url": "https://hooks.slack.invalid/commands/1",
-            "trigger_id": self.trigger(),
-        })
+        return urlencode(
+            {
+                "token": "legacy",
+                "team_id": TEAM,
+                "team_domain": "acme",
+                "channel_id": channel,
+                "channel_name": "general",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/request",
+                "text": text,
+                "api_app_id": APP,
+                "is_enterprise_install": "false",
+                "response_url": "https://hooks.slack.invalid/commands/1",
+                "trigger_id": self.trigger(),
+            }
+        )
 
     async def command(self, user: str, text: str, channel: str = "C0GENERAL") -> Answer:
-        return await self.post(self.command_body(user, text, channel),
-                               "application/x-www-form-urlencoded")
+        return await self.post(
+            self.command_body(user, text, channel), "application/x-www-form-urlencoded"
+        )
 
     async def interact(self, payload: dict[str, Any]) -> Answer:
         payload = {"api_app_id": APP, "token": "legacy", "team": {"id": TEAM}, **payload}
-        return await self.post(urlencode({"payload": json.dumps(payload)}),
-                               "application/x-www-form-urlencoded")
+        return await self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
 
     async def press(
         self,
@@ -82,40 +96,53 @@ class SlackDriver:
         channel: str,
         message_ts: str = "1.0",
     ) -> Answer:
-        return await self.interact({
-            "type": "block_actions",
-            "user": {"id": user, "team_id": TEAM},
-            "trigger_id": self.trigger(),
-            "channel": {"id": channel},
-            "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
-            "message": {"ts": message_ts, "type": "message"},
-            "response_url": "https://hooks.slack.invalid/actions/1",
-            "actions": [{
-                "type": "button", "action_id": action_id, "block_id": "b",
-                "value": value, "action_ts": str(time.time()),
-            }],
-        })
+        return await self.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "team_id": TEAM},
+                "trigger_id": self.trigger(),
+                "channel": {"id": channel},
+                "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+                "message": {"ts": message_ts, "type": "message"},
+                "response_url": "https://hooks.slack.invalid/actions/1",
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": action_id,
+                        "block_id": "b",
+                        "value": value,
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+        )
 
     async def choose_in_view(
         self, user: str, view: dict[str, Any], action_id: str, value: str
     ) -> Answer:
-        return await self.interact({
-            "type": "block_actions",
-            "user": {"id": user, "team_id": TEAM},
-            "trigger_id": self.trigger(),
-            "container": {"type": "view", "view_id": view["id"]},
-            "view": view,
-            "actions": [{
-                "type": "static_select", "action_id": action_id, "block_id": action_id,
-                "selected_option": {"value": value, "text": {"type": "plain_text",
-                                                              "text": value}},
-                "action_ts": str(time.time()),
-            }],
-        })
+        return await self.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "team_id": TEAM},
+                "trigger_id": self.trigger(),
+                "container": {"type": "view", "view_id": view["id"]},
+                "view": view,
+                "actions": [
+                    {
+                        "type": "static_select",
+                        "action_id": action_id,
+                        "block_id": action_id,
+                        "selected_option": {
+                            "value": value,
+                            "text": {"type": "plain_text", "text": value},
+                        },
+                        "action_ts": str(time.time()),
+                    }
+                ],
+            }
+        )
 
-    async def submit(
-        self, user: str, view: dict[str, Any], values: dict[str, str]
-    ) -> Answer:
+    async def submit(self, user: str, view: dict[str, Any], values: dict[str, str]) -> Answer:
         """Submit a modal the fake recorded, with these values per block id."""
         state: dict[str, Any] = {}
         for block in view.get("blocks", []):
@@ -126,43 +153,55 @@ class SlackDriver:
             if element["type"] == "static_select":
                 entry: dict[str, Any] = {
                     "type": "static_select",
-                    "selected_option": {"value": value, "text": {"type": "plain_text",
-                                                                 "text": value or ""}}
-                    if value else None,
+                    "selected_option": {
+                        "value": value,
+                        "text": {"type": "plain_text", "text": value or ""},
+                    }
+                    if value
+                    else None,
                 }
             else:
                 entry = {"type": element["type"], "value": value}
             state[block["block_id"]] = {element["action_id"]: entry}
         submitted = {**view, "state": {"values": state}}
-        return await self.interact({
-            "type": "view_submission",
-            "user": {"id": user, "team_id": TEAM},
-            "trigger_id": self.trigger(),
-            "view": submitted,
-        })
+        return await self.interact(
+            {
+                "type": "view_submission",
+                "user": {"id": user, "team_id": TEAM},
+                "trigger_id": self.trigger(),
+                "view": submitted,
+            }
+        )
 
     async def shortcut(self, user: str, channel: str, ts: str, text: str) -> Answer:
-        return await self.interact({
-            "type": "message_action",
-            "callback_id": "file_as_request",
-            "trigger_id": self.trigger(),
-            "user": {"id": user, "team_id": TEAM},
-            "channel": {"id": channel},
-            "message": {"type": "message", "ts": ts, "text": text, "user": "U0OTHER"},
-            "response_url": "https://hooks.slack.invalid/actions/2",
-        })
+        return await self.interact(
+            {
+                "type": "message_action",
+                "callback_id": "file_as_request",
+                "trigger_id": self.trigger(),
+                "user": {"id": user, "team_id": TEAM},
+                "channel": {"id": channel},
+                "message": {"type": "message", "ts": ts, "text": text, "user": "U0OTHER"},
+                "response_url": "https://hooks.slack.invalid/actions/2",
+            }
+        )
 
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
     ) -> Answer:
         envelope = {
-            "token": "legacy", "team_id": TEAM, "api_app_id": APP,
+            "token": "legacy",
+            "team_id": TEAM,
+            "api_app_id": APP,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._ids):08d}",
             "event_time": int(time.time()),
             "event": {"event_ts": str(time.time()), **event},
             "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
         }
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} \
-            if retry else None
+        headers = (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry
+            else None
+        )
         return await self.post(json.dumps(envelope), "application/json", headers=headers)

@@ -23,12 +23,21 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     updated = fake.calls_to("views.update")[-1].args["view"]
     category = next(b for b in updated["blocks"] if b.get("block_id") == "category")
     assert [o["value"] for o in category["element"]["options"]] == [
-        "Hardware", "Software", "Access",
+        "Hardware",
+        "Software",
+        "Access",
     ]
-    submitted = await driver.submit("U0SAM", {**updated, "id": view["id"]}, {
-        "team": "it", "category": "Hardware", "priority": "normal",
-        "title": "Laptop won't boot", "description": "Black screen since this morning",
-    })
+    submitted = await driver.submit(
+        "U0SAM",
+        {**updated, "id": view["id"]},
+        {
+            "team": "it",
+            "category": "Hardware",
+            "priority": "normal",
+            "title": "Laptop won't boot",
+            "description": "Black screen since this morning",
+        },
+    )
     assert submitted.status == 200 and submitted.text == ""
     request = await slack.request("IT-1")
     assert request.category == "Hardware"
@@ -39,8 +48,9 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     await slack.deliver()
     card = slack.card()
     assert "IT-1" in str(card.blocks)
-    buttons = [e["text"]["text"] for b in card.blocks if b["type"] == "actions"
-               for e in b["elements"]]
+    buttons = [
+        e["text"]["text"] for b in card.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
     assert buttons == ["Claim", "Assign…", "Waiting on requester", "Resolve"]
 
     # Alice claims: the card is edited in place, Sam hears someone is on it.
@@ -53,9 +63,17 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     assert "is on it" in slack.dms("U0SAM")[-1].text
 
     # Alice replies in the card's thread: Sam gets it by DM, attributed.
-    await driver.event({"type": "message", "channel": "C0ITDESK", "channel_type": "channel",
-                        "user": "U0ALICE", "text": "Is the power light on?",
-                        "ts": "1800000000.000100", "thread_ts": card.ts})
+    await driver.event(
+        {
+            "type": "message",
+            "channel": "C0ITDESK",
+            "channel_type": "channel",
+            "user": "U0ALICE",
+            "text": "Is the power light on?",
+            "ts": "1800000000.000100",
+            "thread_ts": card.ts,
+        }
+    )
     await slack.eventually(lambda: _events(slack, "IT-1", "replied"))
     await slack.deliver()
     reply_dm = slack.dms("U0SAM")[-1]
@@ -63,9 +81,17 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     assert "Alice IT" in str(reply_dm.blocks)
 
     # Sam answers in that DM's thread: it lands in the card's thread.
-    await driver.event({"type": "message", "channel": "DU0SAM", "channel_type": "im",
-                        "user": "U0SAM", "text": "No light at all",
-                        "ts": "1800000000.000200", "thread_ts": reply_dm.ts})
+    await driver.event(
+        {
+            "type": "message",
+            "channel": "DU0SAM",
+            "channel_type": "im",
+            "user": "U0SAM",
+            "text": "No light at all",
+            "ts": "1800000000.000200",
+            "thread_ts": reply_dm.ts,
+        }
+    )
     await slack.eventually(lambda: _events(slack, "IT-1", "requester_replied"))
     await slack.deliver()
     thread = [m for m in fake.messages["C0ITDESK"] if m.thread_ts == card.ts != m.ts]
@@ -75,14 +101,16 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     await driver.press("U0ALICE", "resolve_open", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: len(fake.calls_to("views.open")) == 2)
     resolve_form = fake.calls_to("views.open")[-1].args["view"]
-    await driver.submit("U0ALICE", {**resolve_form, "id": list(fake.views)[-1]},
-                        {"note": "Replaced the power supply"})
+    await driver.submit(
+        "U0ALICE",
+        {**resolve_form, "id": list(fake.views)[-1]},
+        {"note": "Replaced the power supply"},
+    )
     await slack.eventually(lambda: _status(slack, "IT-1", "resolved"))
     await slack.deliver()
     survey = slack.dms("U0SAM")[-1]
     assert "Replaced the power supply" in str(survey.blocks)
-    ratings = [e["value"] for b in survey.blocks if b["type"] == "actions"
-               for e in b["elements"]]
+    ratings = [e["value"] for b in survey.blocks if b["type"] == "actions" for e in b["elements"]]
     assert ratings[:5] == ["IT-1|1", "IT-1|2", "IT-1|3", "IT-1|4", "IT-1|5"]
     assert "Resolved by" in str(slack.card().blocks) or "resolved" in slack.card().text
 
@@ -95,9 +123,15 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
     assert "reopen" in str(survey.blocks).lower()
 
     # A second answer, by reaction this time, is politely refused.
-    await driver.event({"type": "reaction_added", "user": "U0SAM", "reaction": "five",
-                        "item": {"type": "message", "channel": "DU0SAM", "ts": survey.ts},
-                        "item_user": "UBOT"})
+    await driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U0SAM",
+            "reaction": "five",
+            "item": {"type": "message", "channel": "DU0SAM", "ts": survey.ts},
+            "item_user": "UBOT",
+        }
+    )
     await slack.eventually(lambda: fake.calls_to("chat.postEphemeral"))
     assert "already rated" in fake.calls_to("chat.postEphemeral")[-1].args["text"]
 
@@ -115,14 +149,20 @@ async def test_survey_answered_by_reaction(slack: SlackWorld) -> None:
     await slack.driver.press("U0ALICE", "resolve_open", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: slack.fake.calls_to("views.open"))
     form = slack.fake.calls_to("views.open")[-1].args["view"]
-    await slack.driver.submit("U0ALICE", {**form, "id": list(slack.fake.views)[-1]},
-                              {"note": "New cable"})
+    await slack.driver.submit(
+        "U0ALICE", {**form, "id": list(slack.fake.views)[-1]}, {"note": "New cable"}
+    )
     await slack.eventually(lambda: _status(slack, "IT-1", "resolved"))
     await slack.deliver()
     survey = slack.dms("U0SAM")[-1]
-    await slack.driver.event({"type": "reaction_added", "user": "U0SAM", "reaction": "+1",
-                              "item": {"type": "message", "channel": "DU0SAM",
-                                       "ts": survey.ts}})
+    await slack.driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U0SAM",
+            "reaction": "+1",
+            "item": {"type": "message", "channel": "DU0SAM", "ts": survey.ts},
+        }
+    )
     await slack.eventually(lambda: _status(slack, "IT-1", "closed"))
     await slack.deliver()
     assert "5 of 5" in str(survey.blocks)
@@ -142,7 +182,8 @@ async def _events(slack: SlackWorld, key: str, kind: str) -> bool:
 
     async with slack.runtime.sessions() as session:
         rows = await session.scalars(
-            select(RequestEvent.kind).join(Request, Request.id == RequestEvent.request_id)
+            select(RequestEvent.kind)
+            .join(Request, Request.id == RequestEvent.request_id)
             .where(Request.key == key)
         )
         return kind in list(rows)
