@@ -85,9 +85,9 @@ class SlackWorld:
         async with self.runtime.sessions() as session:
             return len(list(await session.scalars(select(Request.id))))
 
-    async def eventually(self, check: Callable[[], Any], timeout: float = 5.0) -> None:
-        """Wait for the listener that runs after Bolt's ack to finish its work."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def eventually(self, check: Callable[[], Any]) -> None:
+        """Wait (up to 5 s) for the listener that runs after Bolt's ack to finish."""
+        deadline = asyncio.get_running_loop().time() + 5.0
         while True:
             result = check()
             if asyncio.iscoroutine(result):
