@@ -156,7 +156,13 @@ async def _deliver_claimed(
                 report.waiting += 1
                 continue
             recipient = await _recipient(session, message)
-            channel = await _channel_for(channels, recipient)
+            kind, payload = message.kind, message.payload
+        # Outside any transaction: finding the recipient may ask a platform and
+        # record what it learnt, and no lock should be held while we wait on it.
+        channel = await _channel_for(channels, recipient)
+        async with sessions.begin() as session:
+            message = await session.get(OutboxMessage, message_id)
+            assert message is not None
             if channel is None:
                 if dead_letter_unreachable:
                     message.attempts += 1
@@ -169,13 +175,10 @@ async def _deliver_claimed(
                 report.waiting += 1
                 blocked.add(lane)
                 continue
-            notice = PendingNotice(
-                id=message.id,
-                kind=message.kind,
-                payload=message.payload,
-                recipient=recipient,
-                refs=await _refs(session, message, channel.name),
-            )
+            refs = await _refs(session, message, channel.name)
+        notice = PendingNotice(
+            id=message_id, kind=kind, payload=payload, recipient=recipient, refs=refs
+        )
         try:
             ref = await channel.deliver(notice)
         except DeliveryError as failure:

@@ -119,6 +119,9 @@ async def slack(
             fake.add_user(user_id, email=email, real_name=name, name=name, tz=tz)
         for channel in ("C0ITDESK", "C0FIN", "C0GENERAL"):
             fake.add_channel(channel)
+        for user_id in USERS:
+            # The DM each person already has with the bot (the app's Messages tab).
+            fake.add_channel(f"D{user_id}", members=[user_id, fake.bot_user_id])
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             database_url=f"sqlite+aiosqlite:///{database}",
