@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -103,7 +104,7 @@ def configure_logging(log_format: str) -> None:
 
 def _plain(renderable: Any) -> None:
     # People's text may contain [brackets]; never let rich read them as markup.
-    console.print(renderable, markup=False, highlight=False)
+    console.print(renderable, markup=False, highlight=False, soft_wrap=True)
 
 
 def settings() -> Settings:
@@ -362,7 +363,7 @@ def catalog_apply(file: Path) -> None:
         console.print(_("Nothing to change: the database already matches {file}.", file=str(file)))
         return
     for kind, names in report.changes.items():
-        console.print(f"{kind}: {', '.join(names)}", highlight=False)
+        _plain(f"{kind}: {', '.join(names)}")
 
 
 async def _apply(url: str, loaded: Any) -> Any:
@@ -517,7 +518,7 @@ def outbox_list() -> None:
             state,
             str(row.attempts),
             row.next_attempt_at.isoformat(timespec="seconds"),
-            row.last_error or "",
+            Text(row.last_error or ""),  # platform text: shown, never read as markup
         )
     console.print(table)
 

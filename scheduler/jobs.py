@@ -61,6 +61,9 @@ class Jobs:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        # Pause first (no new runs), let running ones finish, and only then shut
+        # down: APScheduler's executor cancels whatever still runs at shutdown.
+        self.scheduler.pause()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        self.scheduler.shutdown(wait=False)

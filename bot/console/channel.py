@@ -50,5 +50,6 @@ class ConsoleChannel:
                 text = render.notice(notice.kind, notice.payload)
         edited = notice.kind == "team_card" and "team_card" in notice.refs
         marker = "✎" if edited else "→"
-        self.write(f"  {marker} [{header}] {text}")
+        body = text.replace("\n", "\n      ")  # keep a notice's lines together
+        self.write(f"  {marker} [{header}] {body}")
         return {"line": next(self._numbers)}

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from handlers.report import TeamSummary
-from models.i18n import _, format_duration, format_number, format_share
+from models.i18n import _, format_duration, format_number, format_share, ngettext
 
 
 def summary_table(rows: list[TeamSummary]) -> Table:
@@ -34,7 +34,12 @@ def summary_table(rows: list[TeamSummary]) -> Table:
             format_duration(row.median_first_response) if row.median_first_response else "–",
             format_share(row.first_response_met) if row.first_response_met is not None else "–",
             format_share(row.resolution_met) if row.resolution_met is not None else "–",
-            _("{score} ({n} ratings)", score=format_number(round(row.csat, 1)), n=row.ratings)
+            ngettext(
+                "{score} ({n} rating)",
+                "{score} ({n} ratings)",
+                row.ratings,
+                score=format_number(round(row.csat, 1)),
+            )
             if row.csat is not None
             else "–",
             str(row.reopened),

@@ -99,6 +99,30 @@ def test_catalog_problem_with_brackets_is_reported_verbatim(inhouse: Inhouse) ->
     assert "teams[0].calendar: unknown calendar '[/weekdays]'" in flat(result.stdout)
 
 
+ADMINS_CATALOG = """\
+calendars:
+  always: 24x7
+people:
+  - {email: dana@example.com, name: "Dana [/ops]", department: Operations}
+admins: [dana@example.com]
+teams:
+  - key: ops
+    name: Operations
+    members: [dana@example.com]
+    calendar: always
+    standards:
+      normal: {first_response: 1h, resolution: 1d}
+"""
+
+
+def test_catalog_apply_reports_names_with_brackets(inhouse: Inhouse) -> None:
+    (inhouse.workdir / "admins.yaml").write_text(ADMINS_CATALOG)
+    result = inhouse.run("catalog", "apply", "admins.yaml")
+    assert "Traceback" not in result.stdout + result.stderr, describe(result)
+    assert result.returncode == 0, describe(result)
+    assert "admins: Dana [/ops]" in flat(result.stdout)
+
+
 # --- outbox and report ----------------------------------------------------------------
 
 

@@ -94,11 +94,6 @@ def test_demo_starts_from_a_fresh_database_each_time(demo: Demo) -> None:
     assert not demo.machine.db.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/console/report_view.py summary_table formats CSAT with _() instead of "
-    "ngettext(): '5 (1 ratings)'",
-)
 def test_demo_summary_counts_one_rating_in_the_singular(demo: Demo) -> None:
     summary = demo.runs[0].summary
     assert "ratings)" not in summary, summary
