@@ -70,7 +70,13 @@ def record(
     at: Any,
     **data: Any,
 ) -> None:
-    """Append to the audit log."""
+    """Append to the audit log, and have the SLA sweep re-plan the request.
+
+    Every change writes an event, and any change may move a milestone (a claim
+    ends the first-response clock, a pause stops the ladder, a resolution starts
+    the survey's), so rather than work out which, the sweep looks again now.
+    """
+    request.next_check_at = None if request.status == "closed" else at
     session.add(
         RequestEvent(
             request_id=request.id,

@@ -26,6 +26,9 @@ class NoticeKind(StrEnum):
     WAITING = "waiting"  # to the requester: the team needs something from you
     RESOLVED = "resolved"  # to the requester: the resolution note and the survey
     SURVEY_ANSWERED = "survey_answered"  # to the requester: the survey shows their answer
+    WARNING = "warning"  # to the assignee (or the team): a standard is about to lapse
+    ESCALATION = "escalation"  # to a person on the ladder: a standard has lapsed
+    SURVEY_REMINDER = "survey_reminder"  # to the requester: the survey still waits
 
 
 def snapshot(request: Request) -> dict[str, Any]:
@@ -46,6 +49,7 @@ def snapshot(request: Request) -> dict[str, Any]:
         "first_response_due_at": request.first_response_due_at.isoformat(),
         "resolution_due_at": _iso(request.resolution_due_at),
         "resolution_note": request.resolution_note,
+        "escalation_level": request.escalation_level,
     }
 
 
@@ -78,8 +82,11 @@ def to_person(
     person_id: int,
     kind: NoticeKind,
     now: datetime,
+    *,
+    deliver_at: datetime | None = None,
     **extra: Any,
 ) -> None:
+    """A DM; `deliver_at` holds it back (e.g. until the person's working hours)."""
     session.add(
         OutboxMessage(
             request_id=request.id,
@@ -87,6 +94,6 @@ def to_person(
             kind=kind.value,
             payload={"request": snapshot(request), **extra},
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=deliver_at or now,
         )
     )

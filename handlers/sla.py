@@ -24,7 +24,6 @@ def store_resolution_clock(
     request.resolution_consumed_seconds = int(clock.consumed.total_seconds())
     request.resolution_running_since = clock.running_since
     request.resolution_due_at = clock.due(calendar)
-    request.next_check_at = next_check(request)
 
 
 def start_clocks(
@@ -57,16 +56,6 @@ def retarget(
     request.first_response_target_seconds = int(first_response.total_seconds())
     request.first_response_due_at = due_at(request.created_at, first_response, calendar)
     store_resolution_clock(request, resolution_clock(request).retarget(resolution), calendar)
-
-
-def next_check(request: Request) -> datetime | None:
-    """The next moment the sweep must look at this request (None: nothing pending)."""
-    pending: list[datetime] = []
-    if request.first_response_at is None:
-        pending.append(request.first_response_due_at)
-    if request.resolution_due_at is not None:
-        pending.append(request.resolution_due_at)
-    return min(pending) if pending else None
 
 
 def time_left(request: Request, now: datetime, calendar: BusinessCalendar) -> timedelta | None:

@@ -180,7 +180,6 @@ def _close(
 ) -> None:
     request.status = Status.CLOSED
     request.closed_at = now
-    request.next_check_at = None
     record(session, request, actor, "closed", now, reason=reason)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
 

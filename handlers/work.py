@@ -220,7 +220,6 @@ async def resolve(
         request.assignee = actor
     sla.pause(request, now, calendar)
     _first_response(session, request, now, announce=False)
-    request.next_check_at = None
     record(session, request, actor, "resolved", now, note=body)
     scale = await open_survey(session, request, now)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
@@ -298,7 +297,6 @@ def _first_response(
     if request.first_response_at is not None:
         return
     request.first_response_at = now
-    request.next_check_at = sla.next_check(request)
     if announce:
         notices.to_person(
             session,

@@ -59,6 +59,8 @@ class Request(Base):
     resolution_running_since: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     next_check_at: Mapped[datetime | None]
+    # The highest rung of the escalation ladder reached (0: none), for the team card.
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     team: Mapped[Team] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")

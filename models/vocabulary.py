@@ -31,3 +31,4 @@ class Role(StrEnum):
 class ClockKind(StrEnum):
     FIRST_RESPONSE = "first_response"
     RESOLUTION = "resolution"
+    SURVEY = "survey"  # after resolution: the reminder, then auto-close

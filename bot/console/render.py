@@ -30,6 +30,10 @@ def status_label(status: str) -> str:
     return labels[Status(status)]
 
 
+def clock_label(clock: str) -> str:
+    return _("first-response") if clock == "first_response" else _("resolution")
+
+
 def priority_label(priority: str) -> str:
     labels = {
         Priority.URGENT: _("urgent"),
@@ -111,6 +115,26 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
                 head=head,
                 author=payload["author"],
             )
+        case NoticeKind.WARNING:
+            return _(
+                "{head}: the {clock} standard lapses {when}.",
+                head=head,
+                clock=clock_label(payload["clock"]),
+                when=format_when(datetime.fromisoformat(payload["due_at"])),
+            )
+        case NoticeKind.ESCALATION:
+            return _(
+                "{head}: the {clock} standard has lapsed (level {level}). "
+                "{requester} has waited {waited}; held by {holder}.",
+                head=head,
+                clock=clock_label(payload["clock"]),
+                level=payload["level"],
+                requester=r["requester_name"],
+                waited=format_duration(timedelta(seconds=payload["waited_seconds"])),
+                holder=r["assignee_name"] or _("nobody"),
+            )
+        case NoticeKind.SURVEY_REMINDER:
+            return _("{head}: how did it go? Answer with: rate {key} 1-5.", head=head, key=r["key"])
         case NoticeKind.SURVEY_ANSWERED:
             return _(
                 "{head}: you rated it {rating} of {scale}. Thank you!",

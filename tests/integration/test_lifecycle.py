@@ -192,7 +192,7 @@ async def test_resolve_needs_a_note_then_sends_it_with_the_survey(desk: Desk) ->
     await act(desk, "alice@example.com", work.resolve, key, "Replaced the disk")
     request = await load(desk, key)
     assert request.status == "resolved" and request.resolution_note == "Replaced the disk"
-    assert request.next_check_at is None
+    assert request.next_check_at == desk.clock.now()  # the sweep plans the survey next
     resolved = [n for n in await queued_with_payload(desk.sessions) if n[0] == "resolved"]
     assert resolved[0][1] == "sam@example.com"
     assert resolved[0][2]["note"] == "Replaced the disk"
