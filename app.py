@@ -170,6 +170,16 @@ class Runtime:
             dead_letter_unreachable=self.platform_on,
         )
 
+    async def sweep(self) -> Any:
+        from handlers.sweep import sweep_due
+
+        return await sweep_due(self.sessions, self.clock)
+
+    async def next_due(self) -> datetime | None:
+        from handlers.sweep import next_due
+
+        return await next_due(self.sessions)
+
     async def close(self) -> None:
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
@@ -295,9 +305,18 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
         await runtime.socket_mode.connect_async()
     jobs = None
     if with_scheduler:
-        jobs = Jobs(runtime.dispatch, dispatch_interval_seconds=2.0)
+        jobs = Jobs(
+            runtime.dispatch,
+            dispatch_interval_seconds=2.0,
+            sweep=runtime.sweep,
+            next_due=runtime.next_due,
+            sweep_interval_seconds=config.sweep_interval_seconds,
+        )
         jobs.start()
-        log.info("scheduler on: outbox dispatch every 2s")
+        log.info(
+            "scheduler on: outbox dispatch every 2s, SLA sweep every %ss and at each due time",
+            config.sweep_interval_seconds,
+        )
     else:
         log.info("scheduler off (--no-scheduler)")
     await stop.wait()

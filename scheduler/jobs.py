@@ -1,7 +1,8 @@
 """The in-process scheduler: stateless jobs that scan the database.
 
 APScheduler keeps no state of its own here (memory job store): every job reads
-what is due from the database, so any number of processes may run it.
+what is due from the database, so any number of processes may run them; row
+claims (SKIP LOCKED, leases, unique escalation rows) keep them from doubling up.
 """
 
 from __future__ import annotations
@@ -9,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB_ID = "outbox-dispatch"
+SWEEP_JOB_ID = "sla-sweep"
+WAKE_UP_JOB_ID = "sla-wake-up"
 
 
 class Jobs:
     """The scheduler plus a clean stop: no new runs, and running ones finish.
 
-    AsyncIOScheduler.shutdown(wait=True) does not wait for coroutine jobs; without
-    the drain, a run cut off mid-transaction would leave leases to expire and log
-    a cancellation on every deploy.
+    The SLA sweep runs every `sweep_interval_seconds`, and after each run a
+    one-shot wake-up is set for the earliest milestone the database knows of, so a
+    lapse is acted on within about a second, not up to a whole interval late.
     """
 
     def __init__(
@@ -30,8 +34,15 @@ class Jobs:
         dispatch: Callable[[], Awaitable[object]],
         *,
         dispatch_interval_seconds: float,
+        sweep: Callable[[], Awaitable[object]] | None = None,
+        next_due: Callable[[], Awaitable[datetime | None]] | None = None,
+        sweep_interval_seconds: float = 15.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._dispatch = dispatch
+        self._sweep = sweep
+        self._next_due = next_due
+        self._now = now
         self._running: set[asyncio.Task[object]] = set()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -44,18 +55,51 @@ class Jobs:
             id=DISPATCH_JOB_ID,
             replace_existing=True,
         )
+        if sweep is not None:
+            self.scheduler.add_job(
+                self._sweep_job,
+                "interval",
+                seconds=sweep_interval_seconds,
+                id=SWEEP_JOB_ID,
+                replace_existing=True,
+                next_run_time=now(),
+            )
 
-    async def _dispatch_job(self) -> None:
+    async def _tracked(self, name: str, run: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
         try:
-            await self._dispatch()
+            await run()
         except Exception:
             # A failing run must not kill the job; the next tick tries again.
-            log.exception("outbox dispatch failed")
+            log.exception("%s failed", name)
         finally:
             self._running.discard(task)
+
+    async def _dispatch_job(self) -> None:
+        await self._tracked("outbox dispatch", self._dispatch)
+
+    async def _sweep_job(self) -> None:
+        assert self._sweep is not None
+        await self._tracked("SLA sweep", self._sweep)
+        # What the sweep queued goes out now rather than at the next dispatch tick.
+        await self._tracked("outbox dispatch", self._dispatch)
+        await self._tracked("wake-up", self._plan_wake_up)
+
+    async def _plan_wake_up(self) -> None:
+        if self._next_due is None or not self.scheduler.running:
+            return
+        due = await self._next_due()
+        if due is None:
+            return
+        self.scheduler.add_job(
+            self._sweep_job,
+            "date",
+            run_date=max(due, self._now()),
+            id=WAKE_UP_JOB_ID,
+            replace_existing=True,
+        )
 
     def start(self) -> None:
         self.scheduler.start()

@@ -102,6 +102,7 @@ class SlackChannel:
                 if card:
                     return await self._update(card, text, blocks)
                 return await self._post(team.slack_channel, text, blocks)
+            # Thread lines (replies, notes, ratings, warnings) go under the card.
             card = notice.refs.get("team_card")
             text = messages.thread_line(notice.payload)
             thread_ts = str(card["message"]) if card else None

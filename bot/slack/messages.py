@@ -20,9 +20,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.console.render import priority_label, status_label, time_left_label
+from bot.console.render import clock_label, priority_label, status_label, time_left_label
 from bot.slack.mrkdwn import escape, quote
-from models.i18n import _, format_when
+from models.i18n import _, format_duration, format_when
 from models.vocabulary import Status
 
 ACTION_CLAIM = "claim"
@@ -34,6 +34,7 @@ RATE_PATTERN = re.compile(r"^rate_\d+$")
 ACTION_REOPEN = "reopen"
 ACTION_COMMENT = "comment_open"
 ACTION_FILE_FROM_MESSAGE = "file_from_message"
+ACTION_STATUS = "status"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
@@ -104,6 +105,12 @@ def _due_line(r: dict[str, Any], time_left: timedelta | None) -> str | None:
 
 def thread_line(payload: dict[str, Any]) -> str:
     """A line in the card's thread: requester reply, internal note, rating, reopen."""
+    if "due_at" in payload and "clock" in payload:
+        return _(
+            "⏳ The {clock} standard lapses {when} and nobody holds this yet.",
+            clock=clock_label(payload["clock"]),
+            when=format_when(datetime.fromisoformat(payload["due_at"])),
+        )
     author = escape(payload["author"])
     text = payload.get("text")
     if "rating" in payload:
@@ -117,6 +124,12 @@ def thread_line(payload: dict[str, Any]) -> str:
     if payload.get("reopened"):
         line = _("🔁 {author} reopened it.", author=author)
         return line + ("\n" + quote(text) if text else "")
+    if "due_at" in payload and "clock" in payload:
+        return _(
+            "⏳ The {clock} standard lapses {when} and nobody holds this yet.",
+            clock=clock_label(payload["clock"]),
+            when=format_when(datetime.fromisoformat(payload["due_at"])),
+        )
     if payload.get("internal"):
         return _("📝 Internal note from {author}:", author=author) + "\n" + quote(text or "")
     return _("💬 {author} wrote:", author=author) + "\n" + quote(text or "")
@@ -153,9 +166,55 @@ def dm(kind: str, payload: dict[str, Any]) -> tuple[str, list[Block]]:
             text += "\n" + _("_Reply in this thread to answer; the team's clock waits for you._")
         case "assigned":
             text = _("{head}\n{by} assigned this to you.", head=head, by=escape(payload["by"]))
+        case "warning":
+            text = _(
+                "⏳ {head}\nThe {clock} standard lapses {when}.",
+                head=head,
+                clock=clock_label(payload["clock"]),
+                when=format_when(datetime.fromisoformat(payload["due_at"])),
+            )
+        case "survey_reminder":
+            text = _(
+                "{head}\nHow did it go? Your answer helps {team} get better; the "
+                "buttons on the resolution message still work.",
+                head=head,
+                team=escape(r["team_name"]),
+            )
+        case "escalation":
+            return escalation(payload)
         case _:
             raise ValueError(f"not a plain DM: {kind}")
     return _plain(text), [SectionBlock(text=MarkdownTextObject(text=text))]
+
+
+def escalation(payload: dict[str, Any]) -> tuple[str, list[Block]]:
+    """To someone up the ladder: what lapsed, how long it waited, who holds it."""
+    r = payload["request"]
+    key = r["key"]
+    text = _(
+        "🚨 *{key}* · {title}\nThe {clock} standard of {team} has lapsed "
+        "(escalation level {level}). {requester} has waited {waited}; {holder}.",
+        key=key,
+        title=escape(r["title"]),
+        clock=clock_label(payload["clock"]),
+        team=escape(r["team_name"]),
+        level=payload["level"],
+        requester=escape(r["requester_name"]),
+        waited=format_duration(timedelta(seconds=payload["waited_seconds"])),
+        holder=_("held by {name}", name=escape(r["assignee_name"]))
+        if r.get("assignee_name")
+        else _("nobody holds it"),
+    )
+    return _plain(text), [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ActionsBlock(
+            block_id=f"escalation:{key}",
+            elements=[
+                _button(_("Claim"), ACTION_CLAIM, key, "primary"),
+                _button(_("Open"), ACTION_STATUS, key),
+            ],
+        ),
+    ]
 
 
 def survey(payload: dict[str, Any]) -> tuple[str, list[Block]]:

@@ -26,7 +26,7 @@ people:
   - {email: alice@example.com, name: Alice IT, department: Operations}
   - {email: bob@example.com, name: Bob IT, department: Operations}
   - {email: carol@example.com, name: Carol Lead, department: Operations}
-  - {email: fay@example.com, name: Fay Finance, department: Finance}
+  - {email: fay@example.com, name: Fay Finance, department: Finance, timezone: America/New_York}
 admins: [carol@example.com]
 teams:
   - key: it
@@ -41,7 +41,8 @@ teams:
       normal: {first_response: 4h, resolution: 3d}
       low: {first_response: 1d, resolution: 10d}
     escalation:
-      - {after: 0m, notify: [leads]}
+      - {after: 0m, notify: [leads, fay@example.com]}
+      - {after: 2h, notify: [members], urgent: true}
   - key: finance
     name: Finance
     prefix: FIN

@@ -60,7 +60,10 @@ async def test_roles_standards_and_ladder_are_stored(desk: Desk) -> None:
     assert standard is not None
     # 3d in a 09:00-17:00 calendar is three 8-hour working days.
     assert (standard.first_response_seconds, standard.resolution_seconds) == (4 * 3600, 24 * 3600)
-    assert [(s.level, s.after_seconds, s.notify) for s in steps] == [(1, 0, ["leads"])]
+    assert [(s.level, s.after_seconds, s.notify, s.urgent) for s in steps] == [
+        (1, 0, ["leads", "fay@example.com"], False),
+        (2, 7200, ["members"], True),
+    ]
     assert carol is not None and carol.is_admin
 
 

@@ -10,8 +10,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.command_line import Command
+from bot.commands import run_command
 from bot.slack import forms, messages, views
 from bot.slack.desk import SlackDesk
+from bot.slack.mrkdwn import escape
 from handlers import survey, work
 from models.directory import Person
 from models.i18n import _
@@ -49,6 +52,16 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         lambda s, p, key: survey.reopen(s, desk.clock, p, key),
         lambda key: _("{key} is reopened; the team has been told.", key=key),
     )
+
+    @app.action(messages.ACTION_STATUS)
+    async def status(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        command = Command("status", key=str(body["actions"][0]["value"]))
+
+        async def run(session: AsyncSession, person: Person) -> str:
+            return await run_command(session, desk.clock, person, command, escape)
+
+        await tell(client, body, await desk.attempt(client, body["user"]["id"], run))
 
     @app.action(messages.RATE_PATTERN)
     async def rate(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
