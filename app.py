@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import time as time_module
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -154,13 +155,14 @@ class Runtime:
     web: Any  # aiohttp.web.Application
     channels: list[Any]  # handlers.delivery.Channel
     owner: str
+    metrics: Any = None  # bot.metrics.DeskMetrics
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
     platform_on: bool = False
 
     async def dispatch(self) -> Any:
         from handlers.delivery import dispatch_due
 
-        return await dispatch_due(
+        report = await dispatch_due(
             self.sessions,
             self.clock,
             self.channels,
@@ -169,11 +171,16 @@ class Runtime:
             # reason, not a notice that waits forever.
             dead_letter_unreachable=self.platform_on,
         )
+        self.metrics.dispatched(report)
+        return report
 
     async def sweep(self) -> Any:
         from handlers.sweep import sweep_due
 
-        return await sweep_due(self.sessions, self.clock)
+        started = time_module.perf_counter()
+        report = await sweep_due(self.sessions, self.clock)
+        self.metrics.swept(report, time_module.perf_counter() - started)
+        return report
 
     async def next_due(self) -> datetime | None:
         from handlers.sweep import next_due
@@ -188,6 +195,8 @@ class Runtime:
 
 async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime:
     from bot.console.channel import ConsoleChannel
+    from bot.metrics import DeskMetrics
+    from bot.metrics import mount as mount_metrics
     from bot.web import build_web_app
 
     engine = build_engine(config.database_url)
@@ -205,7 +214,9 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         web=build_web_app(check_database),
         channels=[],
         owner=f"{socket.gethostname()}:{os.getpid()}",
+        metrics=DeskMetrics(),
     )
+    mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     await _add_slack(config, runtime)
     if config.microsoft_app_id:
         log.info("channel teams: app id found, but Teams delivery is not built yet")

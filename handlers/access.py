@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +15,8 @@ from models.directory import Person, Team, TeamAlias
 from models.i18n import N_
 from models.requests import Request, RequestEvent
 from models.stored_calendar import calendar_from_spec
+
+log = logging.getLogger(__name__)
 
 
 async def load_request(session: AsyncSession, key: str, *, for_update: bool = True) -> Request:
@@ -77,6 +80,16 @@ def record(
     the survey's), so rather than work out which, the sweep looks again now.
     """
     request.next_check_at = None if request.status == "closed" else at
+    log.info(
+        "request %s",
+        kind,
+        extra={
+            "request": request.key,
+            "event": kind,
+            "status": str(request.status),
+            "actor": actor.display_name if actor else None,
+        },
+    )
     session.add(
         RequestEvent(
             request_id=request.id,

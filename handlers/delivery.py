@@ -8,6 +8,7 @@ update carries the stored platform reference, so a repeat edits in place.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from handlers.notices import NoticeKind
 from models.clock import Clock
 from models.directory import Person, Team
 from models.outbox import MessageRef, OutboxMessage, ThreadLink
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 # Messages that live on and are edited in place; the rest are posted once.
@@ -89,6 +92,9 @@ class DispatchReport:
     retried: int = 0
     dead: int = 0
     waiting: int = 0  # held back: nobody can reach the recipient on this process
+    # (channel, seconds from queued to delivered) per delivery, for monitoring
+    latencies: list[tuple[str, float]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the channel of each failed attempt
 
 
 @dataclass(frozen=True)
@@ -186,15 +192,30 @@ async def _deliver_claimed(
                 message = await session.get(OutboxMessage, message_id)
                 assert message is not None
                 dead = _failed(message, failure, clock.now(), policy)
+                key = _key(payload)
+            log.warning(
+                "delivery failed",
+                extra={
+                    "request": key,
+                    "notice": message_id,
+                    "kind": kind,
+                    "channel": channel.name,
+                    "error": failure.reason,
+                    "dead": dead,
+                },
+            )
             report.dead += dead
             report.retried += not dead
+            report.failures.append(channel.name)
             blocked.add(lane)
             continue
         async with sessions.begin() as session:
             message = await session.get(OutboxMessage, message_id)
             assert message is not None
             await _delivered(session, message, channel.name, recipient, ref, clock.now())
+            queued_at = message.created_at
         report.delivered += 1
+        report.latencies.append((channel.name, (clock.now() - queued_at).total_seconds()))
 
 
 async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Channel | None:
@@ -347,6 +368,11 @@ def _failed(
         return True
     message.next_attempt_at = now + policy.delay(message.attempts, failure.retry_after)
     return False
+
+
+def _key(payload: dict[str, Any]) -> str | None:
+    request = payload.get("request")
+    return str(request.get("key")) if isinstance(request, dict) else None
 
 
 def _lane(message: OutboxMessage) -> tuple[int, int | None, int | None]:

@@ -270,10 +270,22 @@ def story(s: RequestStory, esc: Escape = unchanged) -> str:
     lines.append(_("History:"))
     for event, actor in s.events:
         lines.append(
-            f"  {format_moment(event.at)} · {event_label(event.kind)}"
+            f"  {format_moment(event.at)} · {event_label(event.kind)}{_event_detail(event.data)}"
             + (f" · {esc(actor)}" if actor else "")
         )
     return "\n".join(lines)
+
+
+def _event_detail(data: dict[str, object]) -> str:
+    """What makes an SLA event readable: which clock, which rung, why it closed."""
+    parts = []
+    if data.get("clock"):
+        parts.append(clock_label(str(data["clock"])))
+    if data.get("level"):
+        parts.append(_("level {level}", level=data["level"]))
+    if data.get("reason") == "auto_closed":
+        parts.append(_("automatically, unanswered"))
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def event_label(kind: str) -> str:
@@ -292,5 +304,8 @@ def event_label(kind: str) -> str:
         "commented": _("commented"),
         "closed": _("closed"),
         "priority_changed": _("priority changed"),
+        "warned": _("warned: the standard is about to lapse"),
+        "escalated": _("escalated"),
+        "survey_reminded": _("reminded about the survey"),
     }
     return labels.get(kind, kind)

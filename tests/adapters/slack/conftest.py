@@ -44,6 +44,8 @@ teams:
     standards:
       urgent: {first_response: 30m, resolution: 4h}
       normal: {first_response: 4h, resolution: 3d}
+    escalation:
+      - {after: 0m, notify: [leads], urgent: true}
   - key: finance
     name: Finance
     prefix: FIN
