@@ -158,9 +158,10 @@ class Runtime:
     metrics: Any = None  # bot.metrics.DeskMetrics
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
     platform_on: bool = False
+    max_attempts: int = 8
 
     async def dispatch(self) -> Any:
-        from handlers.delivery import dispatch_due
+        from handlers.delivery import RetryPolicy, dispatch_due
 
         report = await dispatch_due(
             self.sessions,
@@ -170,6 +171,7 @@ class Runtime:
             # With a platform on, a person it cannot reach is a dead letter with the
             # reason, not a notice that waits forever.
             dead_letter_unreachable=self.platform_on,
+            policy=RetryPolicy(max_attempts=self.max_attempts),
         )
         self.metrics.dispatched(report)
         return report
@@ -215,6 +217,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         channels=[],
         owner=f"{socket.gethostname()}:{os.getpid()}",
         metrics=DeskMetrics(),
+        max_attempts=config.outbox_max_attempts,
     )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     await _add_slack(config, runtime)

@@ -27,5 +27,7 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str | None = None
     microsoft_app_type: str = "SingleTenant"
     sweep_interval_seconds: float = Field(default=15, gt=0)
+    # A notice that fails this many times is dead-lettered (`inhouse outbox list`).
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     inhouse_timezone: str = "UTC"
     log_format: Literal["text", "json"] = "text"
