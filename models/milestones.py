@@ -54,19 +54,39 @@ def milestones(state: ClockState, policy: Policy, calendar: BusinessCalendar) ->
         return []
     found: list[Milestone] = []
     if state.resolved_at is not None:
-        found.append(Milestone(
-            due_at(state.resolved_at, policy.auto_close_after / 2, calendar),
-            ClockKind.SURVEY, REMINDER_LEVEL))
-        found.append(Milestone(
-            due_at(state.resolved_at, policy.auto_close_after, calendar),
-            ClockKind.SURVEY, AUTO_CLOSE_LEVEL))
+        found.append(
+            Milestone(
+                due_at(state.resolved_at, policy.auto_close_after / 2, calendar),
+                ClockKind.SURVEY,
+                REMINDER_LEVEL,
+            )
+        )
+        found.append(
+            Milestone(
+                due_at(state.resolved_at, policy.auto_close_after, calendar),
+                ClockKind.SURVEY,
+                AUTO_CLOSE_LEVEL,
+            )
+        )
         return found
     if state.first_response_at is None:
-        found += _clock(ClockKind.FIRST_RESPONSE, state.created_at, timedelta(0),
-                        state.first_response_target, policy, calendar)
+        found += _clock(
+            ClockKind.FIRST_RESPONSE,
+            state.created_at,
+            timedelta(0),
+            state.first_response_target,
+            policy,
+            calendar,
+        )
     if state.resolution_running_since is not None:
-        found += _clock(ClockKind.RESOLUTION, state.resolution_running_since,
-                        state.resolution_consumed, state.resolution_target, policy, calendar)
+        found += _clock(
+            ClockKind.RESOLUTION,
+            state.resolution_running_since,
+            state.resolution_consumed,
+            state.resolution_target,
+            policy,
+            calendar,
+        )
     return sorted(found)
 
 

@@ -80,3 +80,22 @@ class InboundKey(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ConversationAddress(Base):
+    """Where a platform lets us write proactively: a Teams channel or personal chat.
+
+    Bot Framework can only post where it was installed or spoken to; the
+    reference it hands us then (service URL, conversation, tenant) is kept here
+    so the outbox can write later without anyone talking first.
+    """
+
+    __tablename__ = "conversation_addresses"
+    __table_args__ = (UniqueConstraint("channel", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # "channel" | "person"
+    key: Mapped[str] = mapped_column(String(200))  # channel id | the person's platform id
+    reference: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

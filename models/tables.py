@@ -11,12 +11,19 @@ from models.directory import (
     Team,
     TeamAlias,
 )
-from models.outbox import InboundKey, MessageRef, OutboxMessage, ThreadLink
+from models.outbox import (
+    ConversationAddress,
+    InboundKey,
+    MessageRef,
+    OutboxMessage,
+    ThreadLink,
+)
 from models.requests import Escalation, Request, RequestEvent, Survey
 
 __all__ = [
     "Base",
     "CalendarRow",
+    "ConversationAddress",
     "DeskSettings",
     "Escalation",
     "EscalationStep",
