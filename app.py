@@ -221,10 +221,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     await _add_slack(config, runtime)
-    if config.microsoft_app_id:
-        log.info("channel teams: app id found, but Teams delivery is not built yet")
-    else:
-        log.info("channel teams: off (Teams support is not built yet)")
+    _add_teams(config, runtime)
     if not runtime.platform_on:
         log.info("channel console: on (notices are written to this log)")
         runtime.channels.append(
@@ -288,6 +285,56 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
 
         runtime.socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token)
         log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
+
+
+def _add_teams(config: Settings, runtime: Runtime) -> None:
+    """Teams is always listening at /api/messages: with MICROSOFT_APP_ID it checks
+    Bot Framework tokens; without, it is the local mode the Agents Playground uses."""
+    from bot.teams.app import TeamsConfig, build_adapter, mount
+    from bot.teams.bot import DeskBot
+    from bot.teams.channel import TeamsChannel
+    from bot.teams.desk import TeamsDesk
+    from handlers.people import team_members
+
+    app_id = config.microsoft_app_id or ""
+    teams = TeamsConfig(
+        APP_ID=app_id,
+        APP_PASSWORD=config.microsoft_app_password or "",
+        # Local mode has no identity at all; botbuilder calls that "MultiTenant".
+        APP_TYPE=config.microsoft_app_type if app_id else "MultiTenant",
+        APP_TENANTID=config.microsoft_app_tenant_id or "",
+    )
+    missing = teams.missing()
+    if missing:
+        log.error("channel teams: off (%s)", missing)
+        return
+    adapter = build_adapter(teams)
+    desk = TeamsDesk(runtime.sessions, runtime.clock, config.inhouse_timezone)
+    mount(runtime.web, adapter, DeskBot(desk))
+
+    async def members(team_id: int) -> list[tuple[str, str]]:
+        async with runtime.sessions() as session:
+            people = await team_members(session, team_id)
+        return [(p.email, p.display_name) for p in people if p.email]
+
+    runtime.channels.append(
+        TeamsChannel(
+            adapter,
+            teams.APP_ID,
+            runtime.sessions,
+            runtime.clock,
+            members,
+            config.inhouse_timezone,
+        )
+    )
+    if teams.APP_ID:
+        runtime.platform_on = True
+        log.info("channel teams: on (app %s, %s, tokens checked)", teams.APP_ID, teams.APP_TYPE)
+    else:
+        log.info(
+            "channel teams: on in local mode (no MICROSOFT_APP_ID: no authentication, "
+            "for the Microsoft 365 Agents Playground)"
+        )
 
 
 async def _installed_bot_token(bolt: Any) -> str | None:
@@ -466,6 +513,33 @@ def demo(
             await engine.dispose()
 
     asyncio.run(go())
+
+
+@cli.command("teams-package")
+def teams_package(
+    out: Annotated[Path, typer.Option(help="Zip file (or folder) to write")] = Path(
+        "inhouse-teams.zip"
+    ),
+    app_id: Annotated[
+        str | None, typer.Option(help="Bot app id (default: MICROSOFT_APP_ID)")
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="Public host of `inhouse serve`, for validDomains")
+    ] = None,
+) -> None:
+    """Write the Teams app package (manifest + icons) with the app id filled in."""
+    from bot.teams.package import write_package
+
+    chosen = app_id or settings().microsoft_app_id
+    if not chosen:
+        _plain(_("Give the bot's app id: --app-id or MICROSOFT_APP_ID."))
+        raise typer.Exit(2)
+    try:
+        written = write_package(chosen, out, endpoint_domain=domain)
+    except ValueError as error:
+        _plain(str(error))
+        raise typer.Exit(1) from None
+    _plain(_("Wrote {path}: upload it in Teams under Apps → Manage your apps.", path=str(written)))
 
 
 class ReportFormat(StrEnum):

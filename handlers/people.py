@@ -123,3 +123,13 @@ async def remember_slack_id(session: AsyncSession, person_id: int, slack_user_id
     person = await session.get(Person, person_id)
     if person is not None and not person.slack_user_id:
         person.slack_user_id = slack_user_id
+
+
+async def team_members(session: AsyncSession, team_id: int) -> list[Person]:
+    """Everyone on a team (members and leads), by name."""
+    rows = await session.scalars(
+        select(Person)
+        .where(Person.id.in_(select(Membership.person_id).where(Membership.team_id == team_id)))
+        .order_by(Person.display_name)
+    )
+    return list(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from models.calendar import BusinessCalendar, business_time_between, due_at
 from models.requests import Request
@@ -65,3 +66,17 @@ def time_left(request: Request, now: datetime, calendar: BusinessCalendar) -> ti
     if request.resolution_running_since is None:
         return None
     return resolution_clock(request).remaining(now, calendar)
+
+
+def snapshot_time_left(
+    snapshot: dict[str, Any], calendar: BusinessCalendar, now: datetime
+) -> timedelta | None:
+    """Time left as of `now` for a request snapshot in a notice (see notices.snapshot)."""
+    if snapshot.get("first_response_at") is None:
+        due = datetime.fromisoformat(snapshot["first_response_due_at"])
+        return business_time_between(now, due, calendar)
+    if snapshot.get("resolution_due_at"):
+        return business_time_between(
+            now, datetime.fromisoformat(snapshot["resolution_due_at"]), calendar
+        )
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientError
@@ -16,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import messages
 from handlers.delivery import DeliveryError, PendingNotice, Recipient
 from handlers.notices import NoticeKind
-from models.calendar import BusinessCalendar, business_time_between
+from handlers.sla import snapshot_time_left
 from models.clock import Clock
 from models.i18n import reader
 from models.stored_calendar import calendar_from_spec
@@ -96,7 +95,9 @@ class SlackChannel:
         calendar = calendar_from_spec(team.calendar.spec)
         with reader(None, calendar.timezone.key):
             if notice.kind == NoticeKind.TEAM_CARD:
-                time_left = _time_left(notice.payload["request"], calendar, self.clock.now())
+                time_left = snapshot_time_left(
+                    notice.payload["request"], calendar, self.clock.now()
+                )
                 text, blocks = messages.team_card(notice.payload["request"], time_left)
                 card = notice.refs.get("team_card")
                 if card:
@@ -154,16 +155,6 @@ class SlackChannel:
             channel=str(ref["conversation"]), ts=str(ref["message"]), text=text, blocks=blocks
         )
         return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}
-
-
-def _time_left(r: dict[str, Any], calendar: BusinessCalendar, now: datetime) -> timedelta | None:
-    if r.get("first_response_at") is None:
-        return business_time_between(
-            now, datetime.fromisoformat(r["first_response_due_at"]), calendar
-        )
-    if r.get("resolution_due_at"):
-        return business_time_between(now, datetime.fromisoformat(r["resolution_due_at"]), calendar)
-    return None
 
 
 def _delivery_error(error: SlackApiError) -> DeliveryError:

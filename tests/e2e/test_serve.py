@@ -105,7 +105,7 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
         assert "channel console: on" in log
         # No platform credentials in the environment: each platform says it is off, and why.
         assert re.search(r"channel slack: off\b.*SLACK_BOT_TOKEN", log), log
-        assert re.search(r"channel teams: off\b", log), log
+        assert re.search(r"channel teams: on in local mode\b", log), log
         assert f"listening on http://0.0.0.0:{server.port}" in log
         assert "scheduler on" in log
         # The scheduler delivers what the chat queued; with no platform it lands in the log.

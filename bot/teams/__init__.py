@@ -1,0 +1,1 @@
+"""Microsoft Teams: botbuilder activity handling, Adaptive Cards and delivery."""

@@ -1,0 +1,71 @@
+"""Building the Teams side: the Bot Framework adapter, the bot, POST /api/messages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+
+from bot.teams.bot import DeskBot
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+
+
+@dataclass(frozen=True)
+class TeamsConfig:
+    """The attribute names are the ones botbuilder's configuration readers expect.
+
+    An empty APP_ID is local mode (the Microsoft 365 Agents Playground): no JWT
+    validation and no token for outgoing calls. With an APP_ID, every request
+    must carry a valid Bot Framework token, or it gets 401.
+    """
+
+    APP_ID: str = ""
+    APP_PASSWORD: str = ""
+    APP_TYPE: str = "SingleTenant"
+    APP_TENANTID: str = ""
+
+    def missing(self) -> str | None:
+        """What the chosen app type still needs, said the way an admin sets it."""
+        if not self.APP_ID or self.APP_TYPE.lower() == "multitenant":
+            return (
+                None
+                if not self.APP_ID or self.APP_PASSWORD
+                else ("MICROSOFT_APP_PASSWORD is required with MICROSOFT_APP_ID")
+            )
+        if self.APP_TYPE.lower() == "singletenant":
+            if not self.APP_PASSWORD:
+                return "MICROSOFT_APP_PASSWORD is required with MICROSOFT_APP_ID"
+            if not self.APP_TENANTID:
+                return "MICROSOFT_APP_TENANT_ID is required for a SingleTenant app"
+        if self.APP_TYPE.lower() == "userassignedmsi" and not self.APP_TENANTID:
+            return "MICROSOFT_APP_TENANT_ID is required for a UserAssignedMSI app"
+        return None
+
+
+def build_adapter(config: TeamsConfig) -> CloudAdapter:
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+
+    async def on_error(turn: TurnContext, error: Exception) -> None:
+        # The person gets a clear line instead of silence; the log gets the details.
+        log.exception("Teams turn failed", exc_info=error)
+        await turn.send_activity("Sorry, something went wrong on our side. Please try again.")
+
+    adapter.on_turn_error = on_error
+    return adapter
+
+
+def mount(web_app: web.Application, adapter: CloudAdapter, bot: DeskBot) -> None:
+    async def messages(request: web.Request) -> web.StreamResponse:
+        response = await adapter.process(request, bot)
+        return response if response is not None else web.Response(status=201)
+
+    web_app.router.add_post(MESSAGES_PATH, messages)

@@ -1,0 +1,293 @@
+"""The Teams bot: messages, card submissions, reactions and installs.
+
+Like the Slack listeners it only parses, calls a use case and answers; what the
+desk has to tell others goes through the outbox (bot/teams/channel.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ChannelAccount, MessageReaction
+from botbuilder.schema.teams import TeamInfo
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.command_line import Command, parse
+from bot.commands import run_command
+from bot.console import render
+from bot.teams import cards
+from bot.teams.desk import TeamsDesk
+from handlers import queries, survey, work
+from handlers.access import active_teams
+from handlers.addresses import remember_address
+from handlers.errors import DeskError
+from handlers.filing import file_request
+from handlers.inbound import first_time, thread_of
+from models.directory import Person
+from models.i18n import _
+
+log = logging.getLogger(__name__)
+CHANNEL = "teams"
+SURVEY_KINDS = ("resolved", "survey_answered", "survey_reminder")
+
+
+def channel_of(conversation_id: str) -> tuple[str, str | None]:
+    """`19:x@thread.tacv2;messageid=123` -> ("19:x@thread.tacv2", "123")."""
+    base, _sep, rest = conversation_id.partition(";messageid=")
+    return base, rest or None
+
+
+class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
+    def __init__(self, desk: TeamsDesk) -> None:
+        super().__init__()
+        self.desk = desk
+
+    # --- messages -------------------------------------------------------------------
+
+    async def on_message_activity(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        await self._remember(turn)
+        if not await self._first_time(turn):
+            return  # Teams retried a message we already handled
+        if activity.value:
+            await self._card_action(turn, dict(activity.value))
+            return
+        said = (TurnContext.remove_recipient_mention(activity) or activity.text or "").strip()
+        _channel, root = channel_of(str(activity.conversation.id))
+        if root is not None and await self._thread_reply(turn, root, said):
+            return
+        await self._command(turn, said)
+
+    async def _command(self, turn: TurnContext, said: str) -> None:
+        words = said if said.lower().startswith(("request", "/request")) else f"request {said}"
+        command = parse("/" + words.lstrip("/"))
+        if command.verb == "form":
+            await self._send_form(turn)
+            return
+        if command.verb == "file" and command.team is None:
+            command = Command("help")
+
+        async def run(session: AsyncSession, person: Person) -> str:
+            if command.verb == "unknown" and said:
+                # Plain words in a personal chat: a reply to the one request that waits
+                # on this person, when there is exactly one.
+                mine = [
+                    i.request
+                    for i in await queries.my_requests(session, self.desk.clock, person)
+                    if i.request.status in ("waiting", "in_progress", "open")
+                ]
+                if len(mine) == 1:
+                    await work.reply(session, self.desk.clock, person, mine[0].key, said)
+                    return _("Sent on {key}.", key=mine[0].key)
+            return await run_command(session, self.desk.clock, person, command, cards.plain)
+
+        answer = await self.desk.attempt(turn, run)
+        await turn.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
+        )
+
+    async def _thread_reply(self, turn: TurnContext, root: str, said: str) -> bool:
+        """A reply in a request card's chain goes to the requester (or stays a note)."""
+        conversation, _root = channel_of(str(turn.activity.conversation.id))
+        internal = said.startswith(self.desk.note_prefix)
+        body = said[len(self.desk.note_prefix) :] if internal else said
+        handled = False
+
+        async def relay(session: AsyncSession, person: Person) -> None:
+            nonlocal handled
+            link = await thread_of(session, CHANNEL, conversation, root)
+            if link is None:
+                return
+            handled = True
+            key = await queries.request_key(session, link.request_id)
+            await work.reply(session, self.desk.clock, person, key, body, internal=internal)
+
+        refusal = await self.desk.attempt(turn, relay)
+        if isinstance(refusal, str):
+            await turn.send_activity(refusal)
+        return handled
+
+    # --- cards ------------------------------------------------------------------------
+
+    async def _send_form(
+        self, turn: TurnContext, error: str | None = None, values: dict[str, str] | None = None
+    ) -> None:
+        async def build(session: AsyncSession, _person: Person) -> cards.Card:
+            teams = await active_teams(session)
+            return cards.request_form(
+                [(t.key, t.name, list(t.categories)) for t in teams], error, values
+            )
+
+        form = await self.desk.attempt(turn, build)
+        if isinstance(form, str):
+            await turn.send_activity(form)
+            return
+        message = MessageFactory.attachment(CardFactory.adaptive_card(form))
+        if error and turn.activity.reply_to_id:
+            # Errors come back on the card that was submitted.
+            message.id = turn.activity.reply_to_id
+            await turn.update_activity(message)
+        else:
+            await turn.send_activity(message)
+
+    async def _card_action(self, turn: TurnContext, data: dict[str, Any]) -> None:
+        action, key = str(data.get("action") or ""), str(data.get("key") or "")
+        clock = self.desk.clock
+        if action == "file":
+            await self._file_from_form(turn, data)
+            return
+
+        async def run(session: AsyncSession, person: Person) -> str | None:
+            match action:
+                case "claim":
+                    await work.claim(session, clock, person, key)
+                case "assign":
+                    await work.assign(session, clock, person, key, str(data.get("assignee")))
+                case "wait":
+                    await work.wait_on_requester(
+                        session, clock, person, key, str(data.get("text") or "")
+                    )
+                case "resolve":
+                    await work.resolve(session, clock, person, key, str(data.get("note") or ""))
+                case "reply":
+                    await work.reply(session, clock, person, key, str(data.get("text") or ""))
+                    return _("Sent on {key}.", key=key)
+                case "rate":
+                    rated = await survey.rate(
+                        session, clock, person, key, int(data.get("rating") or 0)
+                    )
+                    return None if rated.offer_reopen else _("Thanks for rating {key}!", key=key)
+                case "reopen":
+                    await survey.reopen(session, clock, person, key)
+                    return _("{key} is reopened; the team has been told.", key=key)
+                case "comment":
+                    await survey.add_comment(
+                        session, clock, person, key, str(data.get("text") or "")
+                    )
+                    return _("Thanks, your comment reached the team.")
+                case "status":
+                    return await run_command(
+                        session, clock, person, Command("status", key=key), cards.plain
+                    )
+                case _:
+                    return _("That button is no longer supported.")
+            return None
+
+        answer = await self.desk.attempt(turn, run)
+        if answer:
+            await turn.send_activity(
+                MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
+            )
+
+    async def _file_from_form(self, turn: TurnContext, data: dict[str, Any]) -> None:
+        values = {
+            k: str(data.get(k) or "")
+            for k in ("team", "category", "priority", "title", "description")
+        }
+        failure: list[str] = []
+
+        async def run(session: AsyncSession, person: Person) -> str | None:
+            try:
+                async with session.begin_nested():
+                    filed = await file_request(
+                        session,
+                        self.desk.clock,
+                        person,
+                        team=values["team"],
+                        title=values["title"],
+                        description=values["description"],
+                        category=values["category"] or None,
+                        priority=values["priority"] or "normal",
+                        source_ref=f"teams:{turn.activity.id}",
+                    )
+                    return render.filed(filed.request, cards.plain)
+            except DeskError as error:
+                failure.append(error.render())
+                return None
+
+        answer = await self.desk.attempt(turn, run)
+        if failure:
+            await self._send_form(turn, failure[0], values)
+        elif isinstance(answer, str):
+            confirmation = MessageFactory.attachment(
+                CardFactory.adaptive_card(cards.answer(answer))
+            )
+            if turn.activity.reply_to_id:
+                confirmation.id = turn.activity.reply_to_id
+                await turn.update_activity(confirmation)  # the form becomes the receipt
+            else:
+                await turn.send_activity(confirmation)
+
+    # --- reactions, installs ------------------------------------------------------------
+
+    async def on_reactions_added(
+        self, message_reactions: list[MessageReaction], turn: TurnContext
+    ) -> None:
+        rating = next(
+            (
+                cards.REACTION_RATINGS[r.type]
+                for r in message_reactions
+                if r.type in cards.REACTION_RATINGS
+            ),
+            None,
+        )
+        reacted_to = turn.activity.reply_to_id
+        if rating is None or not reacted_to:
+            return
+        conversation = str(turn.activity.conversation.id)
+
+        async def rate(session: AsyncSession, person: Person) -> None:
+            if not await first_time(session, f"teams:{turn.activity.id}", self.desk.clock.now()):
+                return
+            link = await thread_of(session, CHANNEL, conversation, str(reacted_to))
+            if link is None or link.kind not in SURVEY_KINDS:
+                return
+            key = await queries.request_key(session, link.request_id)
+            await survey.rate(session, self.desk.clock, person, key, rating)
+
+        refusal = await self.desk.attempt(turn, rate)
+        if isinstance(refusal, str):
+            await turn.send_activity(refusal)
+
+    async def on_teams_members_added(
+        self,
+        teams_members_added: list[ChannelAccount],
+        team_info: TeamInfo,
+        turn: TurnContext,
+    ) -> None:
+        await self._remember(turn)
+
+    async def on_installation_update_add(self, turn: TurnContext) -> None:
+        await self._remember(turn)
+
+    async def _remember(self, turn: TurnContext) -> None:
+        """Keep where we may write later: this channel, or this person's chat."""
+        activity: Activity = turn.activity
+        reference = TurnContext.get_conversation_reference(activity)
+        data = activity.channel_data or {}
+        conversation = str(activity.conversation.id)
+        now = self.desk.clock.now()
+        async with self.desk.sessions.begin() as session:
+            if activity.conversation.conversation_type == "channel":
+                channel_id, _root = channel_of(conversation)
+                channel_id = str((data.get("channel") or {}).get("id") or channel_id)
+                reference.conversation.id = channel_id
+                await remember_address(
+                    session, CHANNEL, "channel", channel_id, reference.serialize(), now
+                )
+            elif activity.conversation.conversation_type in (None, "personal"):
+                await remember_address(
+                    session,
+                    CHANNEL,
+                    "person",
+                    str(activity.from_property.id),
+                    reference.serialize(),
+                    now,
+                )
+
+    async def _first_time(self, turn: TurnContext) -> bool:
+        async with self.desk.sessions.begin() as session:
+            return await first_time(session, f"teams:{turn.activity.id}", self.desk.clock.now())

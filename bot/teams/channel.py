@@ -1,0 +1,220 @@
+"""Teams as a delivery channel: proactive posts through the Bot Framework.
+
+Channel cards go to the team's channel (and are edited in place), thread lines
+into the card's reply chain, DMs into the person's personal chat, which is
+created (with the tenant id) when the bot has never spoken to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import ClientError
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import (
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.teams import cards
+from bot.teams.bot import CHANNEL, channel_of
+from handlers.addresses import any_address, find_address, remember_address
+from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.notices import NoticeKind
+from handlers.sla import snapshot_time_left
+from models.clock import Clock
+from models.i18n import reader
+from models.stored_calendar import calendar_from_spec
+
+Members = Callable[[int], Awaitable[list[tuple[str, str]]]]
+
+
+@dataclass
+class TeamsChannel:
+    adapter: CloudAdapter
+    app_id: str
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    team_members: Members  # (email, name) of a team's members, for the Assign choice
+    default_timezone: str = "UTC"
+    name: str = CHANNEL
+
+    async def reaches(self, recipient: Recipient) -> bool:
+        async with self.sessions() as session:
+            if recipient.team is not None:
+                channel = recipient.team.teams_channel
+                return bool(channel) and (
+                    await find_address(session, CHANNEL, "channel", str(channel)) is not None
+                    or await any_address(session, CHANNEL) is not None
+                )
+            person = recipient.person
+            if person is None or not person.teams_user_id:
+                return False
+            # A person we have an address for, or one we can open a chat with.
+            return await any_address(session, CHANNEL) is not None
+
+    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
+        try:
+            if notice.recipient.team is not None:
+                return await self._to_team(notice)
+            return await self._to_person(notice)
+        except DeliveryError:
+            raise
+        except (ClientError, TimeoutError, ConnectionError) as error:
+            raise DeliveryError(f"Teams unreachable: {error!r}", transient=True) from error
+        except Exception as error:  # botframework-connector raises its own HTTP errors
+            raise _delivery_error(error) from error
+
+    async def _to_team(self, notice: PendingNotice) -> dict[str, Any]:
+        team = notice.recipient.team
+        assert team is not None and team.teams_channel
+        channel_id = str(team.teams_channel)
+        reference = await self._channel_reference(channel_id)
+        calendar = calendar_from_spec(team.calendar.spec)
+        with reader(None, calendar.timezone.key):
+            if notice.kind == NoticeKind.TEAM_CARD:
+                r = notice.payload["request"]
+                content = cards.team_card(
+                    r,
+                    snapshot_time_left(r, calendar, self.clock.now()),
+                    await self.team_members(team.id),
+                )
+                card_ref = notice.refs.get("team_card")
+                if card_ref:
+                    return await self._update(reference, card_ref, content)
+                return await self._send(reference, content)
+            line = cards.thread_line(notice.payload)
+        card_ref = notice.refs.get("team_card")
+        if card_ref:
+            # Into the card's reply chain: the conversation id names the root message.
+            reference.conversation.id = f"{channel_id};messageid={card_ref['message']}"
+        return await self._send(reference, None, text=line)
+
+    async def _to_person(self, notice: PendingNotice) -> dict[str, Any]:
+        person = notice.recipient.person
+        assert person is not None and person.teams_user_id
+        with reader(person.language, person.timezone or self.default_timezone):
+            content = cards.dm(notice.kind, notice.payload)
+        reference = await self._person_reference(person.teams_user_id)
+        survey_ref = notice.refs.get("survey")
+        if notice.kind == NoticeKind.SURVEY_ANSWERED and survey_ref:
+            return await self._update(reference, survey_ref, content)
+        return await self._send(reference, content)
+
+    async def _channel_reference(self, channel_id: str) -> ConversationReference:
+        async with self.sessions() as session:
+            stored = await find_address(session, CHANNEL, "channel", channel_id)
+            fallback = stored or await any_address(session, CHANNEL)
+        if fallback is None:
+            raise DeliveryError(
+                f"Teams: the bot is not installed where channel {channel_id} is", transient=False
+            )
+        reference = ConversationReference.deserialize(fallback.reference)
+        reference.conversation.id = channel_id
+        reference.conversation.conversation_type = "channel"
+        return reference
+
+    async def _person_reference(self, user_id: str) -> ConversationReference:
+        async with self.sessions() as session:
+            stored = await find_address(session, CHANNEL, "person", user_id)
+            known = stored or await any_address(session, CHANNEL)
+        if stored is not None:
+            return ConversationReference.deserialize(stored.reference)
+        if known is None:
+            raise DeliveryError("Teams: no conversation to start from", transient=False)
+        return await self._open_chat(ConversationReference.deserialize(known.reference), user_id)
+
+    async def _open_chat(self, known: ConversationReference, user_id: str) -> ConversationReference:
+        """A 1:1 chat with someone the bot has never spoken to (needs the tenant)."""
+        tenant = _tenant(known)
+        created: list[ConversationReference] = []
+
+        async def keep(turn: TurnContext) -> None:
+            created.append(TurnContext.get_conversation_reference(turn.activity))
+
+        await self.adapter.create_conversation(
+            self.app_id,
+            keep,
+            ConversationParameters(
+                is_group=False,
+                bot=known.bot,
+                tenant_id=tenant,
+                members=[ChannelAccount(id=user_id)],
+                channel_data={"tenant": {"id": tenant}},
+            ),
+            channel_id=known.channel_id or "msteams",
+            service_url=known.service_url,
+        )
+        reference = created[0]
+        async with self.sessions.begin() as session:
+            await remember_address(
+                session, CHANNEL, "person", user_id, reference.serialize(), self.clock.now()
+            )
+        return reference
+
+    async def _send(
+        self,
+        reference: ConversationReference,
+        content: cards.Card | None,
+        *,
+        text: str | None = None,
+    ) -> dict[str, Any]:
+        sent: list[str] = []
+
+        async def send(turn: TurnContext) -> None:
+            message = (
+                MessageFactory.attachment(CardFactory.adaptive_card(content))
+                if content is not None
+                else MessageFactory.text(text or "")
+            )
+            response = await turn.send_activity(message)
+            sent.append(str(response.id))
+
+        await self.adapter.continue_conversation(reference, send, self.app_id)
+        conversation, _root = channel_of(str(reference.conversation.id))
+        if content is None:
+            conversation = str(reference.conversation.id)
+        return {"conversation": conversation, "message": sent[0]}
+
+    async def _update(
+        self, reference: ConversationReference, ref: dict[str, Any], content: cards.Card
+    ) -> dict[str, Any]:
+        async def update(turn: TurnContext) -> None:
+            message = MessageFactory.attachment(CardFactory.adaptive_card(content))
+            message.id = str(ref["message"])
+            await turn.update_activity(message)
+
+        await self.adapter.continue_conversation(reference, update, self.app_id)
+        return dict(ref)
+
+
+def _tenant(reference: ConversationReference) -> str | None:
+    conversation = reference.conversation
+    return getattr(conversation, "tenant_id", None) if conversation else None
+
+
+def _delivery_error(error: Exception) -> DeliveryError:
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    headers = getattr(response, "headers", None) or {}
+    if status == 429:
+        retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
+        return DeliveryError(
+            "Teams: throttled (429)",
+            transient=True,
+            retry_after=float(retry_after) if retry_after else None,
+        )
+    if isinstance(status, int) and status >= 500:
+        return DeliveryError(f"Teams: HTTP {status}", transient=True)
+    if status in (401, 403, 404):
+        return DeliveryError(
+            f"Teams: HTTP {status}: the bot cannot reach this chat (not installed, "
+            "removed or blocked)",
+            transient=False,
+        )
+    return DeliveryError(f"Teams: {error!r}", transient=status is None)

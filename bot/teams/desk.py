@@ -1,0 +1,77 @@
+"""The desk as the Teams bot sees it: who sent an activity, and running a use
+case for them in one transaction, in their language and time zone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsInfo
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.errors import DeskError
+from handlers.people import Identity, resolve_person
+from models.clock import Clock
+from models.directory import Person
+from models.i18n import reader
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class TeamsDesk:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    default_timezone: str = "UTC"
+    note_prefix: str = "!note"
+    _profiles: dict[str, Identity] = field(default_factory=dict)
+
+    async def identity(self, turn: TurnContext) -> Identity:
+        sender = turn.activity.from_property
+        user_id = str(sender.id)
+        if user_id not in self._profiles:
+            async with self.sessions() as session:
+                known = await session.scalar(select(Person).where(Person.teams_user_id == user_id))
+            email = known.email if known else None
+            if not email:
+                email = await _email(turn, user_id)
+            self._profiles[user_id] = Identity(
+                teams_user_id=user_id,
+                email=email,
+                display_name=sender.name,
+                timezone=turn.activity.local_timezone,
+                language=turn.activity.locale,
+            )
+        return self._profiles[user_id]
+
+    async def attempt(
+        self, turn: TurnContext, work: Callable[[AsyncSession, Person], Awaitable[T]]
+    ) -> T | str:
+        """Run `work` as the sender; a DeskError comes back as its message, and
+        whatever `work` wrote is rolled back."""
+        identity = await self.identity(turn)
+        async with self.sessions() as session:
+            async with session.begin():
+                person = await resolve_person(session, identity)
+            with reader(person.language, person.timezone or self.default_timezone):
+                try:
+                    async with session.begin():
+                        return await work(session, person)
+                except DeskError as error:
+                    return "⚠️ " + error.render()
+
+
+async def _email(turn: TurnContext, user_id: str) -> str | None:
+    """Teams activities carry no email; the roster does (matches catalog people)."""
+    try:
+        member = await TeamsInfo.get_member(turn, user_id)
+    except Exception as error:  # the roster is a nicety: the desk works without it
+        log.warning("Teams roster lookup failed for %s: %s", user_id, error)
+        return None
+    found = member.email or member.user_principal_name
+    return str(found) if found else None
