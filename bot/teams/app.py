@@ -6,11 +6,13 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import TurnContext, serializer_helper
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
+from botbuilder.schema import Activity
+from msrest.serialization import Model
 
 from bot.teams.bot import DeskBot
 
@@ -65,7 +67,27 @@ def build_adapter(config: TeamsConfig) -> CloudAdapter:
 
 def mount(web_app: web.Application, adapter: CloudAdapter, bot: DeskBot) -> None:
     async def messages(request: web.Request) -> web.StreamResponse:
-        response = await adapter.process(request, bot)
-        return response if response is not None else web.Response(status=201)
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.Response(status=415)
+        try:
+            activity = Activity().deserialize(await request.json())
+        except ValueError:
+            return web.Response(status=400, text="not an activity")
+        if not activity.type:
+            return web.Response(status=400, text="not an activity")
+        try:
+            invoke = await adapter.process_activity(
+                request.headers.get("Authorization", ""), activity, bot.on_turn
+            )
+        except PermissionError:
+            return web.Response(status=401)
+        if invoke is None:
+            return web.Response(status=201)
+        # CloudAdapter.process serialises invoke bodies twice (botbuilder 4.17), which
+        # fails for card actions; answering here sends the body once, as Teams expects.
+        body = invoke.body
+        if isinstance(body, Model):
+            body = serializer_helper(body)
+        return web.json_response(body, status=invoke.status)
 
     web_app.router.add_post(MESSAGES_PATH, messages)

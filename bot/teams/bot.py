@@ -11,11 +11,17 @@ from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.schema import Activity, ChannelAccount, MessageReaction
+from botbuilder.schema import (
+    Activity,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+    MessageReaction,
+)
 from botbuilder.schema.teams import TeamInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import Command, parse
+from bot.command_line import KEYED_VERBS, LIST_VERBS, Command, parse
 from bot.commands import run_command
 from bot.console import render
 from bot.teams import cards
@@ -62,8 +68,13 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._command(turn, said)
 
     async def _command(self, turn: TurnContext, said: str) -> None:
-        words = said if said.lower().startswith(("request", "/request")) else f"request {said}"
-        command = parse("/" + words.lstrip("/"))
+        first = said.split()[0].lower() if said else ""
+        if first in ("request", "/request"):
+            command = parse("/" + said.lstrip("/"))
+        elif first in KEYED_VERBS | LIST_VERBS:
+            command = parse("/request " + said)
+        else:
+            command = Command("unknown", text=said)
         if command.verb == "form":
             await self._send_form(turn)
             return
@@ -82,6 +93,12 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 if len(mine) == 1:
                     await work.reply(session, self.desk.clock, person, mine[0].key, said)
                     return _("Sent on {key}.", key=mine[0].key)
+                if mine:
+                    return _(
+                        "Which request is this about? Use: reply KEY your message "
+                        "(your open requests: {keys})",
+                        keys=", ".join(r.key for r in mine),
+                    )
             return await run_command(session, self.desk.clock, person, command, cards.plain)
 
         answer = await self.desk.attempt(turn, run)
@@ -220,6 +237,19 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 await turn.update_activity(confirmation)  # the form becomes the receipt
             else:
                 await turn.send_activity(confirmation)
+
+    async def on_adaptive_card_invoke(
+        self, turn: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        """Action.Execute (Universal Actions): the same actions as Action.Submit."""
+        action = dict(invoke_value.action or {})
+        data = {**dict(action.get("data") or {}), "action": action.get("verb")}
+        await self._card_action(turn, data)
+        return AdaptiveCardInvokeResponse(
+            status_code=200,
+            type="application/vnd.microsoft.card.adaptive",
+            value=cards.answer(_("Done.")),
+        )
 
     # --- reactions, installs ------------------------------------------------------------
 

@@ -167,6 +167,9 @@ class TeamsChannel:
         sent: list[str] = []
 
         async def send(turn: TurnContext) -> None:
+            # A proactive turn's activity id is made up; without clearing it the
+            # message would go out as a reply to a message that does not exist.
+            turn.activity.id = None
             message = (
                 MessageFactory.attachment(CardFactory.adaptive_card(content))
                 if content is not None

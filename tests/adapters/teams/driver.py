@@ -1,0 +1,137 @@
+"""Activities as Teams sends them, posted to the running app's /api/messages."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+TENANT = "tenant-1"
+BOT = {"id": "28:inhouse-bot", "name": "Inhouse"}
+TEAM_ID = "19:team-ops@thread.tacv2"
+IT_CHANNEL = "19:itdesk@thread.tacv2"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str
+
+
+@dataclass
+class TeamsDriver:
+    base_url: str  # the app, http://127.0.0.1:PORT
+    service_url: str  # the fake connector
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def activity(self, kind: str, user: str, **fields: Any) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        return {
+            "type": kind,
+            "id": f"17000000{next(self._ids):05d}",
+            "timestamp": now,
+            "localTimestamp": now,
+            "serviceUrl": self.service_url,
+            "channelId": "msteams",
+            "from": {"id": f"29:{user}", "name": user.title(), "aadObjectId": f"aad-{user}"},
+            "recipient": BOT,
+            "locale": "en-US",
+            "localTimezone": "Europe/Berlin",
+            "conversation": {
+                "conversationType": "personal",
+                "tenantId": TENANT,
+                "id": f"a:1{user}",
+            },
+            "channelData": {"tenant": {"id": TENANT}},
+            **fields,
+        }
+
+    def channel(self, root: str | None = None) -> dict[str, Any]:
+        conversation = IT_CHANNEL + (f";messageid={root}" if root else "")
+        return {
+            "conversation": {
+                "conversationType": "channel",
+                "isGroup": True,
+                "tenantId": TENANT,
+                "id": conversation,
+            },
+            "channelData": {
+                "tenant": {"id": TENANT},
+                "teamsChannelId": IT_CHANNEL,
+                "teamsTeamId": TEAM_ID,
+                "channel": {"id": IT_CHANNEL},
+                "team": {"id": TEAM_ID},
+            },
+        }
+
+    async def post(self, activity: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base_url}/api/messages", json=activity, headers=headers or {}
+            ) as response,
+        ):
+            return Answer(response.status, await response.text())
+
+    async def say(self, user: str, text: str) -> Answer:
+        """A personal-chat message to the bot."""
+        return await self.post(self.activity("message", user, text=text, textFormat="plain"))
+
+    async def say_in_channel(self, user: str, text: str, root: str | None = None) -> Answer:
+        """A channel message @mentioning the bot, or a reply in a card's chain."""
+        mention = "<at>Inhouse</at> "
+        return await self.post(
+            self.activity(
+                "message",
+                user,
+                text=mention + text if root is None else text,
+                entities=[{"type": "mention", "text": "<at>Inhouse</at>", "mentioned": BOT}]
+                if root is None
+                else [],
+                **self.channel(root),
+            )
+        )
+
+    async def submit(
+        self, user: str, data: dict[str, Any], reply_to: str, in_channel: bool = False
+    ) -> Answer:
+        """Action.Submit on a card: a message whose `value` is the card's data and inputs."""
+        extra = self.channel() if in_channel else {}
+        return await self.post(
+            self.activity("message", user, value=data, replyToId=reply_to, **extra)
+        )
+
+    async def execute(self, user: str, verb: str, data: dict[str, Any], reply_to: str) -> Answer:
+        """Action.Execute: an adaptiveCard/action invoke."""
+        return await self.post(
+            self.activity(
+                "invoke",
+                user,
+                name="adaptiveCard/action",
+                replyToId=reply_to,
+                value={
+                    "action": {"type": "Action.Execute", "verb": verb, "data": data},
+                    "trigger": "manual",
+                },
+            )
+        )
+
+    async def react(self, user: str, reaction: str, reply_to: str) -> Answer:
+        return await self.post(
+            self.activity(
+                "messageReaction", user, replyToId=reply_to, reactionsAdded=[{"type": reaction}]
+            )
+        )
+
+    async def install_personal(self, user: str) -> Answer:
+        return await self.post(self.activity("installationUpdate", user, action="add"))
+
+    async def install_in_team(self, user: str) -> Answer:
+        """The bot added to the team: Teams says so in the team's General channel."""
+        activity = self.activity("conversationUpdate", user, membersAdded=[BOT], **self.channel())
+        activity["conversation"]["id"] = TEAM_ID
+        activity["channelData"]["eventType"] = "teamMemberAdded"
+        return await self.post(activity)
