@@ -18,14 +18,13 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB_ID = "outbox-dispatch"
 SWEEP_JOB_ID = "sla-sweep"
-WAKE_UP_JOB_ID = "sla-wake-up"
 
 
 class Jobs:
     """The scheduler plus a clean stop: no new runs, and running ones finish.
 
-    The SLA sweep runs every `sweep_interval_seconds`, and after each run a
-    one-shot wake-up is set for the earliest milestone the database knows of, so a
+    The SLA sweep runs every `sweep_interval_seconds`, and after each run its next
+    run is brought forward to the earliest milestone the database knows of, so a
     lapse is acted on within about a second, not up to a whole interval late.
     """
 
@@ -44,6 +43,7 @@ class Jobs:
         self._next_due = next_due
         self._now = now
         self._running: set[asyncio.Task[object]] = set()
+        self._spawned: set[asyncio.Task[None]] = set()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
@@ -82,24 +82,28 @@ class Jobs:
 
     async def _sweep_job(self) -> None:
         assert self._sweep is not None
-        await self._tracked("SLA sweep", self._sweep)
-        # What the sweep queued goes out now rather than at the next dispatch tick.
-        await self._tracked("outbox dispatch", self._dispatch)
-        await self._tracked("wake-up", self._plan_wake_up)
+        due: datetime | None = None
+        # Sweep until nothing is due right now (bounded): a milestone that came due
+        # while we swept is acted on at once, not left for a later wake-up.
+        for _round in range(10):
+            await self._tracked("SLA sweep", self._sweep)
+            due = await self._next_due() if self._next_due is not None else None
+            if due is None or due > self._now():
+                break
+        # What the sweep queued goes out now, beside the sweep, not inside its slot.
+        task = asyncio.create_task(self._tracked("outbox dispatch", self._dispatch))
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        if due is not None and due > self._now():
+            self._wake_at(due)
 
-    async def _plan_wake_up(self) -> None:
-        if self._next_due is None or not self.scheduler.running:
+    def _wake_at(self, due: datetime) -> None:
+        """Bring the sweep's next run forward to `due` (never push it back)."""
+        if not self.scheduler.running:
             return
-        due = await self._next_due()
-        if due is None:
-            return
-        self.scheduler.add_job(
-            self._sweep_job,
-            "date",
-            run_date=max(due, self._now()),
-            id=WAKE_UP_JOB_ID,
-            replace_existing=True,
-        )
+        job = self.scheduler.get_job(SWEEP_JOB_ID)
+        if job is not None and (job.next_run_time is None or due < job.next_run_time):
+            self.scheduler.modify_job(SWEEP_JOB_ID, next_run_time=due)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -108,6 +112,6 @@ class Jobs:
         # Pause first (no new runs), let running ones finish, and only then shut
         # down: APScheduler's executor cancels whatever still runs at shutdown.
         self.scheduler.pause()
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        if self._running or self._spawned:
+            await asyncio.gather(*self._running, *self._spawned, return_exceptions=True)
         self.scheduler.shutdown(wait=False)

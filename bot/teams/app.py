@@ -65,7 +65,9 @@ def build_adapter(config: TeamsConfig) -> CloudAdapter:
     return adapter
 
 
-def mount(web_app: web.Application, adapter: CloudAdapter, bot: DeskBot) -> None:
+def mount(
+    web_app: web.Application, adapter: CloudAdapter, bot: DeskBot, config: TeamsConfig
+) -> None:
     async def messages(request: web.Request) -> web.StreamResponse:
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.Response(status=415)
@@ -80,6 +82,13 @@ def mount(web_app: web.Application, adapter: CloudAdapter, bot: DeskBot) -> None
                 request.headers.get("Authorization", ""), activity, bot.on_turn
             )
         except PermissionError:
+            return web.Response(status=401)
+        except Exception:
+            if not config.APP_ID:
+                raise
+            # With authentication on, a token that cannot even be checked (malformed,
+            # or its signing keys unreachable) is no way in either.
+            log.warning("Teams request refused: its token could not be verified")
             return web.Response(status=401)
         if invoke is None:
             return web.Response(status=201)

@@ -298,6 +298,10 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         activity: Activity = turn.activity
         reference = TurnContext.get_conversation_reference(activity)
         data = activity.channel_data or {}
+        # Opening a chat later needs the tenant, which the reference leaves out.
+        reference.conversation.tenant_id = activity.conversation.tenant_id or (
+            data.get("tenant") or {}
+        ).get("id")
         conversation = str(activity.conversation.id)
         now = self.desk.clock.now()
         async with self.desk.sessions.begin() as session:

@@ -137,19 +137,22 @@ class TeamsChannel:
         async def keep(turn: TurnContext) -> None:
             created.append(TurnContext.get_conversation_reference(turn.activity))
 
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=known.bot,
+            tenant_id=tenant,
+            members=[ChannelAccount(id=user_id)],
+            channel_data={"tenant": {"id": tenant}},
+        )
         await self.adapter.create_conversation(
             self.app_id,
             keep,
-            ConversationParameters(
-                is_group=False,
-                bot=known.bot,
-                tenant_id=tenant,
-                members=[ChannelAccount(id=user_id)],
-                channel_data={"tenant": {"id": tenant}},
-            ),
+            parameters,
             channel_id=known.channel_id or "msteams",
             service_url=known.service_url,
         )
+        if not created:
+            raise DeliveryError(f"Teams: could not open a chat with {user_id}", transient=True)
         reference = created[0]
         async with self.sessions.begin() as session:
             await remember_address(
@@ -170,15 +173,14 @@ class TeamsChannel:
             # A proactive turn's activity id is made up; without clearing it the
             # message would go out as a reply to a message that does not exist.
             turn.activity.id = None
-            message = (
-                MessageFactory.attachment(CardFactory.adaptive_card(content))
-                if content is not None
-                else MessageFactory.text(text or "")
-            )
+            if content is not None:
+                message = MessageFactory.attachment(CardFactory.adaptive_card(content))
+            else:
+                message = MessageFactory.text(text or "")
             response = await turn.send_activity(message)
             sent.append(str(response.id))
 
-        await self.adapter.continue_conversation(reference, send, self.app_id)
+        await self._proactive(reference, send)
         conversation, _root = channel_of(str(reference.conversation.id))
         if content is None:
             conversation = str(reference.conversation.id)
@@ -192,8 +194,29 @@ class TeamsChannel:
             message.id = str(ref["message"])
             await turn.update_activity(message)
 
-        await self.adapter.continue_conversation(reference, update, self.app_id)
+        await self._proactive(reference, update)
         return dict(ref)
+
+    async def _proactive(
+        self, reference: ConversationReference, logic: Callable[[TurnContext], Awaitable[None]]
+    ) -> None:
+        """Run a proactive turn and let its failure reach the outbox.
+
+        Inside a turn, errors would go to the adapter's on_turn_error, which
+        apologises to the conversation: right for a person's message, wrong for a
+        delivery that must be retried or dead-lettered.
+        """
+        failed: list[Exception] = []
+
+        async def guarded(turn: TurnContext) -> None:
+            try:
+                await logic(turn)
+            except Exception as error:
+                failed.append(error)
+
+        await self.adapter.continue_conversation(reference, guarded, self.app_id)
+        if failed:
+            raise failed[0]
 
 
 def _tenant(reference: ConversationReference) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from scheduler.jobs import DISPATCH_JOB_ID, SWEEP_JOB_ID, WAKE_UP_JOB_ID, Jobs
+from scheduler.jobs import DISPATCH_JOB_ID, SWEEP_JOB_ID, Jobs
 
 
-async def test_after_a_sweep_a_wake_up_is_set_for_the_next_milestone() -> None:
-    due = datetime.now(UTC) + timedelta(hours=1)
+async def test_after_a_sweep_the_next_one_is_brought_forward_to_the_milestone() -> None:
+    due = datetime.now(UTC) + timedelta(seconds=30)
     ran: list[str] = []
 
     async def sweep() -> None:
@@ -31,11 +31,12 @@ async def test_after_a_sweep_a_wake_up_is_set_for_the_next_milestone() -> None:
     jobs.start()
     try:
         for _ in range(200):  # the sweep runs as the scheduler starts
-            if jobs.scheduler.get_job(WAKE_UP_JOB_ID):
+            if "dispatch" in ran:
                 break
             await asyncio.sleep(0.01)
-        wake_up = jobs.scheduler.get_job(WAKE_UP_JOB_ID)
-        assert wake_up is not None and wake_up.next_run_time == due
+        sweep_job = jobs.scheduler.get_job(SWEEP_JOB_ID)
+        # The next sweep is brought forward from the 60 s interval to the milestone.
+        assert sweep_job is not None and sweep_job.next_run_time == due
         # What the sweep queued is dispatched right after it, not at the next tick.
         assert ran[:2] == ["sweep", "dispatch"]
         for job_id in (DISPATCH_JOB_ID, SWEEP_JOB_ID):

@@ -133,5 +133,9 @@ class TeamsDriver:
         """The bot added to the team: Teams says so in the team's General channel."""
         activity = self.activity("conversationUpdate", user, membersAdded=[BOT], **self.channel())
         activity["conversation"]["id"] = TEAM_ID
-        activity["channelData"]["eventType"] = "teamMemberAdded"
+        activity["channelData"] = {
+            "tenant": {"id": TENANT},
+            "eventType": "teamMemberAdded",
+            "team": {"id": TEAM_ID, "name": "Operations"},
+        }
         return await self.post(activity)

@@ -1,0 +1,1 @@
+"""Benchmarks: one command each, printing figures and ratios (see bench/README.md)."""

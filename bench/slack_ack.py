@@ -1,0 +1,452 @@
+"""How fast does Inhouse acknowledge `/request it ...`, next to a bare Bolt app?
+
+    .venv/bin/python -m bench.slack_ack            # ~2 minutes
+    .venv/bin/python -m bench.slack_ack --quick    # smoke run, a few seconds of load
+
+Two servers are measured one after the other in the same run, each in its own
+subprocess (`bench.slack_ack_server`) on a free 127.0.0.1 port, with this
+process as the load generator:
+
+* ours: the real app on a fresh SQLite file, its outbox dispatcher running;
+* bare Bolt: an AsyncApp whose `/request` listener only calls `ack()`.
+
+Both get the same signed quick-file slash commands, (a) paced at a steady rate
+(open loop: latency counts from each request's scheduled send time, so queueing
+counts) and (b) saturated by a fixed number of connections (closed loop). Then
+ours is checked: every acknowledged request is stored, and its card reached the
+team channel exactly once. See bench/README.md for how to read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.slack_ack_load import Load, Outcome, Phase, Server
+from bench.slack_ack_server import USERS
+
+P99_RATIO_TARGET = 2.0
+P99_TARGET_MS = 100.0
+UNLOADED = 50  # sequential requests measured before the load
+
+
+# --- one server, all phases ------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    server: Server
+    unloaded: Phase
+    paced: Phase
+    saturated: Phase
+    warmup: list[Outcome]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return self.warmup + self.unloaded.outcomes + self.paced.outcomes + self.saturated.outcomes
+
+
+async def settle(
+    server: Server, http: aiohttp.ClientSession, limit: float
+) -> tuple[float | None, dict[str, Any]]:
+    """Wait until the server is quiet: no Bolt listener still at work and (ours) no
+    notice left in the outbox and no new request row for half a second. Returns the
+    seconds it took (None if not quiet within `limit` seconds) and the last figures."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    previous: int | None = None
+    while True:
+        stats = await server.stats(http)
+        rows = stats.get("requests", 0)
+        if (
+            stats["listeners_running"] == 0
+            and stats.get("outbox_pending", 0) == 0
+            and rows == previous
+        ):
+            return loop.time() - start, stats
+        if loop.time() - start >= limit:
+            return None, stats
+        previous = rows
+        await asyncio.sleep(0.5)
+
+
+async def phase(
+    name: str, server: Server, http: aiohttp.ClientSession, run: Any, settle_limit: float
+) -> Phase:
+    cpu, gen_cpu = server.cpu_seconds(), time.process_time()
+    outcomes, elapsed = await run
+    phase = Phase(
+        name,
+        outcomes,
+        elapsed,
+        server.cpu_seconds() - cpu,
+        time.process_time() - gen_cpu,
+    )
+    stats = await server.stats(http)
+    phase.listeners_after = stats["listeners_running"]
+    phase.outbox_after = stats.get("outbox_pending")
+    phase.settled_in, phase.left_over = await settle(server, http, settle_limit)
+    phase.settle_limit = settle_limit
+    return phase
+
+
+async def measure(server: Server, args: argparse.Namespace, run_id: str) -> Measured:
+    print(f"-- {server.label}: starting its server subprocess ...", flush=True)
+    await server.start(args.dispatch_interval)
+    print(
+        f"   pid {server.pid}, http://127.0.0.1:{server.port}, up in {server.started_in:.1f} s",
+        flush=True,
+    )
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=1000)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            load = Load(server, http, run_id)
+            loop = asyncio.get_running_loop()
+            # Warm-up: Bolt's auth.test, the desk's per-user caches, the connection pool.
+            warmup = [await load.one(loop.time()) for _ in range(2 * len(USERS))]
+            warmup += await asyncio.gather(*(load.one(loop.time()) for _ in range(20)))
+            await settle(server, http, args.drain_timeout)
+            print(f"   (0) unloaded: {UNLOADED} requests one after the other ...", flush=True)
+            unloaded = await phase(
+                "unloaded", server, http, load.sequential(UNLOADED), args.settle_timeout
+            )
+            print(f"   (a) paced {args.rate:g} req/s for {args.seconds:g} s ...", flush=True)
+            paced = await phase(
+                "paced", server, http, load.paced(args.rate, args.seconds), args.settle_timeout
+            )
+            print(
+                f"   (b) saturated, {args.connections} connections for {args.seconds:g} s ...",
+                flush=True,
+            )
+            saturated = await phase(
+                "saturated",
+                server,
+                http,
+                load.saturated(args.connections, args.seconds),
+                args.drain_timeout,
+            )
+    except BaseException:
+        await server.kill()
+        print(f"   server log tail:\n{server.log_tail()}", file=sys.stderr)
+        raise
+    await server.stop()
+    return Measured(server, unloaded, paced, saturated, warmup)
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def table(rows: list[list[str]]) -> str:
+    """Plain text: first column left-aligned, the rest right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def cpu_share(seconds: float, elapsed: float) -> str:
+    return f"{100 * seconds / elapsed:.0f}%" if elapsed > 0 else "-"
+
+
+def latency_rows(results: list[Measured], name: str) -> list[list[str]]:
+    rows = [
+        [
+            "server",
+            "sent",
+            "ok",
+            "failed",
+            "failures",
+            "ok/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            ">3 s",
+            "server CPU",
+            "loadgen CPU",
+        ]
+    ]
+    for m in results:
+        p: Phase = getattr(m, name)
+        rows.append(
+            [
+                m.server.label,
+                str(p.sent),
+                str(p.ok),
+                str(p.failed),
+                p.statuses,
+                f"{p.throughput:.0f}",
+                ms(p.percentile(50)),
+                ms(p.percentile(90)),
+                ms(p.percentile(99)),
+                ms(p.max_ms),
+                str(p.over_deadline),
+                cpu_share(p.server_cpu, p.elapsed),
+                cpu_share(p.loadgen_cpu, p.elapsed),
+            ]
+        )
+    return rows
+
+
+def aftermath(m: Measured, name: str) -> str:
+    p: Phase = getattr(m, name)
+    if p.settled_in is not None:
+        quiet = f"quiet again {p.settled_in:.1f} s later"
+    else:
+        left = p.left_over
+        quiet = (
+            f"NOT quiet within {p.settle_limit:g} s: {left.get('listeners_running')} listeners"
+            + (
+                f", {left['outbox_pending']} notices still pending"
+                if "outbox_pending" in left
+                else ""
+            )
+            + " when it moved on"
+        )
+    outbox = "" if p.outbox_after is None else f", {p.outbox_after} notices in the outbox"
+    return (
+        f"  {m.server.label} after the last response: {p.listeners_after} listeners still "
+        f"at work{outbox}; {quiet}"
+    )
+
+
+def log_summary(log: Path, top: int = 6) -> list[str]:
+    """The server's warnings and errors, grouped: what went wrong, how often."""
+    if not log.exists():
+        return []
+    seen: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+            message = re.sub(r"\d", "#", parts[3])
+            seen[f"{parts[2]} {message[:110]}"] += 1
+    return [f"{n:>6}× {message}" for message, n in seen.most_common(top)]
+
+
+def stored_keys(database: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return [row[0] for row in connection.execute("SELECT key FROM requests")]
+
+
+def report(args: argparse.Namespace, bare: Measured, ours: Measured) -> list[tuple[str, bool]]:
+    """Print the tables; return the checks (name, passed)."""
+    checks: list[tuple[str, bool]] = []
+    both = [bare, ours]
+
+    print()
+    print(f"(0) unloaded: {UNLOADED} requests one after the other on one connection")
+    print(table(latency_rows(both, "unloaded")))
+    unloaded = ours.unloaded.percentile(50) / bare.unloaded.percentile(50)
+    print(f"ratio ours/bare p50: {unloaded:.1f}×")
+
+    print()
+    print(
+        f"(a) paced: {args.rate:g} req/s open loop for {args.seconds:g} s; latency from each "
+        "request's scheduled send time to its full response (queueing included)"
+    )
+    print(table(latency_rows(both, "paced")))
+    bare_p99, ours_p99 = bare.paced.percentile(99), ours.paced.percentile(99)
+    ratio = ours_p99 / bare_p99 if bare_p99 > 0 else float("inf")
+    print(f"ratio ours/bare p99: {ratio:.2f}×")
+    for line in (
+        (
+            f"ours p99 within {P99_RATIO_TARGET:g}× of bare at the same pace",
+            ratio <= P99_RATIO_TARGET,
+            f"{ratio:.2f}× ({ours_p99:.1f} ms vs {bare_p99:.1f} ms)",
+        ),
+        (f"ours p99 < {P99_TARGET_MS:g} ms", ours_p99 < P99_TARGET_MS, f"{ours_p99:.1f} ms"),
+    ):
+        name, ok, detail = line
+        checks.append((name, ok))
+        print(f"  target: {name:<50} {verdict(ok)}  {detail}")
+    for m in both:
+        print(aftermath(m, "paced"))
+
+    print()
+    print(
+        f"(b) saturated: {args.connections} connections closed loop for {args.seconds:g} s; "
+        "latency from send to response"
+    )
+    print(table(latency_rows(both, "saturated")))
+    share = (
+        100 * ours.saturated.throughput / bare.saturated.throughput
+        if bare.saturated.throughput
+        else 0.0
+    )
+    print(f"ours throughput as a share of bare's: {share:.1f}%")
+    for m in both:
+        print(aftermath(m, "saturated"))
+
+    print()
+    print("correctness (ours after all its phases, warm-up included; the server has stopped)")
+    outcomes = ours.outcomes
+    failed_http = sum(1 for o in outcomes if o.status != 200)
+    transport = sum(1 for o in outcomes if o.status == 0)
+    not_filed = sum(1 for o in outcomes if o.status == 200 and not o.ok)
+    bare_failed = sum(1 for o in bare.outcomes if not o.ok)
+    acked = [o.key for o in outcomes if o.ok and o.key]
+    acked_set = set(acked)
+    keys = stored_keys(ours.server.workdir / "inhouse.db")
+    stored = set(keys)
+    final = ours.server.final
+    cards: dict[str, int] = final.get("channel_keys", {})
+    twice = sum(1 for key in acked_set if cards.get(key, 0) > 1)
+    missing = sum(1 for key in acked_set if cards.get(key, 0) == 0)
+    unexpected = sum(n for key, n in cards.items() if key not in acked_set)
+    top = final.get("channel_top_messages", 0)
+    results = [
+        (
+            "zero failed requests (non-200 or transport error)",
+            failed_http == 0 and bare_failed == 0,
+            f"ours {failed_http} of {len(outcomes)} ({transport} transport errors), "
+            f"bare {bare_failed} of {len(bare.outcomes)}",
+        ),
+        (
+            "every 200 from ours says 'Filed IT-'",
+            not_filed == 0,
+            f"{not_filed} answered 200 without filing",
+        ),
+        (
+            "acked quick-files = rows in requests",
+            len(acked) == len(keys) and acked_set <= stored and len(acked_set) == len(acked),
+            f"{len(acked)} acked, {len(keys)} rows; {len(acked_set - stored)} acked but not "
+            f"stored, {len(stored - acked_set)} stored but not acked",
+        ),
+        (
+            "one card per acked request in C0ITDESK",
+            top == len(acked) and twice == 0 and missing == 0 and unexpected == 0,
+            f"{top} top-level messages for {len(acked)} acked; {missing} missing, "
+            f"{twice} posted twice, {unexpected} for requests not acked; outbox "
+            f"{final.get('outbox_pending', '?')} pending, {final.get('outbox_dead', '?')} dead",
+        ),
+    ]
+    for name, ok, detail in results:
+        checks.append((name, ok))
+        print(f"  {name:<50} {verdict(ok)}  {detail}")
+    print(
+        f"  ours' dispatcher: {final.get('dispatch_runs')} runs (every "
+        f"{args.dispatch_interval:g} s), {final.get('dispatch_delivered')} notices delivered, "
+        f"busy {final.get('dispatch_busy_seconds')} s in all, longest run "
+        f"{final.get('dispatch_longest_seconds')} s"
+    )
+
+    bare_final = bare.server.final
+    print(
+        f"  bare Bolt's fake Slack: {bare_final.get('api_calls')} Web API calls "
+        f"({bare_final.get('api_errors')} failed), {bare_final.get('channel_top_messages')} "
+        "messages posted"
+    )
+    print("  ours' server log, warnings and errors by kind:")
+    for line in log_summary(ours.server.workdir / "server.log") or ["       (none)"]:
+        print(f"  {line}")
+
+    failed = [name for name, ok in checks if not ok]
+    print()
+    print(
+        f"SUMMARY: {len(checks) - len(failed)} PASS, {len(failed)} FAIL"
+        + (f" (FAIL: {'; '.join(failed)})" if failed else "")
+        + f" | paced p99 ours {ours_p99:.1f} ms vs bare {bare_p99:.1f} ms ({ratio:.2f}×)"
+        + f" | saturated ours {ours.saturated.throughput:.0f} req/s = {share:.1f}% of bare"
+    )
+    return checks
+
+
+async def run(args: argparse.Namespace) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    print("Inhouse /request acknowledgement benchmark (bench.slack_ack)")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, stock asyncio event loop, aiohttp "
+        f"{aiohttp.__version__}; load average before the run "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+    print(
+        "processes: each server under test runs alone in ONE separate subprocess (its fake "
+        f"Slack inside it); the load generator is this process (pid {os.getpid()}), a "
+        "separate process"
+    )
+    print(
+        f"load: signed `/request it <unique text>` quick-files from {len(USERS)} users; "
+        f"(a) {args.rate:g} req/s paced for {args.seconds:g} s, (b) {args.connections} "
+        f"connections saturating for {args.seconds:g} s; ours' outbox dispatched every "
+        f"{args.dispatch_interval:g} s as in `inhouse serve`"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench-slack-ack-"))
+    try:
+        bare = await measure(Server("bare", "bare Bolt", tmp / "bare"), args, run_id)
+        ours = await measure(Server("ours", "ours", tmp / "ours"), args, run_id)
+        report(args, bare, ours)
+    finally:
+        if args.keep:
+            print(f"kept: {tmp} (server.log, inhouse.db and stats.json of each server)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Inhouse /request ack latency vs bare Bolt")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per load phase")
+    parser.add_argument("--seconds", type=float, help="length of each load phase (default 15)")
+    parser.add_argument("--rate", type=float, default=200.0, help="paced requests per second")
+    parser.add_argument("--connections", type=int, default=50, help="saturating connections")
+    parser.add_argument(
+        "--dispatch-interval", type=float, default=2.0, help="outbox dispatch interval (serve: 2)"
+    )
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        help="max wait between phases for the server to go quiet (default 15, --quick 5)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        help="max wait after the last phase for ours' outbox to drain (default 45, --quick 30)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (logs, database)"
+    )
+    args = parser.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else 15.0
+    if args.settle_timeout is None:
+        args.settle_timeout = 5.0 if args.quick else 15.0
+    if args.drain_timeout is None:
+        args.drain_timeout = 30.0 if args.quick else 45.0
+    # A target that is missed is a measurement, not an error: exit 0. A crash exits 1.
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

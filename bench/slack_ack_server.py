@@ -1,0 +1,289 @@
+"""The server under test for `bench.slack_ack`, run in its own process.
+
+    python -m bench.slack_ack_server {ours,bare} --workdir DIR [--dispatch-interval S]
+
+* ``ours``: the real Inhouse app (`app.build_runtime`) on a freshly migrated SQLite
+  file in DIR, the example catalog with team ``it`` announcing in ``C0ITDESK``, its
+  Web API calls landing on a FakeSlack inside this process, and the outbox
+  dispatcher running on the scheduler as in ``inhouse serve``.
+* ``bare``: a slack_bolt ``AsyncApp`` with the same signing secret whose
+  ``/request`` listener only acknowledges, behind the same aiohttp adapter.
+
+Both listen on 127.0.0.1 on a free port and print one JSON line
+``{"ready": true, "port": N}`` on stdout once they accept requests. ``GET
+/bench/stats`` reports what the fake Slack received and (ours) the outbox backlog.
+On SIGTERM the server stops, and ``ours`` writes the same figures to
+``DIR/stats.json`` after the scheduler has stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+SECRET = "bench-signing-secret"
+TEAM_CHANNEL = "C0ITDESK"
+# Requesters: people of the example catalog with a Slack id, a time zone and a
+# language, so the desk knows them without asking Slack (users.info) at all.
+USERS = {
+    "U0LUCA": ("luca@example.com", "Luca Rossi", "Europe/Rome"),
+    "U0ERIK": ("erik@example.com", "Erik Lund", "Europe/Stockholm"),
+    "U0FIONA": ("fiona@example.com", "Fiona Brandt", "Europe/Berlin"),
+    "U0DANA": ("dana@example.com", "Dana Weber", "Europe/Berlin"),
+}
+OTHER_USERS = {"U0BOB": ("bob@example.com", "Bob Schulz", "Europe/Berlin")}
+SOURCE_CHANNEL = "C0GENERAL"
+KEY = re.compile(r"\bIT-\d+\b")
+
+log = logging.getLogger("bench.server")
+
+
+def bench_catalog_text() -> str:
+    """The bundled example catalog, with team `it` announcing in C0ITDESK."""
+    import yaml
+
+    from app import EXAMPLE_CATALOG
+
+    data = yaml.safe_load(EXAMPLE_CATALOG.read_text(encoding="utf-8"))
+    for team in data["teams"]:
+        if team["key"] == "it":
+            team["slack_channel"] = TEAM_CHANNEL
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _fake_workspace(fake: Any) -> None:
+    for user_id, (email, name, tz) in {**USERS, **OTHER_USERS}.items():
+        fake.add_user(user_id, email=email, real_name=name, name=name, tz=tz)
+    for channel in (TEAM_CHANNEL, SOURCE_CHANNEL):
+        fake.add_channel(channel)
+
+
+def channel_stats(fake: Any) -> dict[str, Any]:
+    """Top-level messages in the team channel, and how often each key was posted."""
+    top = [m for m in fake.messages.get(TEAM_CHANNEL, []) if m.thread_ts in (None, m.ts)]
+    keys: Counter[str] = Counter()
+    unkeyed = 0
+    for message in top:
+        found = KEY.search(message.text or "")
+        if found:
+            keys[found.group(0)] += 1
+        else:
+            unkeyed += 1
+    return {
+        "channel_top_messages": len(top),
+        "channel_keys": dict(keys),
+        "channel_unkeyed": unkeyed,
+        "post_message_calls": len(fake.calls_to("chat.postMessage")),
+        "api_calls": len(fake.calls),
+        "api_errors": sum(1 for c in fake.calls if not c.ok),
+    }
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def _announce(runner: Any) -> None:
+    port = runner.addresses[0][1]
+    sys.stdout.write(json.dumps({"ready": True, "port": port}) + "\n")
+    sys.stdout.flush()
+
+
+# --- ours ---------------------------------------------------------------------------
+
+
+class DispatchLog:
+    """Wraps Runtime.dispatch to count runs, deliveries and the time spent."""
+
+    def __init__(self, dispatch: Any) -> None:
+        self._dispatch = dispatch
+        self.runs = 0
+        self.delivered = 0
+        self.busy_seconds = 0.0
+        self.longest_seconds = 0.0
+
+    async def __call__(self) -> Any:
+        started = time.perf_counter()
+        try:
+            report = await self._dispatch()
+        finally:
+            spent = time.perf_counter() - started
+            self.runs += 1
+            self.busy_seconds += spent
+            self.longest_seconds = max(self.longest_seconds, spent)
+        self.delivered += report.delivered
+        return report
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "dispatch_runs": self.runs,
+            "dispatch_delivered": self.delivered,
+            "dispatch_busy_seconds": round(self.busy_seconds, 3),
+            "dispatch_longest_seconds": round(self.longest_seconds, 3),
+        }
+
+
+def listeners_running() -> int:
+    """Bolt listener tasks still at work (they go on after Bolt gave up waiting for ack)."""
+    return sum(
+        1
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__name__", "") == "run_ack_function_asynchronously"
+    )
+
+
+async def _database(runtime: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    async with runtime.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT"
+                    " SUM(CASE WHEN delivered_at IS NULL AND dead_at IS NULL THEN 1 ELSE 0 END),"
+                    " SUM(CASE WHEN dead_at IS NOT NULL THEN 1 ELSE 0 END),"
+                    " COUNT(*), (SELECT COUNT(*) FROM requests) FROM outbox"
+                )
+            )
+        ).one()
+    return {
+        "outbox_pending": int(row[0] or 0),
+        "outbox_dead": int(row[1] or 0),
+        "outbox": int(row[2]),
+        "requests": int(row[3]),
+    }
+
+
+async def serve_ours(workdir: Path, dispatch_interval: float) -> None:
+    from aiohttp import web
+
+    from app import build_runtime
+    from handlers.catalog_apply import apply_catalog
+    from models.catalog import parse_catalog
+    from models.settings import Settings
+    from scheduler.jobs import Jobs
+    from tests.fakes.slack_api import FakeSlack
+
+    database = workdir / "inhouse.db"
+    async with FakeSlack() as fake:
+        _fake_workspace(fake)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=f"sqlite+aiosqlite:///{database}",
+            slack_bot_token=fake.token,
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.url,
+        )
+        runtime = await build_runtime(settings)
+        async with runtime.sessions.begin() as session:
+            await apply_catalog(session, parse_catalog(bench_catalog_text(), "bench-catalog.yaml"))
+        dispatch = DispatchLog(runtime.dispatch)
+
+        async def stats(_: web.Request) -> web.Response:
+            return web.json_response(
+                {
+                    **channel_stats(fake),
+                    **dispatch.figures(),
+                    **await _database(runtime),
+                    "listeners_running": listeners_running(),
+                }
+            )
+
+        runtime.web.router.add_get("/bench/stats", stats)
+        runner = web.AppRunner(runtime.web)  # as `inhouse serve` builds it
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        jobs = Jobs(dispatch, dispatch_interval_seconds=dispatch_interval)
+        jobs.start()
+        _announce(runner)
+        await _wait_for_stop()
+        await jobs.stop()
+        await runner.cleanup()
+        final = {
+            **channel_stats(fake),
+            **dispatch.figures(),
+            **await _database(runtime),
+            "listeners_running": listeners_running(),
+        }
+        (workdir / "stats.json").write_text(json.dumps(final), encoding="utf-8")
+        await runtime.close()
+
+
+# --- bare Bolt ----------------------------------------------------------------------
+
+
+async def serve_bare(workdir: Path) -> None:
+    from aiohttp import web
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from tests.fakes.slack_api import FakeSlack
+
+    async with FakeSlack() as fake:
+        _fake_workspace(fake)
+        client = AsyncWebClient(token=fake.token, base_url=fake.url)
+        bolt = AsyncApp(token=fake.token, signing_secret=SECRET, client=client)
+
+        @bolt.command("/request")
+        async def request_command(ack: AsyncAck) -> None:
+            await ack()
+
+        async def slack_events(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(
+                await bolt.async_dispatch(await to_bolt_request(request))
+            )
+
+        async def stats(_: web.Request) -> web.Response:
+            return web.json_response(
+                {**channel_stats(fake), "listeners_running": listeners_running()}
+            )
+
+        app = web.Application()
+        app.router.add_post("/slack/events", slack_events)
+        app.router.add_get("/bench/stats", stats)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        _announce(runner)
+        await _wait_for_stop()
+        await runner.cleanup()
+        (workdir / "stats.json").write_text(json.dumps(channel_stats(fake)), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["ours", "bare"])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--dispatch-interval", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    # Same log set-up for both servers: warnings only, so no access log line per request.
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.kind == "ours":
+        from app import run_migrations
+
+        run_migrations(f"sqlite+aiosqlite:///{args.workdir / 'inhouse.db'}")
+        asyncio.run(serve_ours(args.workdir, args.dispatch_interval))
+    else:
+        asyncio.run(serve_bare(args.workdir))
+
+
+if __name__ == "__main__":
+    main()
