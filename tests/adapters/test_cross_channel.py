@@ -1,0 +1,76 @@
+"""One desk, two platforms: a request filed in Slack reaches a team that works in Teams."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from handlers.catalog_apply import apply_catalog
+from models.catalog import parse_catalog
+from models.settings import Settings
+from tests.adapters.slack.driver import SlackDriver
+from tests.adapters.teams.conftest import start_app
+from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
+from tests.fakes.bot_connector import FakeConnector
+from tests.fakes.slack_api import FakeSlack
+
+CATALOG = f"""
+calendars:
+  always: 24x7
+people:
+  - {{email: sam@example.com, name: Sam Sales, department: Sales, slack: U0SAM}}
+  - {{email: alice@example.com, name: Alice IT, department: Operations, teams: "29:alice"}}
+teams:
+  - key: it
+    name: IT Service Desk
+    teams_channel: "{IT_CHANNEL}"
+    members: [alice@example.com]
+    calendar: always
+    standards:
+      normal: {{first_response: 4h, resolution: 3d}}
+"""
+
+
+async def test_filed_in_slack_delivered_to_the_team_in_teams_and_back(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> None:
+    database = tmp_path / "inhouse.db"
+    shutil.copy(sqlite_template, database)
+    async with FakeSlack() as slack, FakeConnector() as connector:
+        slack.add_user("U0SAM", email="sam@example.com", real_name="Sam Sales", name="sam")
+        slack.add_channel("DU0SAM", members=["U0SAM", slack.bot_user_id])
+        connector.add_member("aad-alice", id="29:alice", name="Alice", email="alice@example.com")
+        runtime, runner = await start_app(
+            Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                database_url=f"sqlite+aiosqlite:///{database}",
+                slack_bot_token=slack.token,
+                slack_signing_secret="secret",
+                slack_api_url=slack.url,
+            ),
+            unused_tcp_port,
+        )
+        try:
+            async with runtime.sessions.begin() as session:
+                await apply_catalog(session, parse_catalog(CATALOG, "cross.yaml"))
+            base = f"http://127.0.0.1:{unused_tcp_port}"
+            teams = TeamsDriver(base, connector.url)
+            await teams.install_in_team("alice")
+
+            filed = await SlackDriver(base, "secret", slack.new_trigger_id).command(
+                "U0SAM", "it Laptop won't boot"
+            )
+            assert "Filed IT-1" in filed.json["text"]
+            await runtime.dispatch()
+            card = [s for s in connector.sent if s.conversation_id.startswith(IT_CHANNEL)][-1]
+            assert "Laptop won" in str(card.activity["attachments"])
+            assert "Sam Sales" in str(card.activity["attachments"])
+
+            # Alice answers in the card's chain in Teams; Sam reads it in Slack.
+            await teams.say_in_channel("alice", "On my way", root=card.activity_id)
+            await runtime.dispatch()
+            dms = slack.messages.get("DU0SAM", [])
+            assert dms and "On my way" in str(dms[-1].blocks)
+        finally:
+            await runner.cleanup()
+            await runtime.close()
