@@ -260,7 +260,9 @@ def stored_keys(database: Path) -> list[str]:
         return [row[0] for row in connection.execute("SELECT key FROM requests")]
 
 
-def report(args: argparse.Namespace, bare: Measured, ours: Measured) -> list[tuple[str, bool]]:
+def report(
+    args: argparse.Namespace, bare: Measured, ours: Measured, started: float
+) -> list[tuple[str, bool]]:
     """Print the tables; return the checks (name, passed)."""
     checks: list[tuple[str, bool]] = []
     both = [bare, ours]
@@ -374,6 +376,7 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured) -> list[tup
 
     failed = [name for name, ok in checks if not ok]
     print()
+    print(f"bench wall time: {time.perf_counter() - started:.0f} s")
     print(
         f"SUMMARY: {len(checks) - len(failed)} PASS, {len(failed)} FAIL"
         + (f" (FAIL: {'; '.join(failed)})" if failed else "")
@@ -384,6 +387,7 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured) -> list[tup
 
 
 async def run(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
     run_id = uuid.uuid4().hex[:8]
     print("Inhouse /request acknowledgement benchmark (bench.slack_ack)")
     print(
@@ -407,7 +411,7 @@ async def run(args: argparse.Namespace) -> None:
     try:
         bare = await measure(Server("bare", "bare Bolt", tmp / "bare"), args, run_id)
         ours = await measure(Server("ours", "ours", tmp / "ours"), args, run_id)
-        report(args, bare, ours)
+        report(args, bare, ours, started)
     finally:
         if args.keep:
             print(f"kept: {tmp} (server.log, inhouse.db and stats.json of each server)")
@@ -427,12 +431,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--settle-timeout",
         type=float,
-        help="max wait between phases for the server to go quiet (default 15, --quick 5)",
+        help="max wait between phases for the server to go quiet (default 60, --quick 30)",
     )
     parser.add_argument(
         "--drain-timeout",
         type=float,
-        help="max wait after the last phase for ours' outbox to drain (default 45, --quick 30)",
+        help="max wait after the last phase for ours' outbox to drain (default 60, --quick 30)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (logs, database)"
@@ -441,9 +445,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else 15.0
     if args.settle_timeout is None:
-        args.settle_timeout = 5.0 if args.quick else 15.0
+        args.settle_timeout = 30.0 if args.quick else 60.0
     if args.drain_timeout is None:
-        args.drain_timeout = 30.0 if args.quick else 45.0
+        args.drain_timeout = 30.0 if args.quick else 60.0
     # A target that is missed is a measurement, not an error: exit 0. A crash exits 1.
     asyncio.run(run(args))
 

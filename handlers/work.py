@@ -19,6 +19,7 @@ from handlers.filing import standard_for
 from handlers.notices import NoticeKind
 from handlers.people import find_person_by_email, is_on_team
 from handlers.survey import open_survey
+from models.calendar import business_time_between
 from models.clock import Clock
 from models.directory import Person
 from models.i18n import N_
@@ -297,6 +298,9 @@ def _first_response(
     if request.first_response_at is not None:
         return
     request.first_response_at = now
+    request.first_response_business_seconds = int(
+        business_time_between(request.created_at, now, team_calendar(request.team)).total_seconds()
+    )
     if announce:
         notices.to_person(
             session,

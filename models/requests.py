@@ -53,6 +53,9 @@ class Request(Base):
     first_response_target_seconds: Mapped[int]
     resolution_target_seconds: Mapped[int]
     first_response_due_at: Mapped[datetime]
+    # Business time from filing to the first response, kept when the clock stops
+    # so reports aggregate it in SQL (the calendar arithmetic is not SQL).
+    first_response_business_seconds: Mapped[int | None]
     # Resolution clock: consumed business seconds before the current run, and the
     # start of the current run (None while paused, e.g. waiting on the requester).
     resolution_consumed_seconds: Mapped[int] = mapped_column(Integer, default=0)
