@@ -249,6 +249,10 @@ async def _apply_settings(session: AsyncSession, catalog: Catalog, report: Apply
         "survey_reopen_below": catalog.survey.reopen_below,
         "auto_close_after": str(catalog.survey.auto_close_after),
         "recognition": catalog.recognition,
+        "digest_day": catalog.digest.day,
+        "digest_time": catalog.digest.time,
+        "digest_slack_channel": catalog.digest.slack_channel,
+        "digest_teams_channel": catalog.digest.teams_channel,
     }
     settings = await session.get(DeskSettings, 1)
     if settings is None:

@@ -33,7 +33,13 @@ async def desk_settings(session: AsyncSession) -> DeskSettings:
         settings
         if settings is not None
         else DeskSettings(
-            id=1, survey_scale=5, survey_reopen_below=3, auto_close_after="3d", recognition=False
+            id=1,
+            survey_scale=5,
+            survey_reopen_below=3,
+            auto_close_after="3d",
+            recognition=False,
+            digest_day="mon",
+            digest_time="09:00",
         )
     )
 

@@ -37,6 +37,7 @@ from models.catalog_fields import (
 )
 from models.catalog_specs import (
     CalendarSpec,
+    DigestSpec,
     EscalationStepSpec,
     HolidaysSpec,
     PersonSpec,
@@ -55,6 +56,7 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "CatalogIssue",
+    "DigestSpec",
     "EscalationStepSpec",
     "HolidaysSpec",
     "PersonRefKind",
@@ -80,6 +82,7 @@ class Catalog(Spec):
     teams: list[TeamSpec]
     survey: SurveySpec = SurveySpec()
     recognition: bool = False
+    digest: DigestSpec = DigestSpec()
 
     _built: dict[str, BusinessCalendar] = PrivateAttr(default_factory=dict)
 

@@ -241,3 +241,41 @@ class SurveySpec(Spec):
                 _("expected a rating between 1 and {scale}, got {got}", scale=scale, got=value)
             )
         return value
+
+
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DigestSpec(Spec):
+    """The weekly digest: each team's week in its channel, at `time` on `day` in the
+    team calendar's time zone; and an organisation-wide summary (the
+    department-pair matrix and recognitions) in an optional digest channel."""
+
+    day: str = "mon"
+    time: str = "09:00"
+    slack_channel: SlackChannelId | None = None
+    teams_channel: TeamsChannelId | None = None
+
+    @field_validator("day")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()[:3]
+        if day not in WEEKDAYS:
+            raise ValueError(
+                _("expected a weekday like mon or friday, got {got}", got=show_value(value))
+            )
+        return day
+
+    @field_validator("time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, _sep, minutes = value.strip().partition(":")
+        if not (
+            hours.isdigit()
+            and minutes.isdigit()
+            and int(hours) < 24
+            and int(minutes) < 60
+            and len(minutes) == 2
+        ):
+            raise ValueError(_("expected a time like 09:00, got {got}", got=show_value(value)))
+        return f"{int(hours):02d}:{minutes}"

@@ -120,3 +120,9 @@ class DeskSettings(Base):
     survey_reopen_below: Mapped[int] = mapped_column(Integer, default=3)
     auto_close_after: Mapped[str] = mapped_column(String(16), default="3d")
     recognition: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The weekly digest: weekday (mon..sun) and time in each team calendar's zone,
+    # and where the organisation-wide summary goes (if anywhere).
+    digest_day: Mapped[str] = mapped_column(String(3), default="mon", server_default="mon")
+    digest_time: Mapped[str] = mapped_column(String(5), default="09:00", server_default="09:00")
+    digest_slack_channel: Mapped[str | None] = mapped_column(String(64))
+    digest_teams_channel: Mapped[str | None] = mapped_column(String(200))
