@@ -545,6 +545,8 @@ def teams_package(
 class ReportFormat(StrEnum):
     text = "text"
     csv = "csv"
+    html = "html"
+    png = "png"
 
 
 @cli.command()
@@ -552,35 +554,48 @@ def report(
     team: Annotated[str | None, typer.Option(help="Only this team (key or alias)")] = None,
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD)")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this date, exclusive")] = None,
-    format: Annotated[ReportFormat, typer.Option(help="text or csv")] = ReportFormat.text,
+    format: Annotated[
+        ReportFormat, typer.Option(help="text, csv, html (self-contained) or png")
+    ] = ReportFormat.text,
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (html/png default: report.*)")
+    ] = None,
 ) -> None:
-    """How each team kept its promises in a period (default: the last 30 days)."""
-    from bot.console.report_view import print_csv, summary_table
+    """Where service breaks down: each team, each department → team pair, recognition."""
+    from bot.reports.views import as_csv, as_html, as_png, as_text
     from handlers.errors import DeskError
-    from handlers.report import team_summaries
+    from handlers.insight import insight
 
     config = settings()
     run_migrations(config.database_url)
-    end = _day(until) if until else datetime.now(UTC)
+    now = datetime.now(UTC)
+    end = _day(until) if until else now
     start = _day(since) if since else end - timedelta(days=30)
 
     async def go() -> Any:
         engine = build_engine(config.database_url)
         try:
             async with build_sessions(engine)() as session:
-                return await team_summaries(session, since=start, until=end, team=team)
+                return await insight(session, since=start, until=end, now=now, team=team)
         finally:
             await engine.dispose()
 
     try:
-        rows = asyncio.run(go())
+        figures = asyncio.run(go())
     except DeskError as error:
         _plain(error.render())
         raise typer.Exit(1) from None
     if format is ReportFormat.csv:
-        print_csv(rows, sys.stdout)
+        as_csv(figures, sys.stdout)
+    elif format is ReportFormat.text:
+        console.print(as_text(figures))
     else:
-        console.print(summary_table(rows))
+        target = out or Path(f"report.{format.value}")
+        if format is ReportFormat.html:
+            target.write_text(as_html(figures), encoding="utf-8")
+        else:
+            target.write_bytes(as_png(figures))
+        _plain(_("Wrote {path}.", path=str(target)))
 
 
 def _day(value: str) -> datetime:

@@ -22,6 +22,7 @@ KEYED_VERBS = {
     "status",
 }
 LIST_VERBS = {"list", "queue", "help"}
+STATS_VERB = "stats"  # stats [team] [period]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def _parse_request(rest: str) -> Command:
         return Command("form")
     word, _, tail = rest.partition(" ")
     lowered = word.lower()
+    if lowered == STATS_VERB:
+        return _parse_stats(tail)
     if lowered in LIST_VERBS:
         return Command(lowered, team=tail.strip() or None)
     if lowered in KEYED_VERBS:
@@ -56,9 +59,34 @@ def _parse_request(rest: str) -> Command:
     return Command("file", team=word, text=tail.strip())
 
 
+def _parse_stats(tail: str) -> Command:
+    """`stats`, `stats it`, `stats 30d`, `stats it month`: team and period, any order."""
+    team, period = None, ""
+    for word in tail.split():
+        if word.lower() in PERIODS or (word[:-1].isdigit() and word[-1:].lower() in "dw"):
+            period = word.lower()
+        else:
+            team = word
+    return Command(STATS_VERB, team=team, text=period)
+
+
+PERIODS = {"week": 7, "month": 30, "quarter": 91, "year": 365}
+
+
+def period_days(text: str) -> int:
+    """`7d`, `4w`, `month` -> days; the default is one week."""
+    if text in PERIODS:
+        return PERIODS[text]
+    if text[:-1].isdigit():
+        return int(text[:-1]) * (7 if text.endswith("w") else 1)
+    return 7
+
+
 def _parse_verb(text: str) -> Command:
     verb, _, rest = text.partition(" ")
     lowered = verb.lower()
+    if lowered == STATS_VERB:
+        return _parse_stats(rest)
     if lowered in LIST_VERBS:
         return Command(lowered, team=rest.strip() or None)
     if lowered not in KEYED_VERBS:

@@ -7,16 +7,21 @@ escapes them so nobody can smuggle a mention or a link into an answer.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import Command
+from bot.briefing import organisation_lines, team_lines
+from bot.command_line import Command, period_days
 from bot.console import render
 from bot.console.render import Escape, unchanged
 from handlers import queries, survey, work
 from handlers.filing import file_request
+from handlers.insight import Insight, insight
+from handlers.people import teams_of
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import _
+from models.i18n import _, ngettext
 
 
 async def run_command(
@@ -96,12 +101,37 @@ async def run_command(
         case "close":
             request = await survey.close(session, clock, person, key)
             return _("{key} is closed. Thanks!", key=request.key)
+        case "stats":
+            return "\n".join(await stats_lines(session, clock, person, c, esc))
         case "form":
             return _("Type: /request <team> <what you need>, e.g. /request it My laptop won't boot")
         case "unknown":
             return _("I don't know '{word}'.", word=esc(c.text)) + "\n" + help_text()
         case _:
             return help_text()
+
+
+async def stats_for(session: AsyncSession, clock: Clock, person: Person, c: Command) -> Insight:
+    """`stats [team] [period]`: one team (given, or the asker's own), else every team."""
+    now = clock.now()
+    team = c.team
+    if team is None:
+        mine = await teams_of(session, person.id)
+        team = mine[0].key if mine else None
+    return await insight(
+        session, since=now - timedelta(days=period_days(c.text)), until=now, now=now, team=team
+    )
+
+
+async def stats_lines(
+    session: AsyncSession, clock: Clock, person: Person, c: Command, esc: Escape = unchanged
+) -> list[str]:
+    figures = await stats_for(session, clock, person, c)
+    days = period_days(c.text)
+    header = ngettext("The last {n} day:", "The last {n} days:", days)
+    if len(figures.teams) == 1:
+        return [header, *team_lines(figures.teams[0], esc)]
+    return [header, *organisation_lines(figures, esc)]
 
 
 async def _rate(session: AsyncSession, clock: Clock, person: Person, key: str, text: str) -> str:
@@ -131,5 +161,6 @@ def help_text() -> str:
             _("  wait KEY [question] | resume KEY | resolve KEY what was done"),
             _("  priority KEY urgent|high|normal|low"),
             _("  rate KEY 1-5 [comment] | comment KEY text | reopen KEY [why] | close KEY"),
+            _("  /request stats [team] [7d|30d|month]   how a team kept its promises"),
         ]
     )

@@ -48,15 +48,20 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Recipient:
+    """A person (a DM), a team (its channel), or a named destination such as the
+    organisation-wide digest channel: {"slack_channel": ..., "teams_channel": ...}."""
+
     person: Person | None = None
     team: Team | None = None
+    destination: dict[str, str] | None = None
 
     @property
     def target(self) -> str:
         if self.team is not None:
             return f"team:{self.team.id}"
-        assert self.person is not None
-        return f"person:{self.person.id}"
+        if self.person is not None:
+            return f"person:{self.person.id}"
+        return "destination"
 
 
 @dataclass(frozen=True)
@@ -271,7 +276,9 @@ async def _claim(
 async def _recipient(session: AsyncSession, message: OutboxMessage) -> Recipient:
     if message.recipient_team_id is not None:
         return Recipient(team=await session.get(Team, message.recipient_team_id))
-    return Recipient(person=await session.get(Person, message.recipient_person_id))
+    if message.recipient_person_id is not None:
+        return Recipient(person=await session.get(Person, message.recipient_person_id))
+    return Recipient(destination=dict(message.payload.get("destination") or {}))
 
 
 async def _refs(
@@ -390,6 +397,8 @@ def _unreachable(recipient: Recipient) -> str:
             f"no channel reaches team {recipient.team.key}: "
             "give it a slack_channel or teams_channel"
         )
+    if recipient.destination is not None:
+        return f"no channel reaches the destination {recipient.destination}"
     person = recipient.person
     who = (person.email or person.display_name) if person else "?"
     return f"no channel reaches {who}: not found on any platform that is on"

@@ -29,6 +29,7 @@ class NoticeKind(StrEnum):
     WARNING = "warning"  # to the assignee (or the team): a standard is about to lapse
     ESCALATION = "escalation"  # to a person on the ladder: a standard has lapsed
     SURVEY_REMINDER = "survey_reminder"  # to the requester: the survey still waits
+    DIGEST = "digest"  # the week in figures: to a team, or organisation-wide
 
 
 def snapshot(request: Request) -> dict[str, Any]:

@@ -34,6 +34,8 @@ class ConsoleChannel:
             return True
         if recipient.person is not None:
             return recipient.person.id == self.viewer_id
+        if recipient.destination is not None:
+            return False  # the organisation-wide digest is for a channel, not a terminal
         return recipient.team is not None and recipient.team.id in self.viewer_team_ids
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.channel import ConsoleChannel
-from bot.console.report_view import summary_table
 from bot.console.shell import ConsoleDesk
+from bot.reports.views import as_text
 from handlers.catalog_apply import apply_catalog
 from handlers.delivery import dispatch_due
+from handlers.insight import insight
 from handlers.people import Identity
-from handlers.report import team_summaries
 from models.catalog import Catalog
 from models.clock import ManualClock
 from models.i18n import _, format_moment, reader
@@ -92,9 +92,12 @@ async def play(
         write("  " + answer.replace("\n", "\n  "))
         await dispatch_due(sessions, clock, [channel], owner="demo")
     async with sessions() as session:
-        rows = await team_summaries(
-            session, since=STORY_START - timedelta(days=1), until=clock.now() + timedelta(1)
+        figures = await insight(
+            session,
+            since=STORY_START - timedelta(days=1),
+            until=clock.now() + timedelta(1),
+            now=clock.now(),
         )
     write("")
     with reader("en", STORY_TIMEZONE):
-        write(summary_table(rows))
+        write(as_text(figures))

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.briefing import organisation_lines, team_lines
+from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.queries import Queue, QueueItem, RequestStory
 from models.i18n import _, format_duration, format_moment, format_when, ngettext
@@ -135,6 +137,8 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
             )
         case NoticeKind.SURVEY_REMINDER:
             return _("{head}: how did it go? Answer with: rate {key} 1-5.", head=head, key=r["key"])
+        case NoticeKind.DIGEST:
+            return "\n".join(digest_lines(payload))
         case NoticeKind.SURVEY_ANSWERED:
             return _(
                 "{head}: you rated it {rating} of {scale}. Thank you!",
@@ -159,6 +163,15 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
                     ),
                 ]
             )
+
+
+def digest_lines(payload: dict[str, Any], esc: Escape = unchanged) -> list[str]:
+    """A digest notice for its reader: a team's week, or the organisation's."""
+    figures = insight_from_payload(payload["insight"])
+    header = _("The week {week} in figures", week=payload["week"])
+    if payload["scope"] == "team" and figures.teams:
+        return [header, *team_lines(figures.teams[0], esc)]
+    return [header, *organisation_lines(figures, esc)]
 
 
 def _card(r: dict[str, Any]) -> str:

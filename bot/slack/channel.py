@@ -56,6 +56,8 @@ class SlackChannel:
     _unknown_emails: set[str] = field(default_factory=set)
 
     async def reaches(self, recipient: Recipient) -> bool:
+        if recipient.destination is not None:
+            return bool(recipient.destination.get("slack_channel"))
         if recipient.team is not None:
             return bool(recipient.team.slack_channel)
         person = recipient.person

@@ -46,6 +46,10 @@ class TeamsChannel:
 
     async def reaches(self, recipient: Recipient) -> bool:
         async with self.sessions() as session:
+            if recipient.destination is not None:
+                return bool(recipient.destination.get("teams_channel")) and (
+                    await any_address(session, CHANNEL) is not None
+                )
             if recipient.team is not None:
                 channel = recipient.team.teams_channel
                 return bool(channel) and (
