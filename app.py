@@ -159,6 +159,7 @@ class Runtime:
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
     platform_on: bool = False
     max_attempts: int = 8
+    organisation_zone: str = "UTC"
 
     async def dispatch(self) -> Any:
         from handlers.delivery import RetryPolicy, dispatch_due
@@ -183,6 +184,12 @@ class Runtime:
         report = await sweep_due(self.sessions, self.clock)
         self.metrics.swept(report, time_module.perf_counter() - started)
         return report
+
+    async def digests(self) -> int:
+        from handlers.digest import queue_digests
+
+        async with self.sessions.begin() as session:
+            return await queue_digests(session, self.clock.now(), self.organisation_zone)
 
     async def next_due(self) -> datetime | None:
         from handlers.sweep import next_due
@@ -218,6 +225,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         owner=f"{socket.gethostname()}:{os.getpid()}",
         metrics=DeskMetrics(),
         max_attempts=config.outbox_max_attempts,
+        organisation_zone=config.inhouse_timezone,
     )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     await _add_slack(config, runtime)
@@ -372,6 +380,7 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
             sweep=runtime.sweep,
             next_due=runtime.next_due,
             sweep_interval_seconds=config.sweep_interval_seconds,
+            digest=runtime.digests,
         )
         jobs.start()
         log.info(

@@ -1,7 +1,7 @@
 """How fast does Inhouse acknowledge `/request it ...`, next to a bare Bolt app?
 
-    .venv/bin/python -m bench.slack_ack            # ~2 minutes
-    .venv/bin/python -m bench.slack_ack --quick    # smoke run, a few seconds of load
+    .venv/bin/python -m bench.slack_ack            # 15 s per load phase, ~2.5 min today
+    .venv/bin/python -m bench.slack_ack --quick    # smoke run, 3 s per load phase, ~1 min
 
 Two servers are measured one after the other in the same run, each in its own
 subprocess (`bench.slack_ack_server`) on a free 127.0.0.1 port, with this
@@ -89,6 +89,7 @@ async def settle(
 async def phase(
     name: str, server: Server, http: aiohttp.ClientSession, run: Any, settle_limit: float
 ) -> Phase:
+    begins = len((await server.stats(http)).get("begin_seconds", []))
     cpu, gen_cpu = server.cpu_seconds(), time.process_time()
     outcomes, elapsed = await run
     phase = Phase(
@@ -99,6 +100,8 @@ async def phase(
         time.process_time() - gen_cpu,
     )
     stats = await server.stats(http)
+    if "begin_seconds" in stats:
+        phase.begin_seconds = stats["begin_seconds"][begins:]
     phase.listeners_after = stats["listeners_running"]
     phase.outbox_after = stats.get("outbox_pending")
     phase.settled_in, phase.left_over = await settle(server, http, settle_limit)
@@ -108,7 +111,7 @@ async def phase(
 
 async def measure(server: Server, args: argparse.Namespace, run_id: str) -> Measured:
     print(f"-- {server.label}: starting its server subprocess ...", flush=True)
-    await server.start(args.dispatch_interval)
+    await server.start(args.dispatch_interval, args.lock_timing)
     print(
         f"   pid {server.pid}, http://127.0.0.1:{server.port}, up in {server.started_in:.1f} s",
         flush=True,
@@ -242,16 +245,45 @@ def aftermath(m: Measured, name: str) -> str:
     )
 
 
-def log_summary(log: Path, top: int = 6) -> list[str]:
-    """The server's warnings and errors, grouped: what went wrong, how often."""
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Timeout|Cancelled)\w*\b")
+
+
+def lock_line(m: Measured, name: str) -> str | None:
+    waits: list[float] | None = getattr(m, name).begin_seconds
+    if not waits:
+        return None
+    ordered = sorted(waits)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return (
+        f"  {m.server.label} SQLite write lock during the load: {len(ordered)} BEGIN IMMEDIATE, "
+        f"{sum(1 for w in ordered if w > 0.005)} waited > 5 ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {ordered[-1] * 1000:.0f} ms, {sum(ordered):.1f} s in all"
+    )
+
+
+def log_summary(log: Path, top: int = 8) -> list[str]:
+    """The server's warnings and errors grouped by kind, with the exception that
+    ended a logged traceback: what went wrong, how often."""
     if not log.exists():
         return []
     seen: Counter[str] = Counter()
+    record: str | None = None
+    cause = ""
+
+    def close() -> None:
+        if record is not None:
+            seen[record + (f" -> {cause[:90]}" if cause else "")] += 1
+
     for line in log.read_text(errors="replace").splitlines():
         parts = line.split(" ", 3)
-        if len(parts) == 4 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-            message = re.sub(r"\d", "#", parts[3])
-            seen[f"{parts[2]} {message[:110]}"] += 1
+        if len(parts) == 4 and parts[2] in ("INFO", "WARNING", "ERROR", "CRITICAL"):
+            close()
+            record, cause = None, ""
+            if parts[2] != "INFO":
+                record = f"{parts[2]} {re.sub(r'[0-9]', '#', parts[3])[:100]}"
+        elif record is not None and EXCEPTION_LINE.match(line):
+            cause = re.sub(r"[0-9]", "#", line)
+    close()
     return [f"{n:>6}× {message}" for message, n in seen.most_common(top)]
 
 
@@ -272,6 +304,8 @@ def report(
     print(table(latency_rows(both, "unloaded")))
     unloaded = ours.unloaded.percentile(50) / bare.unloaded.percentile(50)
     print(f"ratio ours/bare p50: {unloaded:.1f}×")
+    for line in filter(None, (lock_line(m, "unloaded") for m in both)):
+        print(line)
 
     print()
     print(
@@ -295,6 +329,8 @@ def report(
         print(f"  target: {name:<50} {verdict(ok)}  {detail}")
     for m in both:
         print(aftermath(m, "paced"))
+    for line in filter(None, (lock_line(m, "paced") for m in both)):
+        print(line)
 
     print()
     print(
@@ -310,6 +346,8 @@ def report(
     print(f"ours throughput as a share of bare's: {share:.1f}%")
     for m in both:
         print(aftermath(m, "saturated"))
+    for line in filter(None, (lock_line(m, "saturated") for m in both)):
+        print(line)
 
     print()
     print("correctness (ours after all its phases, warm-up included; the server has stopped)")
@@ -440,6 +478,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (logs, database)"
+    )
+    parser.add_argument(
+        "--lock-timing",
+        action="store_true",
+        help="diagnostic: time each BEGIN IMMEDIATE in ours (the wait for SQLite's write lock)",
     )
     args = parser.parse_args(argv)
     if args.seconds is None:

@@ -54,7 +54,7 @@ class Server:
             return "(no log)"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
-    async def start(self, dispatch_interval: float) -> None:
+    async def start(self, dispatch_interval: float, lock_timing: bool = False) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         with (self.workdir / "server.log").open("wb") as log:
@@ -67,6 +67,7 @@ class Server:
                 str(self.workdir),
                 "--dispatch-interval",
                 str(dispatch_interval),
+                *(["--lock-timing"] if lock_timing and self.kind == "ours" else []),
                 cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
@@ -140,6 +141,7 @@ class Phase:
     settled_in: float | None = None  # seconds until the server was quiet again
     settle_limit: float = 0.0  # how long it was given
     left_over: dict[str, Any] = field(default_factory=dict)  # its figures when it moved on
+    begin_seconds: list[float] | None = None  # ours with --lock-timing: each BEGIN's wait
 
     @property
     def statuses(self) -> str:

@@ -1,6 +1,7 @@
 """The server under test for `bench.slack_ack`, run in its own process.
 
     python -m bench.slack_ack_server {ours,bare} --workdir DIR [--dispatch-interval S]
+                                     [--lock-timing]
 
 * ``ours``: the real Inhouse app (`app.build_runtime`) on a freshly migrated SQLite
   file in DIR, the example catalog with team ``it`` announcing in ``C0ITDESK``, its
@@ -26,7 +27,7 @@ import re
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -114,17 +115,22 @@ class DispatchLog:
         self.delivered = 0
         self.busy_seconds = 0.0
         self.longest_seconds = 0.0
+        # The latest runs: (start as time.time(), seconds, notices delivered).
+        self.recent: deque[tuple[float, float, int]] = deque(maxlen=200)
 
     async def __call__(self) -> Any:
-        started = time.perf_counter()
+        wall, started = time.time(), time.perf_counter()
+        delivered = 0
         try:
             report = await self._dispatch()
+            delivered = report.delivered
         finally:
             spent = time.perf_counter() - started
             self.runs += 1
             self.busy_seconds += spent
             self.longest_seconds = max(self.longest_seconds, spent)
-        self.delivered += report.delivered
+            self.delivered += delivered
+            self.recent.append((round(wall, 3), round(spent, 3), delivered))
         return report
 
     def figures(self) -> dict[str, Any]:
@@ -133,7 +139,42 @@ class DispatchLog:
             "dispatch_delivered": self.delivered,
             "dispatch_busy_seconds": round(self.busy_seconds, 3),
             "dispatch_longest_seconds": round(self.longest_seconds, 3),
+            "dispatch_recent": list(self.recent),
         }
+
+
+class LockTiming:
+    """Opt-in (`--lock-timing`): how long each BEGIN takes inside aiosqlite's worker
+    thread. The app begins every transaction with BEGIN IMMEDIATE, so this is the
+    wait for SQLite's write lock, busy-handler sleeps included. Patches aiosqlite's
+    `Connection._execute` in this process only; the app itself is unchanged."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def install(self) -> None:
+        import aiosqlite.core
+
+        original = aiosqlite.core.Connection._execute
+        seconds = self.seconds
+
+        async def _execute(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if args and isinstance(args[0], str) and args[0].startswith("BEGIN"):
+                inner = fn
+
+                def fn(*a: Any, **k: Any) -> Any:
+                    started = time.perf_counter()
+                    try:
+                        return inner(*a, **k)
+                    finally:
+                        seconds.append(time.perf_counter() - started)
+
+            return await original(connection, fn, *args, **kwargs)
+
+        aiosqlite.core.Connection._execute = _execute  # type: ignore[method-assign]
+
+    def figures(self) -> dict[str, Any]:
+        return {"begin_seconds": [round(s, 5) for s in self.seconds]}
 
 
 def listeners_running() -> int:
@@ -167,7 +208,7 @@ async def _database(runtime: Any) -> dict[str, int]:
     }
 
 
-async def serve_ours(workdir: Path, dispatch_interval: float) -> None:
+async def serve_ours(workdir: Path, dispatch_interval: float, lock: LockTiming | None) -> None:
     from aiohttp import web
 
     from app import build_runtime
@@ -199,6 +240,7 @@ async def serve_ours(workdir: Path, dispatch_interval: float) -> None:
                     **dispatch.figures(),
                     **await _database(runtime),
                     "listeners_running": listeners_running(),
+                    **(lock.figures() if lock else {}),
                 }
             )
 
@@ -269,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=["ours", "bare"])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--dispatch-interval", type=float, default=2.0)
+    parser.add_argument("--lock-timing", action="store_true", help="see LockTiming")
     args = parser.parse_args(argv)
     # Same log set-up for both servers: warnings only, so no access log line per request.
     logging.basicConfig(
@@ -280,7 +323,10 @@ def main(argv: list[str] | None = None) -> None:
         from app import run_migrations
 
         run_migrations(f"sqlite+aiosqlite:///{args.workdir / 'inhouse.db'}")
-        asyncio.run(serve_ours(args.workdir, args.dispatch_interval))
+        lock = LockTiming() if args.lock_timing else None
+        if lock:
+            lock.install()
+        asyncio.run(serve_ours(args.workdir, args.dispatch_interval, lock))
     else:
         asyncio.run(serve_bare(args.workdir))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, SQLColumnExpression, and_, case, cast, exists, func, select
+from sqlalchemy import Date, Executable, SQLColumnExpression, and_, case, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -130,11 +130,12 @@ async def insight(
     ids = [t.id for t in teams]
     period = (Request.team_id.in_(ids), Request.created_at >= since, Request.created_at < until)
     by_id = {t.id: t for t in teams}
-    figures = await _team_figures(session, teams, period, now)
+    settings = await desk_settings(session)
+    figures = await _team_figures(session, teams, period, now, settings.survey_scale)
     matrix = await _matrix(session, by_id, period)
     recognition: list[Recognition] | None = None
     five_stars: list[FiveStar] | None = None
-    if (await desk_settings(session)).recognition:
+    if settings.recognition:
         recognition = await _recognition(session, by_id, period)
         five_stars = await _five_stars(session, by_id, period)
     return Insight(
@@ -197,6 +198,7 @@ async def _team_figures(
     teams: list[Team],
     period: tuple[ColumnElement[bool], ...],
     now: datetime,
+    scale: int,
 ) -> list[TeamFigures]:
     ids = [t.id for t in teams]
     counts = {row.team_id: row for row in await session.execute(_counts_query(period))}
@@ -240,8 +242,6 @@ async def _team_figures(
         .group_by(Request.team_id, Request.category)
     ):
         categories[team_id].append((str(category), int(n)))
-    scale = (await desk_settings(session)).survey_scale
-
     result = []
     for team in teams:
         row = counts.get(team.id)
@@ -278,7 +278,7 @@ async def _team_figures(
     return result
 
 
-def _counts_query(period: tuple[ColumnElement[bool], ...]) -> Any:
+def _counts_query(period: tuple[ColumnElement[bool], ...]) -> Executable:
     def event(kind: str) -> ColumnElement[bool]:
         return exists().where(RequestEvent.request_id == Request.id, RequestEvent.kind == kind)
 

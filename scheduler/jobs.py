@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB_ID = "outbox-dispatch"
 SWEEP_JOB_ID = "sla-sweep"
+DIGEST_JOB_ID = "weekly-digest"
 
 
 class Jobs:
@@ -36,6 +37,8 @@ class Jobs:
         sweep: Callable[[], Awaitable[object]] | None = None,
         next_due: Callable[[], Awaitable[datetime | None]] | None = None,
         sweep_interval_seconds: float = 15.0,
+        digest: Callable[[], Awaitable[object]] | None = None,
+        digest_interval_seconds: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._dispatch = dispatch
@@ -64,6 +67,23 @@ class Jobs:
                 replace_existing=True,
                 next_run_time=now(),
             )
+
+        if digest is not None:
+            # Digests are due from their weekly slot (in each team's zone) until the
+            # week ends, and sent once (an idempotency key): a coarse tick is enough,
+            # and a process that was down at the slot still posts them.
+            self._digest = digest
+            self.scheduler.add_job(
+                self._digest_job,
+                "interval",
+                seconds=digest_interval_seconds,
+                id=DIGEST_JOB_ID,
+                replace_existing=True,
+                next_run_time=now(),
+            )
+
+    async def _digest_job(self) -> None:
+        await self._tracked("weekly digest", self._digest)
 
     async def _tracked(self, name: str, run: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()

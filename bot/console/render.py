@@ -80,6 +80,8 @@ def filed(request: Request, esc: Escape = unchanged) -> str:
 
 def notice(kind: str, payload: dict[str, Any]) -> str:
     """One outbox notice as the text a person reads."""
+    if kind == NoticeKind.DIGEST:  # the one notice that is not about a single request
+        return "\n".join(digest_lines(payload))
     r = payload["request"]
     head = f"{r['key']} · {r['title']}"
     match NoticeKind(kind):
@@ -138,7 +140,7 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
         case NoticeKind.SURVEY_REMINDER:
             return _("{head}: how did it go? Answer with: rate {key} 1-5.", head=head, key=r["key"])
         case NoticeKind.DIGEST:
-            return "\n".join(digest_lines(payload))
+            raise AssertionError("rendered above")
         case NoticeKind.SURVEY_ANSWERED:
             return _(
                 "{head}: you rated it {rating} of {scale}. Thank you!",

@@ -14,6 +14,7 @@ from bot.reports import charts
 from bot.reports.shared import (
     DASH,
     attainment_colour,
+    department_label,
     matrix_grid,
     period_label,
     recognition_headers,
@@ -129,14 +130,16 @@ def _breakdown_section(insight: Insight) -> list[str]:
     head = "".join(f"<th>{escape(name)}</th>" for _key, name in teams)
     out.append(f"<tr><th>{escape(_('Requesting department'))}</th>{head}</tr>")
     for department in departments:
-        row = [f"<th>{escape(department)}</th>"]
+        row = [f"<th>{escape(department_label(department))}</th>"]
         for key, _name in teams:
             cell = cells.get((department, key))
             if cell is None:
                 row.append(f'<td class="empty">{DASH}</td>')
                 continue
             classes = "cell worst" if (department, key) in worst else "cell"
-            detail = f"CSAT {score(cell.csat)} · {format_number(cell.volume)}"
+            detail = _(
+                "CSAT {score} · {volume}", score=score(cell.csat), volume=format_number(cell.volume)
+            )
             row.append(
                 f'<td class="{classes}" style="background:{attainment_colour(cell.met)}">'
                 f"{escape(share(cell.met))}<small>{escape(detail)}</small></td>"

@@ -62,7 +62,7 @@ def draw_attainment(ax: Axes, insight: Insight) -> None:
     ax.set_ylabel(_("Within standard"))
     ax.grid(axis="y", alpha=0.3)
     _titled(ax, title, insight)
-    ax.legend(loc="lower left", fontsize=8, ncols=min(4, len(shown)))
+    _legend_below(ax, len(shown))
     _tidy(ax)
 
 
@@ -90,7 +90,7 @@ def draw_first_response(ax: Axes, insight: Insight) -> None:
     ax.set_ylabel(_("Requests"))
     ax.grid(axis="y", alpha=0.3)
     _titled(ax, title, insight)
-    ax.legend(loc="upper right", fontsize=8)
+    _legend_below(ax, len(shown))
     _tidy(ax)
 
 
@@ -218,6 +218,17 @@ def _titled(ax: Axes, title: str, insight: Insight) -> None:
             "the {shown} busiest of {total} teams", shown=charted, total=len(insight.teams)
         )
     ax.set_title(title)
+
+
+def _legend_below(ax: Axes, entries: int) -> None:
+    """Under the plot, so it never hides a line or a bar."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncols=min(4, entries),
+        fontsize=8,
+        frameon=False,
+    )
 
 
 def _count_axis(axis: Axis) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from babel.dates import format_date, format_skeleton
 from matplotlib.colors import LinearSegmentedColormap, to_hex
 
-from handlers.insight import Insight, PairCell, TeamFigures
+from handlers.insight import NO_DEPARTMENT, Insight, PairCell, TeamFigures
 from models.i18n import (
     N_,
     _,
@@ -95,6 +95,11 @@ def matrix_grid(
     used = {cell.team_key for cell in insight.matrix}
     columns = [(key, name) for key, name in team_names(insight).items() if key in used]
     return departments, columns, cells
+
+
+def department_label(department: str) -> str:
+    """A requesting department as shown; requests without one are grouped under a label."""
+    return _(NO_DEPARTMENT) if department == NO_DEPARTMENT else department
 
 
 def share(value: float | None) -> str:

@@ -30,6 +30,7 @@ from bot.reports.shared import (
     DASH,
     attainment_colour,
     bucket_order,
+    department_label,
     matrix_grid,
     period_label,
     ratings_count,
@@ -114,7 +115,7 @@ def _matrix_table(insight: Insight) -> Table:
     for _key, name in teams:
         table.add_column(Text(name), justify="center")
     for department in departments:
-        row: list[RenderableType] = [Text(department)]
+        row: list[RenderableType] = [Text(department_label(department))]
         for key, _name in teams:
             cell = cells.get((department, key))
             bold = " bold" if (department, key) in worst else ""

@@ -12,8 +12,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.console.render import digest_lines
+from bot.reports import charts
+from bot.reports.charts import team_card_chart
 from bot.slack import messages
+from bot.slack.mrkdwn import escape
 from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.sla import snapshot_time_left
 from models.clock import Clock
@@ -83,6 +88,8 @@ class SlackChannel:
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
         try:
+            if notice.kind == NoticeKind.DIGEST:
+                return await self._digest(notice)
             if notice.recipient.team is not None:
                 return await self._to_team(notice)
             return await self._to_person(notice)
@@ -111,6 +118,34 @@ class SlackChannel:
             thread_ts = str(card["message"]) if card else None
             channel = str(card["conversation"]) if card else team.slack_channel
             return await self._post(channel, text, None, thread_ts=thread_ts)
+
+    async def _digest(self, notice: PendingNotice) -> dict[str, Any]:
+        """The week's figures as a message, and its chart as a picture beside it."""
+        team = notice.recipient.team
+        if team is not None:
+            assert team.slack_channel
+            channel = team.slack_channel
+            timezone = calendar_from_spec(team.calendar.spec).timezone.key
+        else:
+            channel = (notice.recipient.destination or {})["slack_channel"]
+            timezone = self.default_timezone
+        figures = insight_from_payload(notice.payload["insight"])
+        with reader(None, timezone):
+            text = "\n".join(digest_lines(notice.payload, escape))
+            picture = (
+                team_card_chart(figures.teams[0], figures.weekly)
+                if notice.payload["scope"] == "team" and figures.teams
+                else charts.overview(figures)
+            )
+        posted = await self._post(channel, text, None)
+        await self.client.files_upload_v2(
+            channel=posted["conversation"],
+            thread_ts=posted["message"],
+            content=picture,
+            filename=f"week-{notice.payload['week']}.png",
+            title=f"{notice.payload['week']}",
+        )
+        return posted
 
     async def _to_person(self, notice: PendingNotice) -> dict[str, Any]:
         person = notice.recipient.person

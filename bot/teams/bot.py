@@ -6,6 +6,7 @@ desk has to tell others goes through the outbox (bot/teams/channel.py).
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -15,15 +16,18 @@ from botbuilder.schema import (
     Activity,
     AdaptiveCardInvokeResponse,
     AdaptiveCardInvokeValue,
+    Attachment,
     ChannelAccount,
     MessageReaction,
 )
 from botbuilder.schema.teams import TeamInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import KEYED_VERBS, LIST_VERBS, Command, parse
-from bot.commands import run_command
+from bot.command_line import KEYED_VERBS, LIST_VERBS, STATS_VERB, Command, parse
+from bot.commands import run_command, stats_for, stats_lines
 from bot.console import render
+from bot.reports import charts
+from bot.reports.charts import team_card_chart
 from bot.teams import cards
 from bot.teams.desk import TeamsDesk
 from handlers import queries, survey, work
@@ -32,12 +36,28 @@ from handlers.addresses import remember_address
 from handlers.errors import DeskError
 from handlers.filing import file_request
 from handlers.inbound import first_time, thread_of
+from handlers.insight import Insight
 from models.directory import Person
 from models.i18n import _
 
 log = logging.getLogger(__name__)
 CHANNEL = "teams"
 SURVEY_KINDS = ("resolved", "survey_answered", "survey_reminder")
+
+
+def picture(figures: Insight) -> bytes:
+    if len(figures.teams) == 1:
+        return team_card_chart(figures.teams[0], figures.weekly)
+    return charts.attainment_by_week(figures)
+
+
+def image_attachment(png: bytes) -> Attachment:
+    """A chart as a Teams image attachment (inline data: no file hosting needed)."""
+    return Attachment(
+        name="chart.png",
+        content_type="image/png",
+        content_url="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+    )
 
 
 def channel_of(conversation_id: str) -> tuple[str, str | None]:
@@ -71,7 +91,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         first = said.split()[0].lower() if said else ""
         if first in ("request", "/request"):
             command = parse("/" + said.lstrip("/"))
-        elif first in KEYED_VERBS | LIST_VERBS:
+        elif first in KEYED_VERBS | LIST_VERBS | {STATS_VERB}:
             command = parse("/request " + said)
         else:
             command = Command("unknown", text=said)
@@ -80,6 +100,9 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         if command.verb == "file" and command.team is None:
             command = Command("help")
+        if command.verb == STATS_VERB:
+            await self._stats(turn, command)
+            return
 
         async def run(session: AsyncSession, person: Person) -> str:
             if command.verb == "unknown" and said:
@@ -105,6 +128,23 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         await turn.send_activity(
             MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
         )
+
+    async def _stats(self, turn: TurnContext, command: Command) -> None:
+        """The figures as a card, and the chart as a picture after it."""
+        chart: list[bytes] = []
+
+        async def work(session: AsyncSession, person: Person) -> str:
+            lines = await stats_lines(session, self.desk.clock, person, command, cards.plain)
+            figures = await stats_for(session, self.desk.clock, person, command)
+            chart.append(picture(figures))
+            return "\n".join(lines)
+
+        answer = await self.desk.attempt(turn, work)
+        await turn.send_activity(
+            MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
+        )
+        if chart:
+            await turn.send_activity(MessageFactory.attachment(image_attachment(chart[0])))
 
     async def _thread_reply(self, turn: TurnContext, root: str, said: str) -> bool:
         """A reply in a request card's chain goes to the requester (or stays a note)."""

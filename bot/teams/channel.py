@@ -21,10 +21,14 @@ from botbuilder.schema import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.console.render import digest_lines
+from bot.reports import charts
+from bot.reports.charts import team_card_chart
 from bot.teams import cards
-from bot.teams.bot import CHANNEL, channel_of
+from bot.teams.bot import CHANNEL, channel_of, image_attachment
 from handlers.addresses import any_address, find_address, remember_address
 from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.sla import snapshot_time_left
 from models.clock import Clock
@@ -64,6 +68,8 @@ class TeamsChannel:
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
         try:
+            if notice.kind == NoticeKind.DIGEST:
+                return await self._digest(notice)
             if notice.recipient.team is not None:
                 return await self._to_team(notice)
             return await self._to_person(notice)
@@ -98,6 +104,36 @@ class TeamsChannel:
             # Into the card's reply chain: the conversation id names the root message.
             reference.conversation.id = f"{channel_id};messageid={card_ref['message']}"
         return await self._send(reference, None, text=line)
+
+    async def _digest(self, notice: PendingNotice) -> dict[str, Any]:
+        team = notice.recipient.team
+        if team is not None:
+            assert team.teams_channel
+            channel_id = str(team.teams_channel)
+            timezone = calendar_from_spec(team.calendar.spec).timezone.key
+        else:
+            channel_id = (notice.recipient.destination or {})["teams_channel"]
+            timezone = self.default_timezone
+        figures = insight_from_payload(notice.payload["insight"])
+        with reader(None, timezone):
+            content = cards.answer("\n".join(digest_lines(notice.payload, cards.plain)))
+            png = (
+                team_card_chart(figures.teams[0], figures.weekly)
+                if notice.payload["scope"] == "team" and figures.teams
+                else charts.attainment_by_week(figures)
+            )
+        reference = await self._channel_reference(channel_id)
+        posted = await self._send(reference, content)
+        reference.conversation.id = f"{channel_id};messageid={posted['message']}"
+        await self._send_attachment(reference, image_attachment(png))
+        return posted
+
+    async def _send_attachment(self, reference: ConversationReference, image: Any) -> None:
+        async def send(turn: TurnContext) -> None:
+            turn.activity.id = None
+            await turn.send_activity(MessageFactory.attachment(image))
+
+        await self._proactive(reference, send)
 
     async def _to_person(self, notice: PendingNotice) -> dict[str, Any]:
         person = notice.recipient.person

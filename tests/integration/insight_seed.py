@@ -63,11 +63,14 @@ def berlin(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC) - timedelta(hours=1)
 
 
+NOW = berlin(30, 10)
+
+
 @dataclass(frozen=True)
 class Period:
     since: datetime = datetime(2026, 11, 16, tzinfo=UTC)
     until: datetime = datetime(2026, 11, 30, tzinfo=UTC)
-    now: datetime = berlin(30, 10)
+    now: datetime = NOW
 
 
 async def _file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from handlers.catalog_apply import apply_catalog
 from handlers.errors import UnknownTeam
@@ -20,6 +21,7 @@ from handlers.insight import (
     worst_cells,
 )
 from models.catalog import parse_catalog
+from models.requests import Escalation, Request
 from tests.integration.conftest import CATALOG, Desk
 from tests.integration.insight_seed import Period, seed
 
@@ -31,6 +33,19 @@ async def report(desk: Desk, period: Period, team: str | None = None) -> Insight
         return await insight(
             session, since=period.since, until=period.until, now=period.now, team=team
         )
+
+
+async def escalations(desk: Desk) -> dict[tuple[str, str], list[int]]:
+    found: dict[tuple[str, str], list[int]] = {}
+    async with desk.sessions() as session:
+        rows = await session.execute(
+            select(Request.key, Escalation.clock, Escalation.level)
+            .join(Request, Request.id == Escalation.request_id)
+            .order_by(Request.id, Escalation.clock, Escalation.level)
+        )
+        for key, clock, level in rows:
+            found.setdefault((key, clock.value), []).append(level)
+    return found
 
 
 async def recognition_on(desk: Desk) -> None:
@@ -120,6 +135,21 @@ async def test_team_figures_match_the_hand_computed_ones(desk: Desk) -> None:
     finance, it = found.teams
     assert _same(it, IT)
     assert _same(finance, FINANCE)
+    # What the sweeps left: ladder rungs, warnings (level 0) and the survey clock's
+    # reminder (level 1) and IT-1's rungs before the period; only ladder rungs of
+    # the period's requests count as breaches.
+    assert await escalations(desk) == {
+        ("IT-1", "first_response"): [0, 1, 2],
+        ("IT-1", "resolution"): [0, 1, 2],
+        ("IT-3", "survey"): [1],
+        ("IT-4", "first_response"): [0, 1, 2],
+        ("IT-4", "resolution"): [0, 1],
+        ("IT-8", "first_response"): [0, 1],
+        ("FIN-2", "survey"): [1, 2],
+        ("FIN-4", "survey"): [1],
+        ("FIN-5", "first_response"): [0],
+        ("FIN-5", "resolution"): [0],  # Finance has no ladder: warnings only
+    }
 
 
 async def test_matrix_worst_cells_and_weeks(desk: Desk) -> None:
@@ -171,7 +201,9 @@ async def test_an_unknown_team_is_refused_and_an_empty_period_is_empty(desk: Des
 
 def test_the_worst_cell_sentence() -> None:
     cell = PairCell("Sales", "finance", "Finance", 23, 0.41, 2.9)
-    assert worst_cell_sentence(cell) == "Sales → Finance: 41% within standard, CSAT 2.9, 23 requests"
+    assert (
+        worst_cell_sentence(cell) == "Sales → Finance: 41% within standard, CSAT 2.9, 23 requests"
+    )
     quiet = PairCell("(none)", "it", "IT Service Desk", 1, None, None)
     assert worst_cell_sentence(quiet) == (
         "(none) → IT Service Desk: nothing resolved yet, no ratings, 1 request"

@@ -8,8 +8,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import parse
-from bot.commands import run_command
+from bot.command_line import STATS_VERB, Command, parse
+from bot.commands import run_command, stats_for, stats_lines
+from bot.reports import charts
+from bot.reports.charts import team_card_chart
 from bot.slack import forms
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
@@ -27,9 +29,44 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             await forms.open_file_form(desk, client, user_id, str(body["trigger_id"]))
             return
 
+        if command.verb == STATS_VERB:
+            await ack()
+            await _stats(desk, client, user_id, command)
+            return
+
         async def work(session: AsyncSession, person: Person) -> str:
             return await run_command(session, desk.clock, person, command, escape)
 
         # Filing writes before the acknowledgement: an acked request is a stored one.
         answer = await desk.attempt(client, user_id, work)
         await ack(text=answer, response_type="ephemeral")
+
+
+async def _stats(desk: SlackDesk, client: AsyncWebClient, user_id: str, command: Command) -> None:
+    """The figures as text and the chart as a picture, in the asker's DM with the bot
+    (an ephemeral answer cannot carry a file)."""
+    chart: list[bytes] = []
+
+    async def work(session: AsyncSession, person: Person) -> str:
+        lines = await stats_lines(session, desk.clock, person, command, escape)
+        figures = await stats_for(session, desk.clock, person, command)
+        chart.append(
+            team_card_chart(figures.teams[0], figures.weekly)
+            if len(figures.teams) == 1
+            else charts.attainment_by_week(figures)
+        )
+        return "\n".join(lines)
+
+    answer = await desk.attempt(client, user_id, work)
+    dm = await client.conversations_open(users=user_id)
+    channel = str(dm["channel"]["id"])
+    if not chart:
+        await client.chat_postMessage(channel=channel, text=answer)
+        return
+    await client.files_upload_v2(
+        channel=channel,
+        content=chart[0],
+        filename="stats.png",
+        title="stats.png",
+        initial_comment=answer,
+    )
