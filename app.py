@@ -108,6 +108,11 @@ def _plain(renderable: Any) -> None:
     console.print(renderable, markup=False, highlight=False, soft_wrap=True)
 
 
+def _terminal_language(lang: str | None) -> str:
+    """--lang, else the terminal's LANG; unknown languages read English."""
+    return lang or (os.environ.get("LANG") or "en").split(".")[0]
+
+
 def settings() -> Settings:
     return Settings()
 
@@ -478,10 +483,8 @@ def chat(
 
     config = settings()
     run_migrations(config.database_url)
-    language = lang or (os.environ.get("LANG") or "en").split(".")[0]
-    identity = Identity(
-        email=as_.strip().lower(), display_name=as_.split("@")[0], language=language
-    )
+    language = _terminal_language(lang)
+    identity = Identity(email=as_.strip().lower(), display_name=as_.split("@")[0])
 
     async def go() -> None:
         engine = build_engine(config.database_url)
@@ -491,6 +494,7 @@ def chat(
                 SystemClock(),
                 identity,
                 default_timezone=config.inhouse_timezone,
+                language=language,
             )
         finally:
             await engine.dispose()
@@ -503,6 +507,7 @@ def demo(
     database: Annotated[Path, typer.Option("--db", help="SQLite file to (re)create")] = Path(
         "inhouse-demo.db"
     ),
+    lang: Annotated[str | None, typer.Option("--lang", help="Language: en, de, it")] = None,
 ) -> None:
     """Play a scripted story on a fresh SQLite file with the example catalog."""
     from bot.console.demo import play
@@ -517,7 +522,9 @@ def demo(
     async def go() -> None:
         engine = build_engine(url)
         try:
-            await play(build_sessions(engine), loaded, write=_plain)
+            await play(
+                build_sessions(engine), loaded, write=_plain, language=_terminal_language(lang)
+            )
         finally:
             await engine.dispose()
 

@@ -22,6 +22,18 @@ KEYED_VERBS = {
     "status",
 }
 LIST_VERBS = {"list", "queue", "help"}
+# The keywords stay English for everyone; German and Italian ones work too.
+ALIASES = {
+    "liste": "list",
+    "elenco": "list",
+    "stato": "status",
+    "hilfe": "help",
+    "aiuto": "help",
+    "warteschlange": "queue",
+    "coda": "queue",
+    "statistik": "stats",
+    "statistiche": "stats",
+}
 STATS_VERB = "stats"  # stats [team] [period]
 
 
@@ -48,7 +60,7 @@ def _parse_request(rest: str) -> Command:
     if not rest:
         return Command("form")
     word, _, tail = rest.partition(" ")
-    lowered = word.lower()
+    lowered = ALIASES.get(word.lower(), word.lower())
     if lowered == STATS_VERB:
         return _parse_stats(tail)
     if lowered in LIST_VERBS:
@@ -84,7 +96,7 @@ def period_days(text: str) -> int:
 
 def _parse_verb(text: str) -> Command:
     verb, _, rest = text.partition(" ")
-    lowered = verb.lower()
+    lowered = ALIASES.get(verb.lower(), verb.lower())
     if lowered == STATS_VERB:
         return _parse_stats(rest)
     if lowered in LIST_VERBS:

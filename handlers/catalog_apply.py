@@ -140,6 +140,7 @@ async def _apply_team(
         "slack_channel": spec.slack_channel,
         "teams_channel": spec.teams_channel,
         "warn_at_percent": spec.warn_at,
+        "language": spec.language,
         "active": True,
     }
     if team is None:

@@ -22,9 +22,9 @@ from handlers.survey import open_survey
 from models.calendar import business_time_between
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import N_
+from models.i18n import N_, Lazy
 from models.requests import DESCRIPTION_MAX, Request
-from models.vocabulary import ACTIVE_STATUSES, Priority, Status
+from models.vocabulary import ACTIVE_STATUSES, STATUS_LABELS, Priority, Status
 
 REPLY_MAX = DESCRIPTION_MAX
 
@@ -277,7 +277,7 @@ def _require_active(request: Request) -> None:
         raise Conflict(
             N_("{key} is already {status}."),
             key=request.key,
-            status=request.status.value,
+            status=Lazy(STATUS_LABELS[request.status]),
         )
 
 

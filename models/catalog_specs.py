@@ -185,6 +185,7 @@ class TeamSpec(Spec):
     aliases: list[Alias] = Field(default_factory=list)
     slack_channel: SlackChannelId | None = None
     teams_channel: TeamsChannelId | None = None
+    language: LanguageTag | None = None  # the team channel's language (default English)
     members: list[PersonRef]
     leads: list[PersonRef] = Field(default_factory=list)
     calendar: str

@@ -52,6 +52,8 @@ class Team(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     teams_channel: Mapped[str | None] = mapped_column(String(200))
     warn_at_percent: Mapped[int] = mapped_column(Integer, default=75)
+    # The language of the team's channel (its cards and digests); None = English.
+    language: Mapped[str | None] = mapped_column(String(16))
     # Request keys are PREFIX-n; the counter lives on the team row so that taking
     # the next number is one atomic UPDATE ... RETURNING on every database.
     last_number: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from models.i18n import N_
+
 
 class Status(StrEnum):
     OPEN = "open"
@@ -14,6 +16,15 @@ class Status(StrEnum):
 
 
 ACTIVE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING)
+
+# How a status reads to people (translated when shown).
+STATUS_LABELS = {
+    Status.OPEN: N_("open"),
+    Status.IN_PROGRESS: N_("in progress"),
+    Status.WAITING: N_("waiting on requester"),
+    Status.RESOLVED: N_("resolved"),
+    Status.CLOSED: N_("closed"),
+}
 
 
 class Priority(StrEnum):

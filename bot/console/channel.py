@@ -27,6 +27,8 @@ class ConsoleChannel:
     viewer_team_ids: frozenset[int] = frozenset()
     name: str = "console"
     default_timezone: str = "UTC"
+    # The terminal's language (--lang or LANG), whoever the notice is for.
+    language: str | None = None
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def reaches(self, recipient: Recipient) -> bool:
@@ -42,12 +44,12 @@ class ConsoleChannel:
         person, team = notice.recipient.person, notice.recipient.team
         if team is not None:
             timezone = calendar_from_spec(team.calendar.spec).timezone.key
-            with reader(None, timezone):
+            with reader(self.language or team.language, timezone):
                 header = _("#{team}", team=team.key)
                 text = render.notice(notice.kind, notice.payload)
         else:
             assert person is not None
-            with reader(person.language, person.timezone or self.default_timezone):
+            with reader(self.language or person.language, person.timezone or self.default_timezone):
                 header = _("to {name}", name=person.display_name)
                 text = render.notice(notice.kind, notice.payload)
         edited = notice.kind == "team_card" and "team_card" in notice.refs

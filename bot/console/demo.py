@@ -74,18 +74,19 @@ async def play(
     catalog: Catalog,
     *,
     write: Callable[[Any], None],
+    language: str = "en",
 ) -> None:
     clock = ManualClock(STORY_START)
     async with sessions.begin() as session:
         await apply_catalog(session, catalog)
-    desk = ConsoleDesk(sessions, clock, STORY_TIMEZONE)
-    channel = ConsoleChannel(write=write, default_timezone=STORY_TIMEZONE)
-    with reader("en", STORY_TIMEZONE):
+    desk = ConsoleDesk(sessions, clock, STORY_TIMEZONE, language)
+    channel = ConsoleChannel(write=write, default_timezone=STORY_TIMEZONE, language=language)
+    with reader(language, STORY_TIMEZONE):
         write(_("Inhouse demo: the example catalog, a fresh database, story time in Berlin."))
         write(_("Lines starting with → are notices the desk delivered; ✎ edits a team card."))
     for step in STORY:
         clock.advance(step.after)
-        with reader("en", STORY_TIMEZONE):
+        with reader(language, STORY_TIMEZONE):
             write("")
             write(f"[{format_moment(clock.now())}] {step.who} ▸ {step.line}")
         answer = await desk.run(Identity(email=step.who), step.line)
@@ -99,5 +100,5 @@ async def play(
             now=clock.now(),
         )
     write("")
-    with reader("en", STORY_TIMEZONE):
+    with reader(language, STORY_TIMEZONE):
         write(as_text(figures))

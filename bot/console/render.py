@@ -12,7 +12,7 @@ from handlers.notices import NoticeKind
 from handlers.queries import Queue, QueueItem, RequestStory
 from models.i18n import _, format_duration, format_moment, format_when, ngettext
 from models.requests import Request
-from models.vocabulary import Priority, Status
+from models.vocabulary import STATUS_LABELS, Priority, Status
 
 Escape = Callable[[str], str]
 
@@ -22,14 +22,7 @@ def unchanged(text: str) -> str:
 
 
 def status_label(status: str) -> str:
-    labels = {
-        Status.OPEN: _("open"),
-        Status.IN_PROGRESS: _("in progress"),
-        Status.WAITING: _("waiting on requester"),
-        Status.RESOLVED: _("resolved"),
-        Status.CLOSED: _("closed"),
-    }
-    return labels[Status(status)]
+    return _(STATUS_LABELS[Status(status)])
 
 
 def clock_label(clock: str) -> str:

@@ -28,18 +28,20 @@ async def chat(
     ask: Ask = input,
     write: Callable[[str], None] = print,
     default_timezone: str = "UTC",
+    language: str | None = None,
 ) -> None:
-    desk = ConsoleDesk(sessions, clock, default_timezone)
+    desk = ConsoleDesk(sessions, clock, default_timezone, language)
     async with sessions.begin() as session:
         person = await resolve_person(session, identity)
         team_ids = frozenset(t.id for t in await teams_of(session, person.id))
-        name, language = person.display_name, person.language
+        name, language = person.display_name, language or person.language
         timezone = person.timezone or default_timezone
     channel = ConsoleChannel(
         write=write,
         viewer_id=person.id,
         viewer_team_ids=team_ids,
         default_timezone=default_timezone,
+        language=language,
     )
     with reader(language, timezone):
         write(_("Hello {name}. Type 'help' for what you can do, 'quit' to leave.", name=name))

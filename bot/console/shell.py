@@ -23,13 +23,15 @@ class ConsoleDesk:
     clock: Clock
     # For people whose chat profile and catalog entry name no time zone.
     default_timezone: str = "UTC"
+    # The terminal's language (--lang or LANG): the reader is whoever sits at it.
+    language: str | None = None
 
     async def run(self, identity: Identity, line: str) -> str:
         """The answer the person sees; errors are answers too, never tracebacks."""
         command = parse(line)
         async with self.sessions() as session:
             person = await self._person(session, identity)
-            with reader(person.language, person.timezone or self.default_timezone):
+            with reader(self.language or person.language, person.timezone or self.default_timezone):
                 try:
                     async with session.begin():
                         return await run_command(session, self.clock, person, command)
@@ -49,7 +51,7 @@ class ConsoleDesk:
         """Filing from the console's step-by-step form."""
         async with self.sessions() as session:
             person = await self._person(session, identity)
-            with reader(person.language, person.timezone or self.default_timezone):
+            with reader(self.language or person.language, person.timezone or self.default_timezone):
                 try:
                     async with session.begin():
                         result = await file_request(

@@ -102,7 +102,7 @@ class SlackChannel:
         team = notice.recipient.team
         assert team is not None and team.slack_channel
         calendar = calendar_from_spec(team.calendar.spec)
-        with reader(None, calendar.timezone.key):
+        with reader(team.language, calendar.timezone.key):
             if notice.kind == NoticeKind.TEAM_CARD:
                 time_left = snapshot_time_left(
                     notice.payload["request"], calendar, self.clock.now()
@@ -126,11 +126,13 @@ class SlackChannel:
             assert team.slack_channel
             channel = team.slack_channel
             timezone = calendar_from_spec(team.calendar.spec).timezone.key
+            language = team.language
         else:
+            language = None
             channel = (notice.recipient.destination or {})["slack_channel"]
             timezone = self.default_timezone
         figures = insight_from_payload(notice.payload["insight"])
-        with reader(None, timezone):
+        with reader(language, timezone):
             text = "\n".join(digest_lines(notice.payload, escape))
             picture = (
                 team_card_chart(figures.teams[0], figures.weekly)

@@ -23,7 +23,7 @@ from botbuilder.schema import (
 from botbuilder.schema.teams import TeamInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import KEYED_VERBS, LIST_VERBS, STATS_VERB, Command, parse
+from bot.command_line import ALIASES, KEYED_VERBS, LIST_VERBS, STATS_VERB, Command, parse
 from bot.commands import run_command, stats_for, stats_lines
 from bot.console import render
 from bot.reports import charts
@@ -91,7 +91,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         first = said.split()[0].lower() if said else ""
         if first in ("request", "/request"):
             command = parse("/" + said.lstrip("/"))
-        elif first in KEYED_VERBS | LIST_VERBS | {STATS_VERB}:
+        elif first in KEYED_VERBS | LIST_VERBS | {STATS_VERB} | set(ALIASES):
             command = parse("/request " + said)
         else:
             command = Command("unknown", text=said)

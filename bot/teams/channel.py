@@ -86,7 +86,7 @@ class TeamsChannel:
         channel_id = str(team.teams_channel)
         reference = await self._channel_reference(channel_id)
         calendar = calendar_from_spec(team.calendar.spec)
-        with reader(None, calendar.timezone.key):
+        with reader(team.language, calendar.timezone.key):
             if notice.kind == NoticeKind.TEAM_CARD:
                 r = notice.payload["request"]
                 content = cards.team_card(
@@ -111,11 +111,13 @@ class TeamsChannel:
             assert team.teams_channel
             channel_id = str(team.teams_channel)
             timezone = calendar_from_spec(team.calendar.spec).timezone.key
+            language = team.language
         else:
+            language = None
             channel_id = (notice.recipient.destination or {})["teams_channel"]
             timezone = self.default_timezone
         figures = insight_from_payload(notice.payload["insight"])
-        with reader(None, timezone):
+        with reader(language, timezone):
             content = cards.answer("\n".join(digest_lines(notice.payload, cards.plain)))
             png = (
                 team_card_chart(figures.teams[0], figures.weekly)
