@@ -61,7 +61,8 @@ class Inhouse:
             for k, v in os.environ.items()
             if k not in _FOREIGN_NAMES and not k.startswith(_FOREIGN_PREFIXES)
         }
-        env.update(DATABASE_URL=self.url, PYTHONUTF8="1", PYTHONIOENCODING="utf-8")
+        # The terminal language decides what the console speaks: these tests read English.
+        env.update(DATABASE_URL=self.url, PYTHONUTF8="1", PYTHONIOENCODING="utf-8", LANG="C.UTF-8")
         env.update(self.extra_env)
         env.update(overrides)
         return env
