@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -17,13 +18,14 @@ from typing import Any
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from bench.slack_ack_server import KEY, SECRET, SOURCE_CHANNEL, USERS
+from bench.slack_ack_server import SECRET, SOURCE_CHANNEL, USERS
 from tests.adapters.slack.driver import SlackDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 SLACK_DEADLINE = 3.0  # Slack shows the user an error when the ack takes longer
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+UNLOADED = 50  # sequential requests measured before the load
 
 
 # --- the server under test -----------------------------------------------------------
@@ -124,7 +126,7 @@ class Server:
 @dataclass
 class Outcome:
     latency: float  # seconds
-    ok: bool  # HTTP 200 (and, for ours, "Filed IT-" in the answer)
+    ok: bool  # HTTP 200 (and, for ours, the answer starts "Filed IT-n: ", or its translation)
     status: int  # 0: transport error
     key: str | None = None  # the request key ours answered with
 
@@ -194,6 +196,22 @@ class Phase:
         return max((o.latency for o in self.outcomes), default=float("nan")) * 1000
 
 
+def filed_patterns() -> list[re.Pattern[str]]:
+    """`Filed IT-n: ` at the start of the answer, in every language the desk ships
+    (the catalog's requesters read English, German or Italian), built from the
+    product's own message so a translation change cannot break the check."""
+    from models.i18n import _, reader, shipped_languages
+
+    patterns = []
+    for language in sorted(shipped_languages()):
+        with reader(language, "UTC"):
+            text = _("Filed {key}: {title}.", key="\x00", title="\x01")
+        before, _sep, rest = text.partition("\x00")
+        between = rest.partition("\x01")[0]
+        patterns.append(re.compile(re.escape(before) + r"(IT-\d+)" + re.escape(between)))
+    return patterns
+
+
 class Load:
     """Signed `/request it <text>` slash commands, exactly as Slack posts them."""
 
@@ -207,6 +225,7 @@ class Load:
         self.triggers = itertools.count(1)
         self.shape = SlackDriver(server.url, SECRET, self._trigger)
         self.expect_filed = server.kind == "ours"
+        self.filed = filed_patterns()
 
     def _trigger(self) -> str:
         n = next(self.triggers)
@@ -241,9 +260,15 @@ class Load:
             return Outcome(latency, False, status)
         if not self.expect_filed:
             return Outcome(latency, True, status)
-        found = KEY.search(answer.decode("utf-8", "replace"))
-        filed = found is not None and b"Filed IT-" in answer
-        return Outcome(latency, filed, status, found.group(0) if filed and found else None)
+        try:
+            text = str(json.loads(answer)["text"])
+        except (ValueError, KeyError, TypeError):
+            return Outcome(latency, False, status)
+        for pattern in self.filed:
+            found = pattern.match(text)
+            if found:
+                return Outcome(latency, True, status, found.group(1))
+        return Outcome(latency, False, status)
 
     async def sequential(self, count: int) -> tuple[list[Outcome], float]:
         """One connection, one request at a time: the latency without any queue."""
@@ -279,3 +304,18 @@ class Load:
 
         await asyncio.gather(*(connection() for _ in range(connections)))
         return outcomes, loop.time() - start
+
+
+@dataclass
+class Measured:
+    """One server's run: its phases, and every outcome for the correctness checks."""
+
+    server: Server
+    unloaded: Phase
+    paced: Phase
+    saturated: Phase
+    warmup: list[Outcome]
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return self.warmup + self.unloaded.outcomes + self.paced.outcomes + self.saturated.outcomes

@@ -17,7 +17,7 @@ from handlers.errors import DeskError
 from handlers.people import Identity, resolve_person
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import reader
+from models.i18n import _, reader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +65,17 @@ class SlackDesk:
             language=user.get("locale"),
         )
 
+    def busy(self, user_id: str) -> str:
+        """Said when the desk could not act in time; in the person's language if known."""
+        known = self._profiles.get(user_id)
+        with reader(
+            known.language if known else None, known.timezone if known else self.default_timezone
+        ):
+            return "⚠️ " + _(
+                "The desk is very busy right now, so your request was NOT "
+                "filed. Please try again in a moment."
+            )
+
     async def attempt(
         self,
         client: AsyncWebClient,
@@ -74,12 +85,13 @@ class SlackDesk:
         """Like `act`, but a DeskError comes back as its message for this person,
         and whatever `work` wrote is rolled back."""
         identity = await self.identity(client, user_id)
-        async with self.sessions() as session:
-            async with session.begin():
-                person = await resolve_person(session, identity)
+        # One transaction (one write lock, one commit); the work runs in a savepoint
+        # so a refusal undoes it while the person's profile is still kept.
+        async with self.sessions.begin() as session:
+            person = await resolve_person(session, identity)
             with reader(person.language, person.timezone or self.default_timezone):
                 try:
-                    async with session.begin():
+                    async with session.begin_nested():
                         return await work(session, person)
                 except DeskError as error:
                     return "⚠️ " + error.render()

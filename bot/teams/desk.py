@@ -55,12 +55,13 @@ class TeamsDesk:
         """Run `work` as the sender; a DeskError comes back as its message, and
         whatever `work` wrote is rolled back."""
         identity = await self.identity(turn)
-        async with self.sessions() as session:
-            async with session.begin():
-                person = await resolve_person(session, identity)
+        # One transaction (one write lock, one commit); the work runs in a savepoint
+        # so a refusal undoes it while the person's profile is still kept.
+        async with self.sessions.begin() as session:
+            person = await resolve_person(session, identity)
             with reader(person.language, person.timezone or self.default_timezone):
                 try:
-                    async with session.begin():
+                    async with session.begin_nested():
                         return await work(session, person)
                 except DeskError as error:
                     return "⚠️ " + error.render()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -16,6 +18,10 @@ from bot.slack import forms
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
 from models.directory import Person
+
+log = logging.getLogger(__name__)
+# Well inside Slack's 3 s acknowledgement window, with room for the answer to travel.
+ACK_DEADLINE = 2.2
 
 
 def register(app: AsyncApp, desk: SlackDesk) -> None:
@@ -38,7 +44,14 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             return await run_command(session, desk.clock, person, command, escape)
 
         # Filing writes before the acknowledgement: an acked request is a stored one.
-        answer = await desk.attempt(client, user_id, work)
+        # Slack gives up after 3 seconds and Bolt then answers with an error of its
+        # own, so when the desk is overloaded we stop first, roll back, and say the
+        # request was not filed: what the person is told and what is stored agree.
+        try:
+            answer = await asyncio.wait_for(desk.attempt(client, user_id, work), ACK_DEADLINE)
+        except TimeoutError:
+            log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
+            answer = desk.busy(user_id)
         await ack(text=answer, response_type="ephemeral")
 
 
