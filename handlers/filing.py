@@ -65,9 +65,10 @@ async def file_request(
         created_at=now,
     )
     sla.start_clocks(request, now, first_response, resolution, team_calendar(owning_team))
+    # The team and the requester are loaded already; setting them saves a reload.
+    request.team, request.requester, request.assignee = owning_team, actor, None
     session.add(request)
     await session.flush()
-    await session.refresh(request, ["team", "requester", "assignee"])
     record(
         session,
         request,

@@ -60,8 +60,10 @@ class Team(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     calendar: Mapped[CalendarRow] = relationship(lazy="joined")
+    # Loaded only on purpose (catalog apply queries TeamAlias itself): loading it with
+    # every team would cost a query on the busiest path, filing a request.
     aliases: Mapped[list[TeamAlias]] = relationship(
-        back_populates="team", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="team", cascade="all, delete-orphan", lazy="raise"
     )
 
 
