@@ -96,6 +96,13 @@ def file_a_request(desk: Inhouse) -> None:
     assert "Filed IT-1" in filed
 
 
+# Notices about requests; on the catalog's digest day a weekly digest may be queued
+# as the scheduler starts, which is right but not what these tests are about.
+UNDELIVERED_REQUEST_NOTICES = (
+    "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND request_id IS NOT NULL"
+)
+
+
 def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) -> None:
     # Luca files from his terminal while the server starts.
     with serving(desk, meanwhile=lambda: file_a_request(desk)) as server:
@@ -116,7 +123,7 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
         )
         server.wait_for(
             "the delivery to be recorded",
-            lambda: desk.query("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)],
+            lambda: desk.query(UNDELIVERED_REQUEST_NOTICES) == [(0,)],
             timeout=10,
         )
         started = time.monotonic()
@@ -126,7 +133,7 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
     assert "shutting down" in server.log
 
     # The delivery stays recorded after the stop.
-    assert desk.query("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == [(0,)]
+    assert desk.query(UNDELIVERED_REQUEST_NOTICES) == [(0,)]
 
 
 def test_serve_without_scheduler(desk: Inhouse) -> None:
