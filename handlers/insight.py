@@ -53,9 +53,6 @@ __all__ = [
 WORST_CELLS = 3
 WORST_MIN_VOLUME = 3
 
-# bench/report.py times the matrix alone, looking it up as handlers.insight._matrix.
-_matrix = department_matrix
-
 
 @dataclass(frozen=True)
 class Insight:
