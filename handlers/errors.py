@@ -45,3 +45,10 @@ class InvalidInput(DeskError):
 
 class Conflict(DeskError):
     """The request is not in a state that allows this (already rated, closed...)."""
+
+
+def within_limit(text: str, limit: int, *, field: str, too_long: str) -> str:
+    """`text` if it fits; otherwise the `too_long` message naming its length and the limit."""
+    if len(text) > limit:
+        raise InvalidInput(too_long, field=field, length=len(text), limit=limit)
+    return text

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import notices, sla
 from handlers.access import active_teams, find_team, record, team_calendar
-from handlers.errors import InvalidInput, UnknownTeam
+from handlers.errors import InvalidInput, UnknownTeam, within_limit
 from models.clock import Clock
 from models.directory import Person, ServiceStandard, Team
 from models.i18n import N_
@@ -105,26 +105,21 @@ def _title(title: str) -> str:
     cleaned = " ".join(title.split())
     if not cleaned:
         raise InvalidInput(N_("Say in a few words what you need."), field="title")
-    if len(cleaned) > TITLE_MAX:
-        raise InvalidInput(
-            N_("The title is {length} characters long; the limit is {limit}."),
-            field="title",
-            length=len(cleaned),
-            limit=TITLE_MAX,
-        )
-    return cleaned
+    return within_limit(
+        cleaned,
+        TITLE_MAX,
+        field="title",
+        too_long=N_("The title is {length} characters long; the limit is {limit}."),
+    )
 
 
 def _description(description: str) -> str:
-    cleaned = description.strip()
-    if len(cleaned) > DESCRIPTION_MAX:
-        raise InvalidInput(
-            N_("The description is {length} characters long; the limit is {limit}."),
-            field="description",
-            length=len(cleaned),
-            limit=DESCRIPTION_MAX,
-        )
-    return cleaned
+    return within_limit(
+        description.strip(),
+        DESCRIPTION_MAX,
+        field="description",
+        too_long=N_("The description is {length} characters long; the limit is {limit}."),
+    )
 
 
 def _category(team: Team, category: str | None) -> str | None:

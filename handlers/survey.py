@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import notices, sla
 from handlers.access import load_request, record, require_requester, team_calendar
-from handlers.errors import Conflict, InvalidInput
+from handlers.errors import Conflict, InvalidInput, within_limit
 from handlers.notices import NoticeKind
 from models.clock import Clock
 from models.directory import DeskSettings, Person
@@ -191,12 +191,9 @@ def _close(
 
 
 def _comment(text: str) -> str:
-    cleaned = text.strip()
-    if len(cleaned) > COMMENT_MAX:
-        raise InvalidInput(
-            N_("The comment is {length} characters long; the limit is {limit}."),
-            field="comment",
-            length=len(cleaned),
-            limit=COMMENT_MAX,
-        )
-    return cleaned
+    return within_limit(
+        text.strip(),
+        COMMENT_MAX,
+        field="comment",
+        too_long=N_("The comment is {length} characters long; the limit is {limit}."),
+    )

@@ -14,7 +14,7 @@ from handlers.access import (
     require_team_member,
     team_calendar,
 )
-from handlers.errors import Conflict, InvalidInput, PermissionDenied
+from handlers.errors import Conflict, InvalidInput, PermissionDenied, within_limit
 from handlers.filing import standard_for
 from handlers.notices import NoticeKind
 from handlers.people import find_person_by_email, is_on_team
@@ -316,11 +316,9 @@ def _message(text: str) -> str:
     body = text.strip()
     if not body:
         raise InvalidInput(N_("The message is empty."), field="text")
-    if len(body) > REPLY_MAX:
-        raise InvalidInput(
-            N_("The message is {length} characters long; the limit is {limit}."),
-            field="text",
-            length=len(body),
-            limit=REPLY_MAX,
-        )
-    return body
+    return within_limit(
+        body,
+        REPLY_MAX,
+        field="text",
+        too_long=N_("The message is {length} characters long; the limit is {limit}."),
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from models.catalog import parse_catalog
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.slack.driver import SlackDriver
+from tests.adapters.waiting import eventually
 from tests.fakes.slack_api import FakeSlack
 
 SECRET = "test-signing-secret"
@@ -88,17 +88,7 @@ class SlackWorld:
             return len(list(await session.scalars(select(Request.id))))
 
     async def eventually(self, check: Callable[[], Any]) -> None:
-        """Wait (up to 5 s) for the listener that runs after Bolt's ack to finish."""
-        deadline = asyncio.get_running_loop().time() + 5.0
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the app did not get there in time")
-            await asyncio.sleep(0.02)
+        await eventually(check)
 
     def card(self, channel: str = "C0ITDESK") -> Any:
         """The newest top-level message in a channel (the team card)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from models.catalog import parse_catalog
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
+from tests.adapters.waiting import eventually
 from tests.fakes.bot_connector import FakeConnector
 
 CATALOG = f"""
@@ -65,16 +65,7 @@ class TeamsWorld:
             return found
 
     async def eventually(self, check: Callable[[], Any]) -> None:
-        deadline = asyncio.get_running_loop().time() + 5.0
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the app did not get there in time")
-            await asyncio.sleep(0.02)
+        await eventually(check)
 
     def to(self, conversation: str) -> list[Any]:
         """What the bot sent into a conversation, oldest first (updates applied)."""
