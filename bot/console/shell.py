@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.acting import attempt_as
 from bot.command_line import parse
 from bot.commands import run_command
 from bot.console import render
-from handlers.errors import DeskError
 from handlers.filing import file_request
-from handlers.people import Identity, resolve_person
+from handlers.people import Identity
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import reader
 
 
 @dataclass
@@ -29,14 +29,11 @@ class ConsoleDesk:
     async def run(self, identity: Identity, line: str) -> str:
         """The answer the person sees; errors are answers too, never tracebacks."""
         command = parse(line)
-        async with self.sessions() as session:
-            person = await self._person(session, identity)
-            with reader(self.language or person.language, person.timezone or self.default_timezone):
-                try:
-                    async with session.begin():
-                        return await run_command(session, self.clock, person, command)
-                except DeskError as error:
-                    return "⚠ " + error.render()
+
+        async def work(session: AsyncSession, person: Person) -> str:
+            return await run_command(session, self.clock, person, command)
+
+        return await self._attempt(identity, work)
 
     async def file(
         self,
@@ -49,26 +46,30 @@ class ConsoleDesk:
         priority: str = "normal",
     ) -> str:
         """Filing from the console's step-by-step form."""
-        async with self.sessions() as session:
-            person = await self._person(session, identity)
-            with reader(self.language or person.language, person.timezone or self.default_timezone):
-                try:
-                    async with session.begin():
-                        result = await file_request(
-                            session,
-                            self.clock,
-                            person,
-                            team=team,
-                            title=title,
-                            description=description,
-                            category=category,
-                            priority=priority,
-                        )
-                        return render.filed(result.request)
-                except DeskError as error:
-                    return "⚠ " + error.render()
 
-    async def _person(self, session: AsyncSession, identity: Identity) -> Person:
-        async with session.begin():
-            person = await resolve_person(session, identity)
-        return person
+        async def work(session: AsyncSession, person: Person) -> str:
+            result = await file_request(
+                session,
+                self.clock,
+                person,
+                team=team,
+                title=title,
+                description=description,
+                category=category,
+                priority=priority,
+            )
+            return render.filed(result.request)
+
+        return await self._attempt(identity, work)
+
+    async def _attempt(
+        self, identity: Identity, work: Callable[[AsyncSession, Person], Awaitable[str]]
+    ) -> str:
+        return await attempt_as(
+            self.sessions,
+            identity,
+            work,
+            default_timezone=self.default_timezone,
+            language=self.language,
+            warning="⚠",
+        )

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.errors import DeskError
+from bot.acting import attempt_as
 from handlers.people import Identity, resolve_person
 from models.clock import Clock
 from models.directory import Person
@@ -85,16 +85,9 @@ class SlackDesk:
         """Like `act`, but a DeskError comes back as its message for this person,
         and whatever `work` wrote is rolled back."""
         identity = await self.identity(client, user_id)
-        # One transaction (one write lock, one commit); the work runs in a savepoint
-        # so a refusal undoes it while the person's profile is still kept.
-        async with self.sessions.begin() as session:
-            person = await resolve_person(session, identity)
-            with reader(person.language, person.timezone or self.default_timezone):
-                try:
-                    async with session.begin_nested():
-                        return await work(session, person)
-                except DeskError as error:
-                    return "⚠️ " + error.render()
+        return await attempt_as(
+            self.sessions, identity, work, default_timezone=self.default_timezone
+        )
 
     async def act(
         self,

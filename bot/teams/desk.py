@@ -13,11 +13,10 @@ from botbuilder.core.teams import TeamsInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.errors import DeskError
-from handlers.people import Identity, resolve_person
+from bot.acting import attempt_as
+from handlers.people import Identity
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import reader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,16 +54,9 @@ class TeamsDesk:
         """Run `work` as the sender; a DeskError comes back as its message, and
         whatever `work` wrote is rolled back."""
         identity = await self.identity(turn)
-        # One transaction (one write lock, one commit); the work runs in a savepoint
-        # so a refusal undoes it while the person's profile is still kept.
-        async with self.sessions.begin() as session:
-            person = await resolve_person(session, identity)
-            with reader(person.language, person.timezone or self.default_timezone):
-                try:
-                    async with session.begin_nested():
-                        return await work(session, person)
-                except DeskError as error:
-                    return "⚠️ " + error.render()
+        return await attempt_as(
+            self.sessions, identity, work, default_timezone=self.default_timezone
+        )
 
 
 async def _email(turn: TurnContext, user_id: str) -> str | None:

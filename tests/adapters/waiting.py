@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
+
+from tests.fakes.polling import poll
 
 
 async def eventually(check: Callable[[], Any]) -> None:
     """Poll `check` (plain or async) until it is truthy; fail after 5 seconds."""
-    deadline = asyncio.get_running_loop().time() + 5.0
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the app did not get there in time")
-        await asyncio.sleep(0.02)
+    if not await poll(check, 5.0):
+        raise AssertionError("the app did not get there in time")

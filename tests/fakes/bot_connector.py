@@ -82,6 +82,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests.fakes.polling import poll
+
 __all__ = [
     "FAILABLE_OPS",
     "MESSAGE_SIZE_LIMIT",
@@ -512,13 +514,8 @@ class FakeConnector:
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the fake's documented API
     ) -> None:
         """Poll ``predicate`` until it is truthy; AssertionError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.01)
+        if await poll(predicate, timeout):
+            return
         try:
             source = inspect.getsource(predicate).strip()
         except (OSError, TypeError):

@@ -40,7 +40,6 @@ this fake is the second, independent check of Slack's documented limits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import inspect
@@ -55,6 +54,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from tests.fakes.polling import poll
 
 __all__ = [
     "Call",
@@ -1000,13 +1001,8 @@ class FakeSlack:
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the fake's documented API
     ) -> None:
         """Poll ``predicate`` until it is true; AssertionError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.01)
+        if await poll(predicate, timeout):
+            return
         try:
             source = inspect.getsource(predicate).strip()
         except (OSError, TypeError):

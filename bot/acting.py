@@ -1,0 +1,40 @@
+"""Acting as a person: the one way every channel runs a use case for someone."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.errors import DeskError
+from handlers.people import Identity, resolve_person
+from models.directory import Person
+from models.i18n import reader
+
+T = TypeVar("T")
+
+
+async def attempt_as(
+    sessions: async_sessionmaker[AsyncSession],
+    identity: Identity,
+    work: Callable[[AsyncSession, Person], Awaitable[T]],
+    *,
+    default_timezone: str,
+    language: str | None = None,
+    warning: str = "⚠️",
+) -> T | str:
+    """Run `work` as this person, in their language (or `language`) and time zone.
+
+    One transaction (one write lock, one commit); the work runs in a savepoint so
+    a refusal undoes it while the person's profile is still kept, and a DeskError
+    comes back as its message for the person rather than as an exception.
+    """
+    async with sessions.begin() as session:
+        person = await resolve_person(session, identity)
+        with reader(language or person.language, person.timezone or default_timezone):
+            try:
+                async with session.begin_nested():
+                    return await work(session, person)
+            except DeskError as error:
+                return f"{warning} {error.render()}"
