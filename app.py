@@ -54,7 +54,11 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 def build_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: SQLite has one write lock, and every
+        # transaction here takes it (below). Waiting for the pool is an asyncio
+        # queue, first come first served; waiting for the lock itself would be
+        # sqlite's busy handler, sleeping in steps of up to 100 ms in a thread.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -160,6 +164,7 @@ class Runtime:
     web: Any  # aiohttp.web.Application
     channels: list[Any]  # handlers.delivery.Channel
     owner: str
+    traffic: Any  # bot.traffic.Traffic: what the web app is answering right now
     metrics: Any = None  # bot.metrics.DeskMetrics
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
     platform_on: bool = False
@@ -178,6 +183,7 @@ class Runtime:
             # reason, not a notice that waits forever.
             dead_letter_unreachable=self.platform_on,
             policy=RetryPolicy(max_attempts=self.max_attempts),
+            pace=self.traffic.lull,
         )
         self.metrics.dispatched(report)
         return report
@@ -211,6 +217,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     from bot.console.channel import ConsoleChannel
     from bot.metrics import DeskMetrics
     from bot.metrics import mount as mount_metrics
+    from bot.traffic import Traffic
     from bot.web import build_web_app
 
     engine = build_engine(config.database_url)
@@ -221,13 +228,15 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    traffic = Traffic()
     runtime = Runtime(
         engine=engine,
         sessions=sessions,
         clock=clock,
-        web=build_web_app(check_database),
+        web=build_web_app(check_database, traffic),
         channels=[],
         owner=f"{socket.gethostname()}:{os.getpid()}",
+        traffic=traffic,
         metrics=DeskMetrics(),
         max_attempts=config.outbox_max_attempts,
         organisation_zone=config.inhouse_timezone,
@@ -269,8 +278,8 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
         app_token=config.slack_app_token,
     )
     desk = SlackDesk(runtime.sessions, runtime.clock, config.inhouse_timezone)
-    bolt = build_slack_app(slack, desk, runtime.engine)
-    mount(runtime.web, bolt)
+    bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull)
+    mount(runtime.web, bolt, pump)
 
     async def remember(person_id: int, slack_user_id: str) -> None:
         async with runtime.sessions.begin() as session:

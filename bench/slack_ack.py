@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.slack_ack_load import UNLOADED, Load, Measured, Phase, Server
+from bench.slack_ack_load import UNLOADED, Load, Measured, Phase, ResponseUrls, Server
 from bench.slack_ack_report import report
 from bench.slack_ack_server import USERS
 
@@ -55,6 +55,7 @@ async def settle(
         if (
             stats["listeners_running"] == 0
             and stats.get("outbox_pending", 0) == 0
+            and stats.get("pending_commands", 0) == 0
             and rows == previous
         ):
             return loop.time() - start, stats
@@ -82,6 +83,7 @@ async def phase(
         phase.begin_seconds = stats["begin_seconds"][begins:]
     phase.listeners_after = stats["listeners_running"]
     phase.outbox_after = stats.get("outbox_pending")
+    phase.commands_after = stats.get("pending_commands")
     phase.settled_in, phase.left_over = await settle(server, http, settle_limit)
     phase.settle_limit = settle_limit
     return phase
@@ -96,9 +98,11 @@ async def measure(server: Server, args: argparse.Namespace, run_id: str) -> Meas
     )
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=1000)
+    responses = ResponseUrls()
+    await responses.start()
     try:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-            load = Load(server, http, run_id)
+            load = Load(server, http, run_id, responses)
             loop = asyncio.get_running_loop()
             # Warm-up: Bolt's auth.test, the desk's per-user caches, the connection pool.
             warmup = [await load.one(loop.time()) for _ in range(2 * len(USERS))]
@@ -127,8 +131,13 @@ async def measure(server: Server, args: argparse.Namespace, run_id: str) -> Meas
         await server.kill()
         print(f"   server log tail:\n{server.log_tail()}", file=sys.stderr)
         raise
+    finally:
+        await responses.stop()
     await server.stop()
-    return Measured(server, unloaded, paced, saturated, warmup)
+    measured = Measured(server, unloaded, paced, saturated, warmup, responses.answers)
+    if load.expect_filed:
+        load.confirm(measured.outcomes)
+    return measured
 
 
 async def run(args: argparse.Namespace) -> None:

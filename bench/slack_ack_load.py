@@ -126,9 +126,13 @@ class Server:
 @dataclass
 class Outcome:
     latency: float  # seconds
-    ok: bool  # HTTP 200 (and, for ours, the answer starts "Filed IT-n: ", or its translation)
+    ok: bool  # HTTP 200 (and, for ours, the acknowledgement says "Filing your request…")
     status: int  # 0: transport error
-    key: str | None = None  # the request key ours answered with
+    number: int = 0  # which command: its response_url ends in /response/<number>
+    since: float = 0.0  # loop.time() its latency counts from
+    # Ours, filled in from its response_url once the load stopped: the key it filed.
+    key: str | None = None
+    confirmed_in: float | None = None  # seconds from `since` to that answer
 
 
 @dataclass
@@ -140,6 +144,7 @@ class Phase:
     loadgen_cpu: float  # seconds
     listeners_after: int = 0  # Bolt listeners still at work when the last response came
     outbox_after: int | None = None  # ours: notices still pending when the load stopped
+    commands_after: int | None = None  # ours: quick-files accepted, not yet filed
     settled_in: float | None = None  # seconds until the server was quiet again
     settle_limit: float = 0.0  # how long it was given
     left_over: dict[str, Any] = field(default_factory=dict)  # its figures when it moved on
@@ -195,6 +200,59 @@ class Phase:
     def max_ms(self) -> float:
         return max((o.latency for o in self.outcomes), default=float("nan")) * 1000
 
+    def confirmed_percentile(self, p: float) -> float:
+        """Ours: nearest-rank percentile, in ms, of the time until the answer with the
+        key reached the response_url (acknowledged commands that got one)."""
+        ordered = sorted(o.confirmed_in for o in self.outcomes if o.confirmed_in is not None)
+        if not ordered:
+            return float("nan")
+        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+        return ordered[rank - 1] * 1000
+
+
+class ResponseUrls:
+    """Slack's side of the response_url: every command's answer after the
+    acknowledgement is posted here, in the load generator (as at Slack, not on the
+    server under test), and kept with the time it arrived."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, list[tuple[float, str]]] = {}
+        self._runner: aiohttp.web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        async def answer(request: web.Request) -> web.Response:
+            body = await request.json()
+            number = int(request.match_info["number"])
+            arrived = asyncio.get_running_loop().time()
+            self.answers.setdefault(number, []).append((arrived, str(body.get("text", ""))))
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/response/{number}", answer)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/response"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def filing_texts() -> set[str]:
+    """Ours' acknowledgement of a quick-file in every language the desk ships."""
+    from models.i18n import _, reader, shipped_languages
+
+    texts = set()
+    for language in shipped_languages():
+        with reader(language, "UTC"):
+            texts.add("⏳ " + _("Filing your request…"))
+    return texts
+
 
 def filed_patterns() -> list[re.Pattern[str]]:
     """`Filed IT-n: ` at the start of the answer, in every language the desk ships
@@ -215,38 +273,48 @@ def filed_patterns() -> list[re.Pattern[str]]:
 class Load:
     """Signed `/request it <text>` slash commands, exactly as Slack posts them."""
 
-    def __init__(self, server: Server, http: aiohttp.ClientSession, run_id: str) -> None:
+    def __init__(
+        self,
+        server: Server,
+        http: aiohttp.ClientSession,
+        run_id: str,
+        responses: ResponseUrls,
+    ) -> None:
         self.server = server
+        self.responses = responses
         self.http = http
         self.run_id = run_id
         self.users = itertools.cycle(USERS)
         self.numbers = itertools.count(1)
         self.verifier = SignatureVerifier(SECRET)
         self.triggers = itertools.count(1)
-        self.shape = SlackDriver(server.url, SECRET, self._trigger)
+        self.shape = SlackDriver(server.url, SECRET, self._trigger, None)
         self.expect_filed = server.kind == "ours"
+        self.filing = filing_texts()
         self.filed = filed_patterns()
 
     def _trigger(self) -> str:
         n = next(self.triggers)
         return f"{n}.{1_700_000_000_000 + n}.bench{n:08x}"
 
-    def _signed(self) -> tuple[bytes, dict[str, str]]:
+    def _signed(self) -> tuple[int, bytes, dict[str, str]]:
         n = next(self.numbers)
         text = f"it Bench {self.run_id} #{n}: printer on floor {n % 7} jams"
-        body = self.shape.command_body(next(self.users), text, SOURCE_CHANNEL)
+        body = self.shape.command_body(
+            next(self.users), text, SOURCE_CHANNEL, f"{self.responses.url}/{n}"
+        )
         stamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": stamp,
             "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body),
         }
-        return body.encode(), headers
+        return n, body.encode(), headers
 
     async def one(self, since: float) -> Outcome:
         """One command; latency from `since` (a loop.time()) to the full response."""
         loop = asyncio.get_running_loop()
-        body, headers = self._signed()
+        n, body, headers = self._signed()
         try:
             async with self.http.post(
                 f"{self.server.url}/slack/events", data=body, headers=headers
@@ -254,21 +322,30 @@ class Load:
                 answer = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError):
-            return Outcome(loop.time() - since, False, 0)
+            return Outcome(loop.time() - since, False, 0, n, since)
         latency = loop.time() - since
         if status != 200:
-            return Outcome(latency, False, status)
+            return Outcome(latency, False, status, n, since)
         if not self.expect_filed:
-            return Outcome(latency, True, status)
+            return Outcome(latency, True, status, n, since)
         try:
             text = str(json.loads(answer)["text"])
         except (ValueError, KeyError, TypeError):
-            return Outcome(latency, False, status)
-        for pattern in self.filed:
-            found = pattern.match(text)
-            if found:
-                return Outcome(latency, True, status, found.group(1))
-        return Outcome(latency, False, status)
+            return Outcome(latency, False, status, n, since)
+        return Outcome(latency, text in self.filing, status, n, since)
+
+    def confirm(self, outcomes: list[Outcome]) -> None:
+        """Ours: match each acknowledged command with the answer at its response_url."""
+        for outcome in outcomes:
+            answers = self.responses.answers.get(outcome.number, [])
+            if not outcome.ok or len(answers) != 1:
+                continue
+            arrived, text = answers[0]
+            for pattern in self.filed:
+                found = pattern.match(text)
+                if found:
+                    outcome.key = found.group(1)
+                    outcome.confirmed_in = arrived - outcome.since
 
     async def sequential(self, count: int) -> tuple[list[Outcome], float]:
         """One connection, one request at a time: the latency without any queue."""
@@ -315,6 +392,8 @@ class Measured:
     paced: Phase
     saturated: Phase
     warmup: list[Outcome]
+    # What reached each command's response_url: {number: [(loop.time(), text)]}.
+    answers: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[Outcome]:

@@ -100,9 +100,21 @@ def aftermath(m: Measured, name: str) -> str:
             + " when it moved on"
         )
     outbox = "" if p.outbox_after is None else f", {p.outbox_after} notices in the outbox"
+    commands = "" if p.commands_after is None else f", {p.commands_after} quick-files not yet filed"
     return (
         f"  {m.server.label} after the last response: {p.listeners_after} listeners still "
-        f"at work{outbox}; {quiet}"
+        f"at work{commands}{outbox}; {quiet}"
+    )
+
+
+def confirmation_line(m: Measured, name: str) -> str:
+    """Ours: how long after the scheduled send the answer with the key arrived."""
+    p: Phase = getattr(m, name)
+    confirmed = sum(1 for o in p.outcomes if o.confirmed_in is not None)
+    return (
+        f"  {m.server.label} answer with the key at the response_url: {confirmed} of {p.ok} "
+        f"acked, p50 {ms(p.confirmed_percentile(50))} ms, p99 "
+        f"{ms(p.confirmed_percentile(99))} ms, max {ms(p.confirmed_percentile(100))} ms"
     )
 
 
@@ -165,6 +177,7 @@ def report(
     print(table(latency_rows(both, "unloaded")))
     unloaded = ours.unloaded.percentile(50) / bare.unloaded.percentile(50)
     print(f"ratio ours/bare p50: {unloaded:.1f}×")
+    print(confirmation_line(ours, "unloaded"))
     for line in filter(None, (lock_line(m, "unloaded") for m in both)):
         print(line)
 
@@ -188,6 +201,7 @@ def report(
         name, ok, detail = line
         checks.append((name, ok))
         print(f"  target: {name:<50} {verdict(ok)}  {detail}")
+    print(confirmation_line(ours, "paced"))
     for m in both:
         print(aftermath(m, "paced"))
     for line in filter(None, (lock_line(m, "paced") for m in both)):
@@ -205,6 +219,7 @@ def report(
         else 0.0
     )
     print(f"ours throughput as a share of bare's: {share:.1f}%")
+    print(confirmation_line(ours, "saturated"))
     for m in both:
         print(aftermath(m, "saturated"))
     for line in filter(None, (lock_line(m, "saturated") for m in both)):
@@ -217,7 +232,13 @@ def report(
     transport = sum(1 for o in outcomes if o.status == 0)
     not_filed = sum(1 for o in outcomes if o.status == 200 and not o.ok)
     bare_failed = sum(1 for o in bare.outcomes if not o.ok)
-    acked = [o.key for o in outcomes if o.ok and o.key]
+    acked_outcomes = [o for o in outcomes if o.ok]
+    unanswered = sum(1 for o in acked_outcomes if not ours.answers.get(o.number))
+    answered_twice = sum(1 for o in acked_outcomes if len(ours.answers.get(o.number, [])) > 1)
+    not_filed_answer = sum(
+        1 for o in acked_outcomes if len(ours.answers.get(o.number, [])) == 1 and o.key is None
+    )
+    acked = [o.key for o in acked_outcomes if o.key]
     acked_set = set(acked)
     keys = stored_keys(ours.server.workdir / "inhouse.db")
     stored = set(keys)
@@ -235,9 +256,15 @@ def report(
             f"bare {bare_failed} of {len(bare.outcomes)}",
         ),
         (
-            "every 200 from ours says 'Filed IT-n' (any language)",
+            "every 200 from ours says 'Filing your request…' (any language)",
             not_filed == 0,
-            f"{not_filed} answered 200 without filing",
+            f"{not_filed} answered 200 otherwise",
+        ),
+        (
+            "every ack answered once at its response_url: 'Filed IT-n'",
+            unanswered == 0 and answered_twice == 0 and not_filed_answer == 0,
+            f"{len(acked_outcomes)} acked: {unanswered} never answered, {answered_twice} "
+            f"answered twice, {not_filed_answer} answered without a key",
         ),
         (
             "acked quick-files = rows in requests",

@@ -196,7 +196,8 @@ async def _database(runtime: Any) -> dict[str, int]:
                     "SELECT"
                     " SUM(CASE WHEN delivered_at IS NULL AND dead_at IS NULL THEN 1 ELSE 0 END),"
                     " SUM(CASE WHEN dead_at IS NOT NULL THEN 1 ELSE 0 END),"
-                    " COUNT(*), (SELECT COUNT(*) FROM requests) FROM outbox"
+                    " COUNT(*), (SELECT COUNT(*) FROM requests),"
+                    " (SELECT COUNT(*) FROM pending_commands) FROM outbox"
                 )
             )
         ).one()
@@ -205,6 +206,7 @@ async def _database(runtime: Any) -> dict[str, int]:
         "outbox_dead": int(row[1] or 0),
         "outbox": int(row[2]),
         "requests": int(row[3]),
+        "pending_commands": int(row[4]),
     }
 
 

@@ -24,17 +24,38 @@ async def attempt_as(
     language: str | None = None,
     warning: str = "⚠️",
 ) -> T | str:
-    """Run `work` as this person, in their language (or `language`) and time zone.
-
-    One transaction (one write lock, one commit); the work runs in a savepoint so
-    a refusal undoes it while the person's profile is still kept, and a DeskError
-    comes back as its message for the person rather than as an exception.
-    """
+    """Run `work` as this person, in their language (or `language`) and time zone,
+    in one transaction (one write lock, one commit); see `attempt_in`."""
     async with sessions.begin() as session:
-        person = await resolve_person(session, identity)
-        with reader(language or person.language, person.timezone or default_timezone):
-            try:
-                async with session.begin_nested():
-                    return await work(session, person)
-            except DeskError as error:
-                return f"{warning} {error.render()}"
+        return await attempt_in(
+            session,
+            identity,
+            work,
+            default_timezone=default_timezone,
+            language=language,
+            warning=warning,
+        )
+
+
+async def attempt_in(
+    session: AsyncSession,
+    identity: Identity,
+    work: Callable[[AsyncSession, Person], Awaitable[T]],
+    *,
+    default_timezone: str,
+    language: str | None = None,
+    warning: str = "⚠️",
+) -> T | str:
+    """Run `work` as this person inside the caller's transaction.
+
+    The work runs in a savepoint so a refusal undoes it while the person's profile
+    (and whatever the caller wrote before) is still kept, and a DeskError comes
+    back as its message for the person rather than as an exception.
+    """
+    person = await resolve_person(session, identity)
+    with reader(language or person.language, person.timezone or default_timezone):
+        try:
+            async with session.begin_nested():
+                return await work(session, person)
+        except DeskError as error:
+            return f"{warning} {error.render()}"

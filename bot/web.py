@@ -6,9 +6,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.traffic import Traffic
 
-def build_web_app(check_database: Callable[[], Awaitable[None]]) -> web.Application:
-    app = web.Application()
+
+def build_web_app(
+    check_database: Callable[[], Awaitable[None]], traffic: Traffic
+) -> web.Application:
+    app = web.Application(middlewares=[traffic.middleware])
 
     async def healthz(_: web.Request) -> web.Response:
         try:

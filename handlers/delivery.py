@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -126,7 +126,10 @@ async def dispatch_due(
     max_rounds: int = 20,
     policy: RetryPolicy | None = None,
     dead_letter_unreachable: bool = False,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> DispatchReport:
+    """Deliver what is due. `pace` is awaited before each notice: a serving
+    process lets the requests it is answering go first (bot.traffic)."""
     policy = policy or RetryPolicy()
     report = DispatchReport()
     blocked: set[tuple[int, int | None, int | None]] = set()
@@ -138,7 +141,16 @@ async def dispatch_due(
         if not claimed:
             break
         await _deliver_claimed(
-            sessions, clock, channels, claimed, blocked, policy, report, dead_letter_unreachable
+            sessions,
+            clock,
+            channels,
+            claimed,
+            blocked,
+            policy,
+            report,
+            dead_letter_unreachable,
+            pace,
+            owner,
         )
         if report.delivered == before:
             break
@@ -154,11 +166,17 @@ async def _deliver_claimed(
     policy: RetryPolicy,
     report: DispatchReport,
     dead_letter_unreachable: bool,
+    pace: Callable[[], Awaitable[None]] | None,
+    owner: str,
 ) -> None:
     for message_id in claimed:
+        if pace is not None:
+            await pace()
         async with sessions.begin() as session:
             message = await session.get(OutboxMessage, message_id)
-            if message is None or message.delivered_at is not None:
+            # Our lease may have run out while we paced, and another process
+            # claimed the notice since: it is theirs to deliver now.
+            if message is None or message.delivered_at is not None or message.lease_owner != owner:
                 continue
             lane = _lane(message)
             if lane in blocked:

@@ -11,6 +11,7 @@ from models.directory import (
     Team,
     TeamAlias,
 )
+from models.inbox import PendingCommand
 from models.outbox import (
     ConversationAddress,
     InboundKey,
@@ -31,6 +32,7 @@ __all__ = [
     "Membership",
     "MessageRef",
     "OutboxMessage",
+    "PendingCommand",
     "Person",
     "Request",
     "RequestEvent",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack import install_tables
+from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.listeners import actions, commands, events, shortcuts, submissions
 
@@ -69,7 +71,14 @@ def web_client(token: str | None, api_url: str) -> AsyncWebClient:
     )
 
 
-def build_slack_app(config: SlackConfig, desk: SlackDesk, engine: AsyncEngine) -> AsyncApp:
+def build_slack_app(
+    config: SlackConfig,
+    desk: SlackDesk,
+    engine: AsyncEngine,
+    pace: Callable[[], Awaitable[None]],
+) -> tuple[AsyncApp, CommandPump]:
+    """The Bolt app with every listener, and the pump its quick-files go to (it
+    awaits `pace` before each command: bot.traffic)."""
     client = web_client(config.bot_token, config.api_url)
     if config.oauth:
         assert config.client_id and config.client_secret
@@ -97,13 +106,27 @@ def build_slack_app(config: SlackConfig, desk: SlackDesk, engine: AsyncEngine) -
         )
     else:
         app = AsyncApp(token=config.bot_token, signing_secret=config.signing_secret, client=client)
-    for listeners in (commands, actions, submissions, events, shortcuts):
+    bolt = app
+
+    async def client_for(workspace: str | None) -> AsyncWebClient:
+        # In OAuth mode each workspace has its own bot token.
+        store = bolt.installation_store
+        if store is None or workspace is None:
+            return bolt.client
+        found = await store.async_find_bot(enterprise_id=None, team_id=workspace)
+        return web_client(found.bot_token if found else None, config.api_url)
+
+    pump = CommandPump(desk, client_for, pace)
+    commands.register(app, desk, pump)
+    for listeners in (actions, submissions, events, shortcuts):
         listeners.register(app, desk)
-    return app
+    return app, pump
 
 
-def mount(web_app: web.Application, slack_app: AsyncApp) -> None:
-    """POST /slack/events for everything Slack sends; the OAuth pages when on."""
+def mount(web_app: web.Application, slack_app: AsyncApp, pump: CommandPump) -> None:
+    """POST /slack/events for everything Slack sends; the OAuth pages when on; the
+    command pump runs while the web app serves."""
+    web_app.cleanup_ctx.append(pump.lifespan)
 
     async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(

@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.acting import attempt_as
+from bot.acting import attempt_as, attempt_in
+from handlers import inbox
 from handlers.people import Identity, resolve_person
 from models.clock import Clock
 from models.directory import Person
@@ -21,6 +22,7 @@ from models.i18n import _, reader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PLATFORM = "slack"
 
 
 @dataclass
@@ -67,14 +69,63 @@ class SlackDesk:
 
     def busy(self, user_id: str) -> str:
         """Said when the desk could not act in time; in the person's language if known."""
+        return self._in_known_language(
+            user_id,
+            lambda: (
+                "⚠️ " + _("The desk is very busy right now, so nothing was done. Please try again.")
+            ),
+        )
+
+    def filing(self, user_id: str) -> str:
+        """The acknowledgement of a quick-file: the confirmation replaces it shortly."""
+        return self._in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
+
+    def _in_known_language(self, user_id: str, render: Callable[[], str]) -> str:
+        # Said before any database work, so only what this process already knows.
         known = self._profiles.get(user_id)
         with reader(
-            known.language if known else None, known.timezone if known else self.default_timezone
+            known.language if known else None,
+            (known.timezone if known else None) or self.default_timezone,
         ):
-            return "⚠️ " + _(
-                "The desk is very busy right now, so your request was NOT "
-                "filed. Please try again in a moment."
+            return render()
+
+    async def accept(
+        self,
+        *,
+        delivery_key: str,
+        workspace: str | None,
+        user_id: str,
+        text: str,
+        reply_address: str,
+    ) -> bool:
+        """Store a command for the pump in one small transaction (see models.inbox)."""
+        engine = self.sessions.kw["bind"]
+        async with engine.begin() as connection:
+            return await inbox.accept(
+                connection,
+                platform=PLATFORM,
+                delivery_key=delivery_key,
+                workspace=workspace,
+                user_id=user_id,
+                text=text,
+                reply_address=reply_address,
+                now=self.clock.now(),
             )
+
+    async def attempt_claimed(
+        self,
+        client: AsyncWebClient,
+        command: inbox.Accepted,
+        work: Callable[[AsyncSession, Person], Awaitable[T]],
+    ) -> T | str | None:
+        """Carry out an accepted command as its sender: the command is taken from the
+        inbox in the same transaction, so it is done once; None if another process
+        took it first."""
+        identity = await self.identity(client, command.user_id)
+        async with self.sessions.begin() as session:
+            if not await inbox.take(session, command):
+                return None
+            return await attempt_in(session, identity, work, default_timezone=self.default_timezone)
 
     async def attempt(
         self,

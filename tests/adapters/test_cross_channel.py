@@ -11,6 +11,7 @@ from models.settings import Settings
 from tests.adapters.slack.driver import SlackDriver
 from tests.adapters.teams.conftest import start_app
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
+from tests.adapters.waiting import eventually
 from tests.fakes.bot_connector import FakeConnector
 from tests.fakes.slack_api import FakeSlack
 
@@ -57,10 +58,13 @@ async def test_filed_in_slack_delivered_to_the_team_in_teams_and_back(
             teams = TeamsDriver(base, connector.url)
             await teams.install_in_team("alice")
 
-            filed = await SlackDriver(base, "secret", slack.new_trigger_id).command(
-                "U0SAM", "it Laptop won't boot"
-            )
-            assert "Filed IT-1" in filed.json["text"]
+            sent = await SlackDriver(
+                base, "secret", slack.new_trigger_id, slack.new_response_url
+            ).command("U0SAM", "it Laptop won't boot")
+            assert sent.response_url is not None
+            answered = slack.responses[sent.response_url]
+            await eventually(lambda: answered)
+            assert "Filed IT-1" in answered[0]["text"]
             await runtime.dispatch()
             card = [s for s in connector.sent if s.conversation_id.startswith(IT_CHANNEL)][-1]
             assert "Laptop won" in str(card.activity["attachments"])

@@ -8,7 +8,7 @@ from typing import Any
 from tests.fakes.polling import poll
 
 
-async def eventually(check: Callable[[], Any]) -> None:
-    """Poll `check` (plain or async) until it is truthy; fail after 5 seconds."""
-    if not await poll(check, 5.0):
+async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
+    """Poll `check` (plain or async) until it is truthy; fail after `within` seconds."""
+    if not await poll(check, within):
         raise AssertionError("the app did not get there in time")

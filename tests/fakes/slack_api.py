@@ -91,6 +91,8 @@ MESSAGE_TEXT_LIMIT = 40_000
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 MODAL_STACK_LIMIT = 3
+RESPONSE_URL_TTL = 30 * 60.0
+RESPONSE_URL_USES = 5
 
 
 # --------------------------------------------------------------------------- records
@@ -827,8 +829,11 @@ class FakeSlack:
         self.channels: dict[str, Channel] = {}
         self.files: dict[str, UploadedFile] = {}
         self.warnings: list[str] = []  # lenient acceptances, e.g. an unknown thread_ts
+        # What was posted to each response_url (new_response_url), in order.
+        self.responses: dict[str, list[dict[str, Any]]] = {}
 
         self._triggers: dict[str, _Trigger] = {}
+        self._response_born: dict[str, float] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._modal_stacks: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
@@ -875,6 +880,7 @@ class FakeSlack:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_post("/response/{token}", self._handle_response)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -964,6 +970,14 @@ class FakeSlack:
         trigger_id = f"{n}.{1_690_000_000_000 + n}.{digest}"
         self._triggers[trigger_id] = _Trigger(user_id, self.clock() - age)
         return trigger_id
+
+    def new_response_url(self) -> str:
+        """A slash command's response_url: up to 5 posts within 30 minutes, as
+        Slack allows; what is posted is kept in ``responses[url]``."""
+        url = f"{self._base}/response/{next(self._ids)}"
+        self.responses[url] = []
+        self._response_born[url] = self.clock()
+        return url
 
     def fail_next(
         self,
@@ -1155,6 +1169,27 @@ class FakeSlack:
             return web.Response(status=400, text=text, content_type="text/plain")
         file.content = data
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
+    async def _handle_response(self, request: web.Request) -> web.StreamResponse:
+        url = f"{self._base}/response/{request.match_info['token']}"
+        born = self._response_born.get(url)
+        if born is None or self.clock() - born > RESPONSE_URL_TTL:
+            return web.Response(status=404, text="expired_url", content_type="text/plain")
+        if len(self.responses[url]) >= RESPONSE_URL_USES:
+            return web.Response(status=404, text="used_url", content_type="text/plain")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload", content_type="text/plain")
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return web.Response(status=400, text="no_text", content_type="text/plain")
+        if body.get("blocks"):
+            checks = BlockKitValidator("message", unique_action_ids=self.unique_action_ids)
+            checks.blocks(body["blocks"], "/blocks")
+            if checks.problems:
+                return web.Response(status=400, text="invalid_blocks", content_type="text/plain")
+        self.responses[url].append(body)
+        return web.Response(text="ok", content_type="text/plain")
 
     # ------------------------------------------------------------------ model helpers
 

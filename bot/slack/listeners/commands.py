@@ -15,6 +15,7 @@ from bot.commands import run_command, stats_for, stats_lines
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
 from bot.slack import forms
+from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
 from models.directory import Person
@@ -24,11 +25,35 @@ log = logging.getLogger(__name__)
 ACK_DEADLINE = 2.2
 
 
-def register(app: AsyncApp, desk: SlackDesk) -> None:
+def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
     @app.command("/request")
     async def request_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         user_id = str(body["user_id"])
-        command = parse("/request " + str(body.get("text") or ""))
+        text = str(body.get("text") or "")
+        command = parse("/request " + text)
+        if command.verb == "file":
+            # Stored in one small insert before the acknowledgement, carried out by
+            # the pump, answered through the response_url: a burst of requests
+            # never makes Slack wait (models.inbox). Stored if and only if acked:
+            # an insert that cannot finish in time is rolled back.
+            try:
+                await asyncio.wait_for(
+                    desk.accept(
+                        delivery_key=str(body["trigger_id"]),
+                        workspace=body.get("team_id"),
+                        user_id=user_id,
+                        text=text,
+                        reply_address=str(body["response_url"]),
+                    ),
+                    ACK_DEADLINE,
+                )
+            except TimeoutError:
+                log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
+                await ack(text=desk.busy(user_id), response_type="ephemeral")
+                return
+            pump.nudge()
+            await ack(text=desk.filing(user_id), response_type="ephemeral")
+            return
         if command.verb == "form":
             # The trigger is valid for 3 seconds: acknowledge, then open at once.
             await ack()
@@ -43,10 +68,9 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         async def work(session: AsyncSession, person: Person) -> str:
             return await run_command(session, desk.clock, person, command, escape)
 
-        # Filing writes before the acknowledgement: an acked request is a stored one.
         # Slack gives up after 3 seconds and Bolt then answers with an error of its
-        # own, so when the desk is overloaded we stop first, roll back, and say the
-        # request was not filed: what the person is told and what is stored agree.
+        # own, so when the desk is overloaded we stop first, roll back, and say so:
+        # what the person is told and what is stored agree.
         try:
             answer = await asyncio.wait_for(desk.attempt(client, user_id, work), ACK_DEADLINE)
         except TimeoutError:

@@ -17,7 +17,7 @@ from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
 from models.requests import Request
 from models.settings import Settings
-from tests.adapters.slack.driver import SlackDriver
+from tests.adapters.slack.driver import Answer, SlackDriver
 from tests.adapters.waiting import eventually
 from tests.fakes.slack_api import FakeSlack
 
@@ -73,6 +73,25 @@ class SlackWorld:
     driver: SlackDriver
     runtime: Runtime
 
+    async def answer(self, sent: Answer) -> str:
+        """What the person finally reads for a command: a quick-file is acknowledged
+        with "Filing…" and answered at its response_url once the pump has filed it."""
+        assert sent.status == 200, sent
+        acknowledgement = sent.json["text"] if sent.text else ""
+        if not acknowledgement.startswith("⏳"):
+            return str(acknowledgement)
+        assert sent.response_url is not None
+        posted = self.fake.responses[sent.response_url]
+        await eventually(lambda: posted)
+        assert len(posted) == 1, posted
+        assert posted[0]["replace_original"] is True
+        assert posted[0]["response_type"] == "ephemeral"
+        return str(posted[0]["text"])
+
+    async def say(self, user: str, text: str) -> str:
+        """`/request <text>` as this person; the answer they finally read."""
+        return await self.answer(await self.driver.command(user, text))
+
     async def deliver(self) -> None:
         """Run the outbox dispatcher once, as the scheduler would."""
         await self.runtime.dispatch()
@@ -127,7 +146,12 @@ async def slack(
         runner = web.AppRunner(runtime.web)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
-        driver = SlackDriver(f"http://127.0.0.1:{unused_tcp_port}", SECRET, fake.new_trigger_id)
+        driver = SlackDriver(
+            f"http://127.0.0.1:{unused_tcp_port}",
+            SECRET,
+            fake.new_trigger_id,
+            fake.new_response_url,
+        )
         try:
             yield SlackWorld(fake, driver, runtime)
         finally:

@@ -20,6 +20,8 @@ APP = "A0INHOUSE"
 class Answer:
     status: int
     text: str
+    # A slash command's response_url, where a later answer may be posted.
+    response_url: str | None = None
 
     @property
     def json(self) -> Any:
@@ -31,6 +33,7 @@ class SlackDriver:
     base_url: str  # http://127.0.0.1:PORT
     signing_secret: str
     trigger: Any  # () -> str, issues a fresh trigger id on the fake
+    response_url: Any  # () -> str, issues a fresh response_url on the fake
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def post(
@@ -57,7 +60,9 @@ class SlackDriver:
         ):
             return Answer(response.status, await response.text())
 
-    def command_body(self, user: str, text: str, channel: str = "C0GENERAL") -> str:
+    def command_body(
+        self, user: str, text: str, channel: str = "C0GENERAL", response_url: str = ""
+    ) -> str:
         return urlencode(
             {
                 "token": "legacy",
@@ -71,15 +76,18 @@ class SlackDriver:
                 "text": text,
                 "api_app_id": APP,
                 "is_enterprise_install": "false",
-                "response_url": "https://hooks.slack.invalid/commands/1",
+                "response_url": response_url or self.response_url(),
                 "trigger_id": self.trigger(),
             }
         )
 
     async def command(self, user: str, text: str, channel: str = "C0GENERAL") -> Answer:
-        return await self.post(
-            self.command_body(user, text, channel), "application/x-www-form-urlencoded"
+        url = self.response_url()
+        answer = await self.post(
+            self.command_body(user, text, channel, url), "application/x-www-form-urlencoded"
         )
+        answer.response_url = url
+        return answer
 
     async def interact(self, payload: dict[str, Any]) -> Answer:
         payload = {"api_app_id": APP, "token": "legacy", "team": {"id": TEAM}, **payload}

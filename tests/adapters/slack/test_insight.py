@@ -16,8 +16,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 async def test_stats_answers_with_figures_and_a_chart_in_the_dm(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
-    await slack.driver.command("U0SAM", "it Mouse broken")
+    await slack.say("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Mouse broken")
     answer = await slack.driver.command("U0ALICE", "stats it 30d")
     assert answer.status == 200
     await slack.eventually(lambda: any(f.completed for f in slack.fake.files.values()))
@@ -29,7 +29,7 @@ async def test_stats_answers_with_figures_and_a_chart_in_the_dm(slack: SlackWorl
 
 
 async def test_the_weekly_digest_posts_the_week_with_its_chart(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     now = datetime.now(UTC)
     week = "{}-W{:02d}".format(*now.isocalendar()[:2])
     async with slack.runtime.sessions.begin() as session:

@@ -100,7 +100,7 @@ async def test_a_dm_that_is_not_a_command_offers_to_file_it(slack: SlackWorld) -
 
 
 async def test_assign_picks_a_team_member_found_by_email(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.driver.press("U0ALICE", "assign_open", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: slack.fake.calls_to("views.open"))
     view = slack.fake.calls_to("views.open")[-1].args["view"]
@@ -121,7 +121,7 @@ async def test_assign_picks_a_team_member_found_by_email(slack: SlackWorld) -> N
 
 
 async def test_app_home_shows_my_requests_and_my_teams_queue(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.driver.event(
         {"type": "app_home_opened", "user": "U0ALICE", "tab": "home", "channel": "DU0ALICE"}
     )

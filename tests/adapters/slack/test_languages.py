@@ -39,14 +39,14 @@ async def test_a_german_requester_reads_german_and_may_type_german_keywords(
         locale="de-DE",
     )
     slack.fake.add_channel("DU0HANS", members=["U0HANS", slack.fake.bot_user_id])
-    filed = await slack.driver.command("U0HANS", "it Drucker brennt")
-    text = filed.json["text"]
+    filed = await slack.say("U0HANS", "it Drucker brennt")
+    text = filed
     assert "Anfrage IT-1 eingereicht: Drucker brennt." in text
     assert "IT Service Desk antwortet bis" in text
-    listing = await slack.driver.command("U0HANS", "liste")
-    assert "Sie haben 1 offene Anfrage:" in listing.json["text"]
-    helps = await slack.driver.command("U0HANS", "hilfe")
-    assert "/request list" in helps.json["text"]  # the keywords stay the same for all
+    listing = await slack.say("U0HANS", "liste")
+    assert "Sie haben 1 offene Anfrage:" in listing
+    helps = await slack.say("U0HANS", "hilfe")
+    assert "/request list" in helps  # the keywords stay the same for all
 
 
 async def test_an_italian_requester_answers_the_survey_in_italian(slack: SlackWorld) -> None:
@@ -59,7 +59,7 @@ async def test_an_italian_requester_answers_the_survey_in_italian(slack: SlackWo
         locale="it-IT",
     )
     slack.fake.add_channel("DU0GIULIA", members=["U0GIULIA", slack.fake.bot_user_id])
-    await slack.driver.command("U0GIULIA", "it Monitor rotto")
+    await slack.say("U0GIULIA", "it Monitor rotto")
     await slack.deliver()
     await slack.driver.press("U0ALICE", "resolve_open", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: slack.fake.calls_to("views.open"))
@@ -76,14 +76,14 @@ async def test_an_italian_requester_answers_the_survey_in_italian(slack: SlackWo
     await slack.eventually(lambda: _status(slack, "closed"))
     await slack.deliver()
     assert "4 su 5" in str(survey.blocks)
-    stato = await slack.driver.command("U0GIULIA", "stato IT-1")
-    assert "Cronologia:" in stato.json["text"]
+    stato = await slack.say("U0GIULIA", "stato IT-1")
+    assert "Cronologia:" in stato
 
 
 async def test_an_escalation_reaches_a_german_lead_in_german(slack: SlackWorld) -> None:
     await speaks(slack, email="carol@example.com", language="de")
     await speaks(slack, team="it", language="it")  # the IT channel reads Italian
-    await slack.driver.command("U0SAM", "it Laptop broken")
+    await slack.say("U0SAM", "it Laptop broken")
     await slack.deliver()
     assert "Prendi in carico" in str(slack.card().blocks)  # the channel's language
     later = ManualClock(datetime.now(UTC) + timedelta(hours=4, minutes=1))

@@ -25,7 +25,7 @@ async def metrics(slack: SlackWorld) -> str:
 
 
 async def test_metrics_show_requests_outbox_and_deliveries(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     before = await metrics(slack)
     assert 'inhouse_requests{status="open",team="it"} 1.0' in before
     assert "inhouse_outbox_pending 1.0" in before
@@ -38,7 +38,7 @@ async def test_metrics_show_requests_outbox_and_deliveries(slack: SlackWorld) ->
 async def test_a_lapse_escalates_by_dm_with_buttons_and_shows_in_status(
     slack: SlackWorld,
 ) -> None:
-    await slack.driver.command("U0SAM", "it Laptop broken")  # respond within 4h, 24x7
+    await slack.say("U0SAM", "it Laptop broken")  # respond within 4h, 24x7
     await slack.deliver()
     later = ManualClock(datetime.now(UTC) + timedelta(hours=4, minutes=1))
     report = await sweep_due(slack.runtime.sessions, later)
@@ -73,7 +73,7 @@ async def test_server_errors_are_retried_and_a_dead_api_loses_nothing(
     slack: SlackWorld,
 ) -> None:
     slack.fake.fail_next("chat.postMessage", status=500, times=2)
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()  # slack_sdk's own retries get it through
     assert slack.card().text
 
@@ -81,7 +81,7 @@ async def test_server_errors_are_retried_and_a_dead_api_loses_nothing(
     unreachable = slack.runtime.channels[0]
     real = unreachable.client.base_url
     unreachable.client.base_url = "http://127.0.0.1:9/api/"
-    await slack.driver.command("U0SAM", "it Second printer on fire")
+    await slack.say("U0SAM", "it Second printer on fire")
     await slack.deliver()
     async with slack.runtime.sessions() as session:
         waiting = list(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bot.slack.command_pump import POLL_SECONDS
+from handlers import inbox
 from models.outbox import OutboxMessage
 from models.requests import Request, RequestEvent
 from tests.adapters.slack.conftest import SlackWorld
+from tests.adapters.waiting import eventually
 
 
 async def _events(slack: SlackWorld, kind: str) -> int:
@@ -35,37 +39,52 @@ async def test_unsigned_wrongly_signed_and_stale_requests_get_401(slack: SlackWo
 async def test_quick_file_answers_with_key_and_promise_in_requester_time(
     slack: SlackWorld,
 ) -> None:
-    answer = await slack.driver.command("U0SAM", "it Printer on fire\nThird floor, room 3.12")
-    assert answer.status == 200
-    body = answer.json
-    assert body["response_type"] == "ephemeral"
-    assert "Filed IT-1: Printer on fire." in body["text"]
-    assert "IT Service Desk aims to respond by" in body["text"]
+    sent = await slack.driver.command("U0SAM", "it Printer on fire\nThird floor, room 3.12")
+    # Slack hears back at once; the answer with the key replaces that at response_url.
+    assert sent.status == 200
+    assert sent.json == {"response_type": "ephemeral", "text": "⏳ Filing your request…"}
+    answer = await slack.answer(sent)
+    assert "Filed IT-1: Printer on fire." in answer
+    assert "IT Service Desk aims to respond by" in answer
     request = await slack.request("IT-1")
     assert request.description == "Third floor, room 3.12"
     assert request.priority == "normal"
 
 
+async def test_a_quick_file_is_answered_by_dm_when_its_response_url_is_gone(
+    slack: SlackWorld,
+) -> None:
+    used = slack.fake.new_response_url()
+    slack.fake.responses[used].extend([{"text": "earlier"}] * 5)  # Slack allows 5 uses
+    body = slack.driver.command_body("U0SAM", "it Printer on fire", response_url=used)
+    sent = await slack.driver.post(body, "application/x-www-form-urlencoded")
+    assert sent.status == 200
+    await slack.eventually(lambda: slack.dms("U0SAM"))
+    assert "Filed IT-1: Printer on fire." in slack.dms("U0SAM")[-1].text
+    assert len(slack.fake.responses[used]) == 5
+    assert await slack.count() == 1
+
+
 async def test_unknown_team_gets_the_list_of_teams(slack: SlackWorld) -> None:
-    answer = await slack.driver.command("U0SAM", "plumbing The sink leaks")
-    assert "There is no team called 'plumbing'" in answer.json["text"]
-    assert "finance, it" in answer.json["text"]
+    answer = await slack.say("U0SAM", "plumbing The sink leaks")
+    assert "There is no team called 'plumbing'" in answer
+    assert "finance, it" in answer
     assert await slack.count() == 0
 
 
 async def test_empty_and_oversized_text_is_refused_with_the_limit(slack: SlackWorld) -> None:
-    empty = await slack.driver.command("U0SAM", "it")
-    long = await slack.driver.command("U0SAM", "it " + "x" * 200)
-    assert "Say in a few words what you need" in empty.json["text"]
-    assert "the limit is 150" in long.json["text"]
+    empty = await slack.say("U0SAM", "it")
+    long = await slack.say("U0SAM", "it " + "x" * 200)
+    assert "Say in a few words what you need" in empty
+    assert "the limit is 150" in long
     assert await slack.count() == 0
 
 
 async def test_user_text_cannot_mention_or_spoof_links(slack: SlackWorld) -> None:
     title = "<!channel> see <http://evil.example|your bank> & <@U0BOB>"
-    answer = await slack.driver.command("U0SAM", "it " + title)
-    assert "<!channel>" not in answer.json["text"]
-    assert "&lt;!channel&gt;" in answer.json["text"]
+    answer = await slack.say("U0SAM", "it " + title)
+    assert "<!channel>" not in answer
+    assert "&lt;!channel&gt;" in answer
     await slack.deliver()
     card_text = str(slack.card().blocks)
     assert "<!channel>" not in card_text and "<http://evil" not in card_text
@@ -73,7 +92,7 @@ async def test_user_text_cannot_mention_or_spoof_links(slack: SlackWorld) -> Non
 
 
 async def test_only_the_team_may_press_its_buttons(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()
     await slack.driver.press("U0FAY", "claim", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: slack.fake.calls_to("chat.postEphemeral"))
@@ -88,7 +107,7 @@ async def test_only_the_team_may_press_its_buttons(slack: SlackWorld) -> None:
 
 
 async def test_a_double_click_claims_once(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.driver.press("U0ALICE", "claim", "IT-1", channel="C0ITDESK")
     await slack.driver.press("U0ALICE", "claim", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: _claimed(slack))
@@ -103,7 +122,7 @@ async def _claimed(slack: SlackWorld) -> bool:
 
 
 async def test_a_retried_event_is_handled_once(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()
     card = slack.card()
     reply = {
@@ -125,7 +144,7 @@ async def test_a_retried_event_is_handled_once(slack: SlackWorld) -> None:
 
 
 async def test_internal_notes_stay_in_the_team_thread(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()
     await slack.driver.event(
         {
@@ -145,7 +164,7 @@ async def test_internal_notes_stay_in_the_team_thread(slack: SlackWorld) -> None
 
 
 async def test_the_bots_own_and_other_bots_messages_are_ignored(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()
     card = slack.card()
     await slack.driver.event(
@@ -200,7 +219,7 @@ async def test_delivery_survives_rate_limits_and_dead_letters_a_lost_channel(
     slack: SlackWorld,
 ) -> None:
     slack.fake.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
-    await slack.driver.command("U0SAM", "it Printer on fire")
+    await slack.say("U0SAM", "it Printer on fire")
     await slack.deliver()  # the client's own retries are spent: the outbox retries later
     async with slack.runtime.sessions() as session:
         pending = list(
@@ -210,7 +229,7 @@ async def test_delivery_survives_rate_limits_and_dead_letters_a_lost_channel(
     assert pending[0].dead_at is None
 
     slack.fake.channels.pop("C0FIN")
-    await slack.driver.command("U0SAM", "finance Invoice missing")
+    await slack.say("U0SAM", "finance Invoice missing")
     await slack.deliver()
     async with slack.runtime.sessions() as session:
         dead = list(
@@ -221,24 +240,57 @@ async def test_delivery_survives_rate_limits_and_dead_letters_a_lost_channel(
 
 
 async def test_list_status_queue_and_help(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Printer on fire")
-    mine = await slack.driver.command("U0SAM", "list")
-    status = await slack.driver.command("U0SAM", "status it-1")
-    queue = await slack.driver.command("U0ALICE", "queue")
-    not_member = await slack.driver.command("U0SAM", "queue it")
-    helps = await slack.driver.command("U0SAM", "help")
-    assert "IT-1 · Printer on fire" in mine.json["text"]
-    assert "History:" in status.json["text"] and "filed" in status.json["text"]
-    assert "IT Service Desk: 1 request in the queue" in queue.json["text"]
-    assert "Only IT Service Desk can see its queue." in not_member.json["text"]
-    assert "/request list" in helps.json["text"]
+    await slack.say("U0SAM", "it Printer on fire")
+    mine = await slack.say("U0SAM", "list")
+    status = await slack.say("U0SAM", "status it-1")
+    queue = await slack.say("U0ALICE", "queue")
+    not_member = await slack.say("U0SAM", "queue it")
+    helps = await slack.say("U0SAM", "help")
+    assert "IT-1 · Printer on fire" in mine
+    assert "History:" in status and "filed" in status
+    assert "IT Service Desk: 1 request in the queue" in queue
+    assert "Only IT Service Desk can see its queue." in not_member
+    assert "/request list" in helps
 
 
 async def test_requests_of_a_new_person_use_their_slack_profile(slack: SlackWorld) -> None:
-    answer = await slack.driver.command("U0NEW", "finance Where is my invoice?")
-    assert "Filed FIN-1" in answer.json["text"]
+    answer = await slack.say("U0NEW", "finance Where is my invoice?")
+    assert "Filed FIN-1" in answer
     async with slack.runtime.sessions() as session:
         request = await session.scalar(select(Request).where(Request.key == "FIN-1"))
         assert request is not None
         assert request.requester.email == "newbie@example.com"
         assert request.requester.timezone == "America/New_York"
+
+
+async def test_a_command_delivered_twice_is_filed_once(slack: SlackWorld) -> None:
+    url = slack.fake.new_response_url()
+    body = slack.driver.command_body("U0SAM", "it Printer on fire", response_url=url)
+    first = await slack.driver.post(body, "application/x-www-form-urlencoded")
+    again = await slack.driver.post(body, "application/x-www-form-urlencoded")
+    assert first.status == again.status == 200
+    await slack.eventually(lambda: slack.fake.responses[url])
+    await slack.deliver()
+    assert len(slack.fake.responses[url]) == 1
+    assert await slack.count() == 1
+    assert len([m for m in slack.fake.messages["C0ITDESK"] if m.thread_ts is None]) == 1
+
+
+async def test_a_command_accepted_before_a_crash_is_filed_after_it(slack: SlackWorld) -> None:
+    # As if a process acknowledged it and stopped before its pump got to it: the
+    # inbox row is all there is, and any process's pump carries it out.
+    url = slack.fake.new_response_url()
+    async with slack.runtime.engine.begin() as connection:
+        await inbox.accept(
+            connection,
+            platform="slack",
+            delivery_key="trigger-before-the-crash",
+            workspace="T0TEAM",
+            user_id="U0SAM",
+            text="it Printer on fire",
+            reply_address=url,
+            now=datetime.now(UTC),
+        )
+    await eventually(lambda: slack.fake.responses[url], within=POLL_SECONDS + 5)
+    assert "Filed IT-1: Printer on fire." in slack.fake.responses[url][0]["text"]
+    assert await slack.count() == 1

@@ -1,0 +1,140 @@
+"""The command pump: carries out accepted quick-files and answers through their
+response_url (see models.inbox for why they wait there).
+
+One pump per serving process takes the inbox oldest first, one command at a
+time: a burst queues in the database instead of piling up as concurrent
+transactions on the event loop that has to acknowledge Slack within 3 seconds.
+The listener nudges it after each acceptance; a slow poll picks up what another
+process accepted and did not carry out (it stopped, or crashed, in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.command_line import parse
+from bot.commands import run_command
+from bot.slack.desk import PLATFORM, SlackDesk
+from bot.slack.mrkdwn import escape
+from handlers import inbox
+from models.directory import Person
+
+log = logging.getLogger(__name__)
+
+# What one round reads from the inbox; the pump then reads again.
+BATCH = 50
+# A command accepted by a process that stopped before carrying it out waits at
+# most this long for another process's pump.
+POLL_SECONDS = 5.0
+
+
+class CommandPump:
+    def __init__(
+        self,
+        desk: SlackDesk,
+        client_for: Callable[[str | None], Awaitable[AsyncWebClient]],
+        pace: Callable[[], Awaitable[None]],
+        *,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self._desk = desk
+        self._client_for = client_for
+        self._pace = pace
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._http: aiohttp.ClientSession | None = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def lifespan(self, _app: web.Application) -> AsyncIterator[None]:
+        """aiohttp cleanup context: the pump runs while the web app serves."""
+        self._http = aiohttp.ClientSession()
+        task = asyncio.create_task(self._run(), name="slack-command-pump")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self._http.close()
+
+    async def drain(self) -> int:
+        """Carry out everything waiting now; how many commands this pump answered."""
+        done = 0
+        while True:
+            async with self._desk.sessions() as session:
+                waiting = await inbox.waiting(session, PLATFORM, BATCH)
+            if not waiting:
+                return done
+            for command in waiting:
+                await self._pace()
+                if await self._carry_out(command):
+                    done += 1
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                # The commands stay in the inbox; the next round tries again.
+                log.exception("the command pump failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    async def _carry_out(self, command: inbox.Accepted) -> bool:
+        client = await self._client_for(command.workspace)
+        parsed = parse("/request " + command.text)
+
+        async def work(session: AsyncSession, person: Person) -> str:
+            return await run_command(session, self._desk.clock, person, parsed, escape)
+
+        answer = await self._desk.attempt_claimed(client, command, work)
+        if answer is None:
+            return False
+        await self._reply(command, answer, client)
+        return True
+
+    async def _reply(self, command: inbox.Accepted, answer: str, client: AsyncWebClient) -> None:
+        # The answer replaces the "Filing…" acknowledgement. The work is committed
+        # already, so if the response_url is gone (30 minutes, 5 uses) the answer
+        # goes to the person's DM with the bot instead.
+        webhook = AsyncWebhookClient(
+            command.reply_address,
+            session=self._http,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                AsyncServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        try:
+            response = await webhook.send(
+                text=answer, response_type="ephemeral", replace_original=True
+            )
+            if response.status_code == 200:
+                return
+            problem = f"{response.status_code} {response.body}"
+        except aiohttp.ClientError as error:
+            problem = str(error)
+        log.warning("response_url failed for %s (%s); answering by DM", command.user_id, problem)
+        try:
+            await client.chat_postMessage(channel=command.user_id, text=answer)
+        except SlackApiError as error:
+            log.warning("could not answer %s: %s", command.user_id, error.response.get("error"))

@@ -1,0 +1,45 @@
+"""Interactive traffic first: background work in a serving process waits for a lull.
+
+Slack gives an acknowledgement 3 seconds, and the person behind it waits for
+every millisecond; a team card posted or a queued quick-file filed 50 ms later
+makes no difference to anyone. They share one event loop, so the background
+work (the command pump, the outbox dispatch) asks `lull()` before each item:
+it goes on when no request is being answered, or after `patience` at the latest,
+so it is never starved for long under sustained load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+# The longest background work waits for a lull before it goes on anyway.
+PATIENCE_SECONDS = 2.0
+
+
+class Traffic:
+    def __init__(self, patience: float = PATIENCE_SECONDS) -> None:
+        self._patience = patience
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._in_flight += 1
+        self._quiet.clear()
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
+
+    async def lull(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), self._patience)
