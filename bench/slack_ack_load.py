@@ -56,7 +56,9 @@ class Server:
             return "(no log)"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
-    async def start(self, dispatch_interval: float, lock_timing: bool = False) -> None:
+    async def start(
+        self, dispatch_interval: float, lock_timing: bool = False, database_url: str | None = None
+    ) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         with (self.workdir / "server.log").open("wb") as log:
@@ -70,6 +72,7 @@ class Server:
                 "--dispatch-interval",
                 str(dispatch_interval),
                 *(["--lock-timing"] if lock_timing and self.kind == "ours" else []),
+                *(["--database-url", database_url] if database_url and self.kind == "ours" else []),
                 cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,

@@ -4,9 +4,7 @@ checks on ours, printed as plain text."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -160,11 +158,6 @@ def log_summary(log: Path, top: int = 8) -> list[str]:
     return [f"{n:>6}× {message}" for message, n in seen.most_common(top)]
 
 
-def stored_keys(database: Path) -> list[str]:
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        return [row[0] for row in connection.execute("SELECT key FROM requests")]
-
-
 def report(
     args: argparse.Namespace, bare: Measured, ours: Measured, started: float
 ) -> list[tuple[str, bool]]:
@@ -240,7 +233,7 @@ def report(
     )
     acked = [o.key for o in acked_outcomes if o.key]
     acked_set = set(acked)
-    keys = stored_keys(ours.server.workdir / "inhouse.db")
+    keys: list[str] = ours.server.final.get("stored_keys", [])
     stored = set(keys)
     final = ours.server.final
     cards: dict[str, int] = final.get("channel_keys", {})

@@ -1,12 +1,14 @@
 """The server under test for `bench.slack_ack`, run in its own process.
 
     python -m bench.slack_ack_server {ours,bare} --workdir DIR [--dispatch-interval S]
-                                     [--lock-timing]
+                                     [--database-url URL] [--lock-timing]
 
 * ``ours``: the real Inhouse app (`app.build_runtime`) on a freshly migrated SQLite
-  file in DIR, the example catalog with team ``it`` announcing in ``C0ITDESK``, its
-  Web API calls landing on a FakeSlack inside this process, and the outbox
-  dispatcher running on the scheduler as in ``inhouse serve``.
+  file in DIR (or the empty PostgreSQL database given by ``--database-url``), the
+  example catalog with team ``it`` announcing in ``C0ITDESK``, its Web API calls
+  landing on a FakeSlack inside this process, and the outbox dispatcher running on
+  the scheduler as in ``inhouse serve``; its quick-files answer at response_urls
+  served by the load generator.
 * ``bare``: a slack_bolt ``AsyncApp`` with the same signing secret whose
   ``/request`` listener only acknowledges, behind the same aiohttp adapter.
 
@@ -186,6 +188,13 @@ def listeners_running() -> int:
     )
 
 
+async def _stored_keys(runtime: Any) -> list[str]:
+    from sqlalchemy import text
+
+    async with runtime.engine.connect() as connection:
+        return [str(row[0]) for row in await connection.execute(text("SELECT key FROM requests"))]
+
+
 async def _database(runtime: Any) -> dict[str, int]:
     from sqlalchemy import text
 
@@ -210,7 +219,9 @@ async def _database(runtime: Any) -> dict[str, int]:
     }
 
 
-async def serve_ours(workdir: Path, dispatch_interval: float, lock: LockTiming | None) -> None:
+async def serve_ours(
+    workdir: Path, database_url: str, dispatch_interval: float, lock: LockTiming | None
+) -> None:
     from aiohttp import web
 
     from app import build_runtime
@@ -220,12 +231,11 @@ async def serve_ours(workdir: Path, dispatch_interval: float, lock: LockTiming |
     from scheduler.jobs import Jobs
     from tests.fakes.slack_api import FakeSlack
 
-    database = workdir / "inhouse.db"
     async with FakeSlack() as fake:
         _fake_workspace(fake)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
-            database_url=f"sqlite+aiosqlite:///{database}",
+            database_url=database_url,
             slack_bot_token=fake.token,
             slack_signing_secret=SECRET,
             slack_api_url=fake.url,
@@ -261,6 +271,7 @@ async def serve_ours(workdir: Path, dispatch_interval: float, lock: LockTiming |
             **dispatch.figures(),
             **await _database(runtime),
             "listeners_running": listeners_running(),
+            "stored_keys": await _stored_keys(runtime),
         }
         (workdir / "stats.json").write_text(json.dumps(final), encoding="utf-8")
         await runtime.close()
@@ -313,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=["ours", "bare"])
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--dispatch-interval", type=float, default=2.0)
+    parser.add_argument("--database-url", help="ours: an empty database (default: SQLite in DIR)")
     parser.add_argument("--lock-timing", action="store_true", help="see LockTiming")
     args = parser.parse_args(argv)
     # Same log set-up for both servers: warnings only, so no access log line per request.
@@ -324,11 +336,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "ours":
         from app import run_migrations
 
-        run_migrations(f"sqlite+aiosqlite:///{args.workdir / 'inhouse.db'}")
-        lock = LockTiming() if args.lock_timing else None
+        url = args.database_url or f"sqlite+aiosqlite:///{args.workdir / 'inhouse.db'}"
+        run_migrations(url)
+        lock = LockTiming() if args.lock_timing and url.startswith("sqlite") else None
         if lock:
             lock.install()
-        asyncio.run(serve_ours(args.workdir, args.dispatch_interval, lock))
+        asyncio.run(serve_ours(args.workdir, url, args.dispatch_interval, lock))
     else:
         asyncio.run(serve_bare(args.workdir))
 
