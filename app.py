@@ -264,6 +264,7 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
             "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
         )
         return
+    from bot.inbox_writer import InboxWriter
     from bot.slack.app import SlackConfig, build_slack_app, mount, web_client
     from bot.slack.channel import SlackChannel
     from bot.slack.desk import SlackDesk
@@ -277,7 +278,9 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
         client_secret=config.slack_client_secret,
         app_token=config.slack_app_token,
     )
-    desk = SlackDesk(runtime.sessions, runtime.clock, config.inhouse_timezone)
+    desk = SlackDesk(
+        runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
+    )
     bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull)
     mount(runtime.web, bolt, pump)
 

@@ -42,6 +42,11 @@ class DeskMetrics:
             "Age of the oldest notice still waiting",
             registry=r,
         )
+        self.commands_pending = Gauge(
+            "inhouse_commands_pending",
+            "Quick-files acknowledged and not yet filed (the inbox)",
+            registry=r,
+        )
         self.escalations = Counter(
             "inhouse_escalations", "Ladder steps fired, by level", ["level"], registry=r
         )
@@ -87,6 +92,7 @@ class DeskMetrics:
         self.outbox_pending.set(figures.outbox_pending)
         self.outbox_dead.set(figures.outbox_dead)
         self.outbox_oldest.set(figures.oldest_pending_age_seconds)
+        self.commands_pending.set(figures.commands_pending)
 
 
 def mount(

@@ -9,10 +9,11 @@ even with several processes taking from the same inbox.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -32,35 +33,41 @@ class Accepted:
     received_at: datetime
 
 
-async def accept(
-    connection: AsyncConnection,
-    *,
-    platform: str,
-    delivery_key: str,
-    workspace: str | None,
-    user_id: str,
-    text: str,
-    reply_address: str,
-    now: datetime,
-) -> bool:
-    """Store a command for the pump; False when this delivery was stored before.
+@dataclass(frozen=True)
+class Arrival:
+    """A command as it came in, before it is stored."""
+
+    platform: str
+    delivery_key: str
+    workspace: str | None
+    user_id: str
+    text: str
+    reply_address: str
+    received_at: datetime
+
+
+async def accept(connection: AsyncConnection, arrivals: Sequence[Arrival]) -> None:
+    """Store commands for the pump, in one statement; a delivery stored before is
+    skipped (its key is unique).
 
     On a bare connection, not an ORM session: this runs before Slack's
     acknowledgement, and one Core insert costs a fraction of a session's flush.
     """
-    result = await connection.execute(
+    await connection.execute(
         _insert_once(connection.dialect.name),
-        {
-            "platform": platform,
-            "delivery_key": delivery_key[:DELIVERY_KEY_MAX],
-            "workspace": workspace,
-            "user_id": user_id,
-            "text": text,
-            "reply_address": reply_address,
-            "received_at": now,
-        },
+        [
+            {
+                "platform": a.platform,
+                "delivery_key": a.delivery_key[:DELIVERY_KEY_MAX],
+                "workspace": a.workspace,
+                "user_id": a.user_id,
+                "text": a.text,
+                "reply_address": a.reply_address,
+                "received_at": a.received_at,
+            }
+            for a in arrivals
+        ],
     )
-    return result.rowcount == 1
 
 
 @functools.cache
@@ -95,6 +102,17 @@ async def take(session: AsyncSession, command: Accepted) -> bool:
         delete(PendingCommand).where(PendingCommand.id == command.id).returning(PendingCommand.id)
     )
     return taken is not None
+
+
+async def failed(session: AsyncSession, command: Accepted) -> int:
+    """Count a failed attempt at a command; how many it has had so far."""
+    attempts = await session.scalar(
+        update(PendingCommand)
+        .where(PendingCommand.id == command.id)
+        .values(attempts=PendingCommand.attempts + 1)
+        .returning(PendingCommand.attempts)
+    )
+    return int(attempts or 0)
 
 
 async def count_waiting(session: AsyncSession) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import inbox
 from models.directory import Team
 from models.outbox import OutboxMessage
 from models.requests import Request
@@ -21,6 +22,7 @@ class DeskFigures:
     outbox_pending: int
     outbox_dead: int
     oldest_pending_age_seconds: float
+    commands_pending: int  # acknowledged quick-files not yet filed (handlers.inbox)
 
 
 async def desk_figures(session: AsyncSession, now: datetime) -> DeskFigures:
@@ -71,6 +73,7 @@ async def desk_figures(session: AsyncSession, now: datetime) -> DeskFigures:
         outbox_pending=int(pending or 0),
         outbox_dead=int(dead or 0),
         oldest_pending_age_seconds=max(oldest_age, 0.0),
+        commands_pending=await inbox.count_waiting(session),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -36,3 +36,6 @@ class PendingCommand(Base):
     # Where the answer goes (Slack's response_url, valid for 30 minutes).
     reply_address: Mapped[str] = mapped_column(String(REPLY_ADDRESS_MAX))
     received_at: Mapped[datetime] = mapped_column(index=True)
+    # Failed attempts to carry it out (an error, not a refusal): bounded, so one
+    # broken command cannot hold up the ones behind it.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -41,6 +41,8 @@ BATCH = 50
 # A command accepted by a process that stopped before carrying it out waits at
 # most this long for another process's pump.
 POLL_SECONDS = 5.0
+# Failed attempts at one command before the person is told it was not filed.
+MAX_ATTEMPTS = 3
 
 
 class CommandPump:
@@ -84,11 +86,33 @@ class CommandPump:
                 return done
             for command in waiting:
                 await self._pace()
-                if await self._carry_out(command):
-                    done += 1
+                try:
+                    if await self._carry_out(command):
+                        done += 1
+                except Exception:
+                    # A bug or an outage, not a refusal (those are answers): try again
+                    # a few times, but never let one command hold up the others.
+                    log.exception("could not file a quick-file of %s", command.user_id)
+                    await self._failed(command)
+
+    async def _failed(self, command: inbox.Accepted) -> None:
+        async with self._desk.sessions.begin() as session:
+            attempts = await inbox.failed(session, command)
+            if attempts < MAX_ATTEMPTS or not await inbox.take(session, command):
+                return
+        log.error(
+            "gave up on a quick-file of %s after %d attempts: %r",
+            command.user_id,
+            attempts,
+            command.text,
+        )
+        answer = self._desk.could_not_file(command.user_id, command.text)
+        await self._reply(command, answer, await self._client_for(command.workspace))
 
     async def _run(self) -> None:
         while True:
+            # Cleared before draining: a nudge that comes while we drain is kept.
+            self._wake.clear()
             try:
                 await self.drain()
             except Exception:
@@ -96,7 +120,6 @@ class CommandPump:
                 log.exception("the command pump failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            self._wake.clear()
 
     async def _carry_out(self, command: inbox.Accepted) -> bool:
         client = await self._client_for(command.workspace)

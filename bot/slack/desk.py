@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.acting import attempt_as, attempt_in
+from bot.inbox_writer import InboxWriter
+from bot.slack.mrkdwn import escape
 from handlers import inbox
 from handlers.people import Identity, resolve_person
 from models.clock import Clock
@@ -29,6 +31,7 @@ PLATFORM = "slack"
 class SlackDesk:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    inbox_writer: InboxWriter
     default_timezone: str = "UTC"
     # Replies in a card's thread that start with this stay with the team.
     note_prefix: str = "!note"
@@ -80,6 +83,20 @@ class SlackDesk:
         """The acknowledgement of a quick-file: the confirmation replaces it shortly."""
         return self._in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
 
+    def could_not_file(self, user_id: str, text: str) -> str:
+        """Said when a quick-file failed for good: what they typed comes back to them."""
+        return self._in_known_language(
+            user_id,
+            lambda: (
+                "⚠️ "
+                + _(
+                    "Sorry, something went wrong and your request was NOT filed. "
+                    "Please try again: /request {text}",
+                    text=escape(text),
+                )
+            ),
+        )
+
     def _in_known_language(self, user_id: str, render: Callable[[], str]) -> str:
         # Said before any database work, so only what this process already knows.
         known = self._profiles.get(user_id)
@@ -97,20 +114,19 @@ class SlackDesk:
         user_id: str,
         text: str,
         reply_address: str,
-    ) -> bool:
-        """Store a command for the pump in one small transaction (see models.inbox)."""
-        engine = self.sessions.kw["bind"]
-        async with engine.begin() as connection:
-            return await inbox.accept(
-                connection,
+    ) -> None:
+        """Store a command for the pump (see models.inbox), committed on return."""
+        await self.inbox_writer.accept(
+            inbox.Arrival(
                 platform=PLATFORM,
                 delivery_key=delivery_key,
                 workspace=workspace,
                 user_id=user_id,
                 text=text,
                 reply_address=reply_address,
-                now=self.clock.now(),
+                received_at=self.clock.now(),
             )
+        )
 
     async def attempt_claimed(
         self,

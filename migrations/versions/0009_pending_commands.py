@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('reply_address', sa.String(length=1000), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_commands')),
     sa.UniqueConstraint('delivery_key', name=op.f('uq_pending_commands_delivery_key'))
     )

@@ -29,6 +29,7 @@ async def test_metrics_show_requests_outbox_and_deliveries(slack: SlackWorld) ->
     before = await metrics(slack)
     assert 'inhouse_requests{status="open",team="it"} 1.0' in before
     assert "inhouse_outbox_pending 1.0" in before
+    assert "inhouse_commands_pending 0.0" in before  # the quick-file is filed already
     await slack.deliver()
     after = await metrics(slack)
     assert "inhouse_outbox_pending 0.0" in after

@@ -281,16 +281,16 @@ async def test_a_command_accepted_before_a_crash_is_filed_after_it(slack: SlackW
     # inbox row is all there is, and any process's pump carries it out.
     url = slack.fake.new_response_url()
     async with slack.runtime.engine.begin() as connection:
-        await inbox.accept(
-            connection,
+        arrival = inbox.Arrival(
             platform="slack",
             delivery_key="trigger-before-the-crash",
             workspace="T0TEAM",
             user_id="U0SAM",
             text="it Printer on fire",
             reply_address=url,
-            now=datetime.now(UTC),
+            received_at=datetime.now(UTC),
         )
+        await inbox.accept(connection, [arrival])
     await eventually(lambda: slack.fake.responses[url], within=POLL_SECONDS + 5)
     assert "Filed IT-1: Printer on fire." in slack.fake.responses[url][0]["text"]
     assert await slack.count() == 1
