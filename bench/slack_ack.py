@@ -35,8 +35,9 @@ import aiohttp
 
 from bench.slack_ack_load import UNLOADED, Load, Measured, Phase, ResponseUrls, Server
 from bench.slack_ack_report import report
-from bench.slack_ack_server import USERS
+from bench.slack_ack_server import USERS, fake_workspace
 from tests import postgres_server
+from tests.fakes.slack_api import FakeSlack
 
 # --- one server, all phases ------------------------------------------------------------
 
@@ -100,7 +101,14 @@ async def measure(
     server: Server, args: argparse.Namespace, run_id: str, database_url: str | None = None
 ) -> Measured:
     print(f"-- {server.label}: starting its server subprocess ...", flush=True)
-    await server.start(args.dispatch_interval, args.lock_timing, database_url)
+    async with FakeSlack() as fake:
+        fake_workspace(fake)
+        server.fake = fake
+        await server.start(fake.url, args.dispatch_interval, args.lock_timing, database_url)
+        return await _measure(server, args, run_id)
+
+
+async def _measure(server: Server, args: argparse.Namespace, run_id: str) -> Measured:
     print(
         f"   pid {server.pid}, http://127.0.0.1:{server.port}, up in {server.started_in:.1f} s",
         flush=True,
@@ -160,9 +168,9 @@ async def run(args: argparse.Namespace) -> None:
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     print(
-        "processes: each server under test runs alone in ONE separate subprocess (its fake "
-        f"Slack inside it); the load generator is this process (pid {os.getpid()}), a "
-        "separate process"
+        "processes: each server under test runs alone in ONE separate subprocess; the load "
+        f"generator is this process (pid {os.getpid()}), which also plays Slack (the fake "
+        "Web API and the response_urls)"
     )
     print(
         f"load: signed `/request it <unique text>` quick-files from {len(USERS)} users; "

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from bench.slack_ack_server import SECRET, SOURCE_CHANNEL, USERS
+from bench.slack_ack_server import SECRET, SOURCE_CHANNEL, USERS, channel_stats
 from tests.adapters.slack.driver import SlackDriver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +40,7 @@ class Server:
     port: int = 0
     started_in: float = 0.0
     final: dict[str, Any] = field(default_factory=dict)
+    fake: Any = None  # the FakeSlack its Web API calls go to, in this process
 
     @property
     def url(self) -> str:
@@ -57,7 +58,11 @@ class Server:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     async def start(
-        self, dispatch_interval: float, lock_timing: bool = False, database_url: str | None = None
+        self,
+        slack_api_url: str,
+        dispatch_interval: float,
+        lock_timing: bool = False,
+        database_url: str | None = None,
     ) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -69,6 +74,8 @@ class Server:
                 self.kind,
                 "--workdir",
                 str(self.workdir),
+                "--slack-api-url",
+                slack_api_url,
                 "--dispatch-interval",
                 str(dispatch_interval),
                 *(["--lock-timing"] if lock_timing and self.kind == "ours" else []),
@@ -91,7 +98,7 @@ class Server:
     async def stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:
         async with http.get(f"{self.url}/bench/stats") as response:
             response.raise_for_status()
-            return dict(await response.json())
+            return {**await response.json(), **channel_stats(self.fake)}
 
     def cpu_seconds(self) -> float:
         """utime + stime of the server process, all its threads included."""
@@ -116,6 +123,7 @@ class Server:
             )
         stats = self.workdir / "stats.json"
         self.final = json.loads(stats.read_text()) if stats.exists() else {}
+        self.final.update(channel_stats(self.fake))
 
     async def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:

@@ -1,20 +1,23 @@
 """The server under test for `bench.slack_ack`, run in its own process.
 
-    python -m bench.slack_ack_server {ours,bare} --workdir DIR [--dispatch-interval S]
-                                     [--database-url URL] [--lock-timing]
+    python -m bench.slack_ack_server {ours,bare} --workdir DIR --slack-api-url URL
+                                     [--dispatch-interval S] [--database-url URL]
+                                     [--lock-timing]
 
 * ``ours``: the real Inhouse app (`app.build_runtime`) on a freshly migrated SQLite
   file in DIR (or the empty PostgreSQL database given by ``--database-url``), the
   example catalog with team ``it`` announcing in ``C0ITDESK``, its Web API calls
-  landing on a FakeSlack inside this process, and the outbox dispatcher running on
-  the scheduler as in ``inhouse serve``; its quick-files answer at response_urls
-  served by the load generator.
+  landing on the FakeSlack at ``--slack-api-url`` (run by the load generator, as
+  Slack runs elsewhere), and the outbox dispatcher running on the scheduler as in
+  ``inhouse serve``; its quick-files answer at response_urls the load generator
+  serves too.
 * ``bare``: a slack_bolt ``AsyncApp`` with the same signing secret whose
   ``/request`` listener only acknowledges, behind the same aiohttp adapter.
 
 Both listen on 127.0.0.1 on a free port and print one JSON line
 ``{"ready": true, "port": N}`` on stdout once they accept requests. ``GET
-/bench/stats`` reports what the fake Slack received and (ours) the outbox backlog.
+/bench/stats`` reports the Bolt listeners at work and (ours) the inbox and outbox
+backlog.
 On SIGTERM the server stops, and ``ours`` writes the same figures to
 ``DIR/stats.json`` after the scheduler has stopped.
 """
@@ -45,6 +48,7 @@ USERS = {
 }
 OTHER_USERS = {"U0BOB": ("bob@example.com", "Bob Schulz", "Europe/Berlin")}
 SOURCE_CHANNEL = "C0GENERAL"
+BOT_TOKEN = "xoxb-test"  # what tests.fakes.slack_api.FakeSlack accepts
 KEY = re.compile(r"\bIT-\d+\b")
 
 log = logging.getLogger("bench.server")
@@ -63,7 +67,7 @@ def bench_catalog_text() -> str:
     return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def _fake_workspace(fake: Any) -> None:
+def fake_workspace(fake: Any) -> None:
     for user_id, (email, name, tz) in {**USERS, **OTHER_USERS}.items():
         fake.add_user(user_id, email=email, real_name=name, name=name, tz=tz)
     for channel in (TEAM_CHANNEL, SOURCE_CHANNEL):
@@ -220,7 +224,11 @@ async def _database(runtime: Any) -> dict[str, int]:
 
 
 async def serve_ours(
-    workdir: Path, database_url: str, dispatch_interval: float, lock: LockTiming | None
+    workdir: Path,
+    slack_api_url: str,
+    database_url: str,
+    dispatch_interval: float,
+    lock: LockTiming | None,
 ) -> None:
     from aiohttp import web
 
@@ -229,100 +237,88 @@ async def serve_ours(
     from models.catalog import parse_catalog
     from models.settings import Settings
     from scheduler.jobs import Jobs
-    from tests.fakes.slack_api import FakeSlack
 
-    async with FakeSlack() as fake:
-        _fake_workspace(fake)
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url=database_url,
-            slack_bot_token=fake.token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.url,
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_api_url,
+    )
+    runtime = await build_runtime(settings)
+    async with runtime.sessions.begin() as session:
+        await apply_catalog(session, parse_catalog(bench_catalog_text(), "bench-catalog.yaml"))
+    dispatch = DispatchLog(runtime.dispatch)
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                **dispatch.figures(),
+                **await _database(runtime),
+                "listeners_running": listeners_running(),
+                **(lock.figures() if lock else {}),
+            }
         )
-        runtime = await build_runtime(settings)
-        async with runtime.sessions.begin() as session:
-            await apply_catalog(session, parse_catalog(bench_catalog_text(), "bench-catalog.yaml"))
-        dispatch = DispatchLog(runtime.dispatch)
 
-        async def stats(_: web.Request) -> web.Response:
-            return web.json_response(
-                {
-                    **channel_stats(fake),
-                    **dispatch.figures(),
-                    **await _database(runtime),
-                    "listeners_running": listeners_running(),
-                    **(lock.figures() if lock else {}),
-                }
-            )
-
-        runtime.web.router.add_get("/bench/stats", stats)
-        runner = web.AppRunner(runtime.web)  # as `inhouse serve` builds it
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        jobs = Jobs(dispatch, dispatch_interval_seconds=dispatch_interval)
-        jobs.start()
-        _announce(runner)
-        await _wait_for_stop()
-        await jobs.stop()
-        await runner.cleanup()
-        final = {
-            **channel_stats(fake),
-            **dispatch.figures(),
-            **await _database(runtime),
-            "listeners_running": listeners_running(),
-            "stored_keys": await _stored_keys(runtime),
-        }
-        (workdir / "stats.json").write_text(json.dumps(final), encoding="utf-8")
-        await runtime.close()
+    runtime.web.router.add_get("/bench/stats", stats)
+    runner = web.AppRunner(runtime.web)  # as `inhouse serve` builds it
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    jobs = Jobs(dispatch, dispatch_interval_seconds=dispatch_interval)
+    jobs.start()
+    _announce(runner)
+    await _wait_for_stop()
+    await jobs.stop()
+    await runner.cleanup()
+    final = {
+        **dispatch.figures(),
+        **await _database(runtime),
+        "listeners_running": listeners_running(),
+        "stored_keys": await _stored_keys(runtime),
+    }
+    (workdir / "stats.json").write_text(json.dumps(final), encoding="utf-8")
+    await runtime.close()
 
 
 # --- bare Bolt ----------------------------------------------------------------------
 
 
-async def serve_bare(workdir: Path) -> None:
+async def serve_bare(workdir: Path, slack_api_url: str) -> None:
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from tests.fakes.slack_api import FakeSlack
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url)
+    bolt = AsyncApp(token=BOT_TOKEN, signing_secret=SECRET, client=client)
 
-    async with FakeSlack() as fake:
-        _fake_workspace(fake)
-        client = AsyncWebClient(token=fake.token, base_url=fake.url)
-        bolt = AsyncApp(token=fake.token, signing_secret=SECRET, client=client)
+    @bolt.command("/request")
+    async def request_command(ack: AsyncAck) -> None:
+        await ack()
 
-        @bolt.command("/request")
-        async def request_command(ack: AsyncAck) -> None:
-            await ack()
+    async def slack_events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
-        async def slack_events(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(
-                await bolt.async_dispatch(await to_bolt_request(request))
-            )
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({"listeners_running": listeners_running()})
 
-        async def stats(_: web.Request) -> web.Response:
-            return web.json_response(
-                {**channel_stats(fake), "listeners_running": listeners_running()}
-            )
-
-        app = web.Application()
-        app.router.add_post("/slack/events", slack_events)
-        app.router.add_get("/bench/stats", stats)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        _announce(runner)
-        await _wait_for_stop()
-        await runner.cleanup()
-        (workdir / "stats.json").write_text(json.dumps(channel_stats(fake)), encoding="utf-8")
+    app = web.Application()
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/bench/stats", stats)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    _announce(runner)
+    await _wait_for_stop()
+    await runner.cleanup()
+    (workdir / "stats.json").write_text(json.dumps({}), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["ours", "bare"])
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--slack-api-url", required=True, help="the FakeSlack's Web API URL")
     parser.add_argument("--dispatch-interval", type=float, default=2.0)
     parser.add_argument("--database-url", help="ours: an empty database (default: SQLite in DIR)")
     parser.add_argument("--lock-timing", action="store_true", help="see LockTiming")
@@ -341,9 +337,9 @@ def main(argv: list[str] | None = None) -> None:
         lock = LockTiming() if args.lock_timing and url.startswith("sqlite") else None
         if lock:
             lock.install()
-        asyncio.run(serve_ours(args.workdir, url, args.dispatch_interval, lock))
+        asyncio.run(serve_ours(args.workdir, args.slack_api_url, url, args.dispatch_interval, lock))
     else:
-        asyncio.run(serve_bare(args.workdir))
+        asyncio.run(serve_bare(args.workdir, args.slack_api_url))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ so it is never starved for long under sustained load.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -40,6 +39,10 @@ class Traffic:
             if not self._in_flight:
                 self._quiet.set()
 
-    async def lull(self) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def lull(self) -> bool:
+        """Wait for a lull; True if there was one, False if patience ran out."""
+        try:
             await asyncio.wait_for(self._quiet.wait(), self._patience)
+        except TimeoutError:
+            return False
+        return True

@@ -126,7 +126,7 @@ async def dispatch_due(
     max_rounds: int = 20,
     policy: RetryPolicy | None = None,
     dead_letter_unreachable: bool = False,
-    pace: Callable[[], Awaitable[None]] | None = None,
+    pace: Callable[[], Awaitable[object]] | None = None,
 ) -> DispatchReport:
     """Deliver what is due. `pace` is awaited before each notice: a serving
     process lets the requests it is answering go first (bot.traffic)."""
@@ -166,7 +166,7 @@ async def _deliver_claimed(
     policy: RetryPolicy,
     report: DispatchReport,
     dead_letter_unreachable: bool,
-    pace: Callable[[], Awaitable[None]] | None,
+    pace: Callable[[], Awaitable[object]] | None,
     owner: str,
 ) -> None:
     for message_id in claimed:

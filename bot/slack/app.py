@@ -75,7 +75,7 @@ def build_slack_app(
     config: SlackConfig,
     desk: SlackDesk,
     engine: AsyncEngine,
-    pace: Callable[[], Awaitable[None]],
+    pace: Callable[[], Awaitable[bool]],
 ) -> tuple[AsyncApp, CommandPump]:
     """The Bolt app with every listener, and the pump its quick-files go to (it
     awaits `pace` before each command: bot.traffic)."""

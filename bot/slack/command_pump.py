@@ -27,9 +27,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.command_line import parse
+from bot.command_line import Command, parse
 from bot.commands import run_command
-from bot.slack.desk import PLATFORM, SlackDesk
+from bot.slack.desk import PLATFORM, SlackDesk, Work
 from bot.slack.mrkdwn import escape
 from handlers import inbox
 from models.directory import Person
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # What one round reads from the inbox; the pump then reads again.
 BATCH = 50
+# Commands carried out in one transaction when nobody waits for an answer (one at a
+# time otherwise, so a request arriving meanwhile waits for one filing at most).
+QUIET_BATCH = 10
 # A command accepted by a process that stopped before carrying it out waits at
 # most this long for another process's pump.
 POLL_SECONDS = 5.0
@@ -50,7 +53,7 @@ class CommandPump:
         self,
         desk: SlackDesk,
         client_for: Callable[[str | None], Awaitable[AsyncWebClient]],
-        pace: Callable[[], Awaitable[None]],
+        pace: Callable[[], Awaitable[bool]],
         *,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
@@ -84,16 +87,23 @@ class CommandPump:
                 waiting = await inbox.waiting(session, PLATFORM, BATCH)
             if not waiting:
                 return done
-            for command in waiting:
-                await self._pace()
-                try:
-                    if await self._carry_out(command):
-                        done += 1
-                except Exception:
-                    # A bug or an outage, not a refusal (those are answers): try again
-                    # a few times, but never let one command hold up the others.
-                    log.exception("could not file a quick-file of %s", command.user_id)
-                    await self._failed(command)
+            while waiting:
+                size = QUIET_BATCH if await self._pace() else 1
+                batch, waiting = waiting[:size], waiting[size:]
+                done += await self._carry_out_each(batch)
+
+    async def _carry_out_each(self, batch: list[inbox.Accepted]) -> int:
+        try:
+            return await self._carry_out(batch)
+        except Exception:
+            if len(batch) > 1:
+                # One of them failed the whole transaction: find it, file the others.
+                return sum([await self._carry_out_each([command]) for command in batch])
+            # A bug or an outage, not a refusal (those are answers): try again a few
+            # times, but never let one command hold up the others.
+            log.exception("could not file a quick-file of %s", batch[0].user_id)
+            await self._failed(batch[0])
+            return 0
 
     async def _failed(self, command: inbox.Accepted) -> None:
         async with self._desk.sessions.begin() as session:
@@ -121,18 +131,22 @@ class CommandPump:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
-    async def _carry_out(self, command: inbox.Accepted) -> bool:
-        client = await self._client_for(command.workspace)
-        parsed = parse("/request " + command.text)
+    async def _carry_out(self, batch: list[inbox.Accepted]) -> int:
+        claimed = []
+        for command in batch:
+            client = await self._client_for(command.workspace)
+            identity = await self._desk.identity(client, command.user_id)
+            claimed.append((command, identity, self._work(parse("/request " + command.text))))
+        answers = await self._desk.attempt_claimed(claimed)
+        for command, answer in answers:
+            await self._reply(command, answer, await self._client_for(command.workspace))
+        return len(answers)
 
+    def _work(self, parsed: Command) -> Work[str]:
         async def work(session: AsyncSession, person: Person) -> str:
             return await run_command(session, self._desk.clock, person, parsed, escape)
 
-        answer = await self._desk.attempt_claimed(client, command, work)
-        if answer is None:
-            return False
-        await self._reply(command, answer, client)
-        return True
+        return work
 
     async def _reply(self, command: inbox.Accepted, answer: str, client: AsyncWebClient) -> None:
         # The answer replaces the "Filing…" acknowledgement. The work is committed

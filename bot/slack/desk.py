@@ -4,7 +4,7 @@ case for them in one transaction, in their language and time zone."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from models.i18n import _, reader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Work = Callable[[AsyncSession, Person], Awaitable[T]]
 PLATFORM = "slack"
 
 
@@ -129,19 +130,21 @@ class SlackDesk:
         )
 
     async def attempt_claimed(
-        self,
-        client: AsyncWebClient,
-        command: inbox.Accepted,
-        work: Callable[[AsyncSession, Person], Awaitable[T]],
-    ) -> T | str | None:
-        """Carry out an accepted command as its sender: the command is taken from the
-        inbox in the same transaction, so it is done once; None if another process
-        took it first."""
-        identity = await self.identity(client, command.user_id)
+        self, claimed: Sequence[tuple[inbox.Accepted, Identity, Work[T]]]
+    ) -> list[tuple[inbox.Accepted, T | str]]:
+        """Carry out accepted commands as their senders, in one transaction: each is
+        taken from the inbox in it, so it is done once, and runs in its own savepoint,
+        so a refusal undoes only its own work. Commands another process took first
+        are left out of the answers."""
+        answers: list[tuple[inbox.Accepted, T | str]] = []
         async with self.sessions.begin() as session:
-            if not await inbox.take(session, command):
-                return None
-            return await attempt_in(session, identity, work, default_timezone=self.default_timezone)
+            for command, identity, work in claimed:
+                if await inbox.take(session, command):
+                    answer = await attempt_in(
+                        session, identity, work, default_timezone=self.default_timezone
+                    )
+                    answers.append((command, answer))
+        return answers
 
     async def attempt(
         self,
