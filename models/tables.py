@@ -12,6 +12,13 @@ from models.directory import (
     TeamAlias,
 )
 from models.inbox import PendingCommand
+from models.insight_rollup import (
+    InsightCategory,
+    InsightDay,
+    InsightDuration,
+    InsightPerson,
+    InsightTally,
+)
 from models.outbox import (
     ConversationAddress,
     InboundKey,
@@ -29,6 +36,11 @@ __all__ = [
     "Escalation",
     "EscalationStep",
     "InboundKey",
+    "InsightCategory",
+    "InsightDay",
+    "InsightDuration",
+    "InsightPerson",
+    "InsightTally",
     "Membership",
     "MessageRef",
     "OutboxMessage",
