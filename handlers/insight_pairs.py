@@ -133,7 +133,9 @@ async def five_star_comments(
     was filed, so the index on answered_at is read back from now to `since` at most."""
     resolver = aliased(Person)
     rows = await session.execute(
-        select(Request.key, Request.team_id, resolver.display_name, Survey.comment)
+        select(
+            Request.key, Request.team_id, resolver.display_name, Survey.comment, Survey.answered_at
+        )
         .join(Survey, Survey.request_id == Request.id)
         .outerjoin(resolver, resolver.id == Request.assignee_id)
         .where(
@@ -143,12 +145,13 @@ async def five_star_comments(
             Survey.comment.is_not(None),
             Survey.comment != "",
         )
-        .order_by(Survey.answered_at.desc(), Request.key.desc())
+        # The index's order alone, so the scan stops after the latest few.
+        .order_by(Survey.answered_at.desc())
         .limit(FIVE_STARS)
     )
     return [
         FiveStar(key=key, team_key=teams[team_id].key, person=person, comment=comment or "")
-        for key, team_id, person, comment in reversed(rows.all())
+        for key, team_id, person, comment, _answered in sorted(rows, key=lambda r: (r[4], r[0]))
     ]
 
 

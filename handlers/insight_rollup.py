@@ -79,10 +79,12 @@ def _forget_touched(session: Session) -> None:
 def recompute(session: Session, days: set[tuple[int, date]]) -> None:
     """Replace the rollup rows of these (team, UTC day) buckets, and of their weeks'
     durations, with what the requests say now."""
-    dialect = session.get_bind().dialect.name
+    # Core statements on the session's connection: nothing here needs the ORM's work.
+    connection = session.connection()
+    dialect = connection.dialect.name
     if dialect == "postgresql":
         for team_id in sorted({team_id for team_id, _day in days}):
-            session.execute(
+            connection.execute(
                 select(func.pg_advisory_xact_lock(cast(_LOCK_BASE + team_id, BigInteger)))
             )
     weeks = {(team_id, day - timedelta(days=day.weekday())) for team_id, day in days}
@@ -94,7 +96,7 @@ def recompute(session: Session, days: set[tuple[int, date]]) -> None:
         (InsightCategory, (category_rows,)),
         (InsightPerson, (people_rows,)),
     ):
-        session.execute(
+        connection.execute(
             delete(model).where(
                 or_(*(and_(model.team_id == t, model.day == d) for t, d in sorted(days)))
             )
@@ -102,8 +104,8 @@ def recompute(session: Session, days: set[tuple[int, date]]) -> None:
         for source in sources:
             rows = source(filed_on, dialect)
             names = [c.name for c in rows.selected_columns]
-            session.execute(insert(model).from_select(names, rows))
-    session.execute(
+            connection.execute(insert(model).from_select(names, rows))
+    connection.execute(
         delete(InsightDuration).where(
             or_(
                 *(
@@ -116,7 +118,7 @@ def recompute(session: Session, days: set[tuple[int, date]]) -> None:
     for clock in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
         rows = duration_rows(clock, filed_in, dialect)
         names = [c.name for c in rows.selected_columns]
-        session.execute(insert(InsightDuration).from_select(names, rows))
+        connection.execute(insert(InsightDuration).from_select(names, rows))
 
 
 def _filed(buckets: set[tuple[int, date]], size: timedelta) -> ColumnElement[bool]:
