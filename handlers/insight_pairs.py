@@ -68,7 +68,12 @@ async def department_matrix(
     session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[PairCell]:
     # Grouped by the stored department ('' for none), folded with NO_DEPARTMENT below.
-    days = period.read(InsightDay, days_rows)
+    days = period.read(
+        InsightDay,
+        days_rows,
+        by=("department", "team_id"),
+        sums=("volume", "resolved", "within", "rating_sum", "ratings"),
+    )
     cells: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     rows = await session.execute(
         select(
@@ -103,7 +108,12 @@ async def department_matrix(
 async def recognised_people(
     session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[Recognition]:
-    people = period.read(InsightPerson, people_rows)
+    people = period.read(
+        InsightPerson,
+        people_rows,
+        by=("team_id", "assignee_id"),
+        sums=("within", "ratings", "rating_sum"),
+    )
     within = func.sum(people.c.within).label("within")
     rated = func.sum(people.c.ratings)
     average = (cast(func.sum(people.c.rating_sum), Float) / func.nullif(rated, 0)).label("average")

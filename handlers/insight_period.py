@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, union_all
+from sqlalchemy import and_, false, func, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select, Subquery
 
@@ -45,9 +45,13 @@ class Period:
         *,
         weekly: bool = False,
         where: tuple[ColumnElement[bool], ...] = (),
+        by: tuple[str, ...] = (),
+        sums: tuple[str, ...] = (),
     ) -> Subquery:
         """The rollup's rows for the period: stored for the whole buckets, computed
-        by source for the partial ones; the same columns either way."""
+        by source for the partial ones; the same columns either way. With `by`, each
+        part is first added up by those columns (only `by` and `sums` come back): the
+        database then aggregates while it scans, instead of passing every row on."""
         first, last = whole_buckets(self.since, self.until, WEEK if weekly else DAY)
         if first >= last:
             edges = [(self.since, self.until)]
@@ -61,17 +65,23 @@ class Period:
         if first < last:
             bucket = rollup.week if weekly else rollup.day
             names = [c.name for c in source(false(), self.dialect).selected_columns]
-            parts.append(
-                select(*(getattr(rollup, name) for name in names)).where(
-                    rollup.team_id.in_(self.team_ids), bucket >= first, bucket < last, *where
-                )
+            stored = select(*(getattr(rollup, name) for name in names)).where(
+                rollup.team_id.in_(self.team_ids), bucket >= first, bucket < last, *where
             )
+            parts.append(_added_up(stored, by, sums))
         if edges:
             filed = (and_(Request.created_at >= a, Request.created_at < b) for a, b in edges)
-            parts.append(
-                source(and_(Request.team_id.in_(self.team_ids), or_(*filed)), self.dialect)
-            )
+            live = source(and_(Request.team_id.in_(self.team_ids), or_(*filed)), self.dialect)
+            parts.append(_added_up(live, by, sums))
         return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+
+
+def _added_up(rows: Select[Any], by: tuple[str, ...], sums: tuple[str, ...]) -> Select[Any]:
+    if not by:
+        return rows
+    part = rows.subquery()
+    keys = [part.c[name] for name in by]
+    return select(*keys, *(func.sum(part.c[name]).label(name) for name in sums)).group_by(*keys)
 
 
 def whole_buckets(since: datetime, until: datetime, size: timedelta) -> tuple[date, date]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,7 +69,7 @@ async def team_figures(
     now: datetime,
     scale: int,
 ) -> list[TeamFigures]:
-    days = period.read(InsightDay, days_rows)
+    days = period.read(InsightDay, days_rows, by=("team_id",), sums=("volume", *DAY_FLAGS))
     counts = {
         row.team_id: row
         for row in await session.execute(
@@ -80,19 +80,12 @@ async def team_figures(
             ).group_by(days.c.team_id)
         )
     }
-    backlog = {
-        team_id: (int(n), oldest)
-        for team_id, n, oldest in await session.execute(
-            select(Request.team_id, func.count(), func.min(Request.created_at))
-            .where(Request.team_id.in_(period.team_ids), Request.status.in_(ACTIVE_STATUSES))
-            .group_by(Request.team_id)
-        )
-    }
+    backlog, active_breaches = await _active(session, period, now)
     first = await _percentiles(session, period, ClockKind.FIRST_RESPONSE)
     resolution = await _percentiles(session, period, ClockKind.RESOLUTION)
     breaches = await _tallies(session, period, LEVEL)
     ratings = await _tallies(session, period, RATING)
-    categories = await _breached_categories(session, period, now)
+    categories = await _settled_breaches(session, period)
     result = []
     for team in teams:
         row = counts.get(team.id)
@@ -106,7 +99,7 @@ async def team_figures(
                 filed=int(row.filed) if row else 0,
                 resolved=int(row.resolved) if row else 0,
                 backlog=active,
-                backlog_oldest_age=now - _aware(oldest) if oldest is not None else None,
+                backlog_oldest_age=now - oldest if oldest is not None else None,
                 first_response_median=first.get(team.id, (None, None))[0],
                 first_response_p90=first.get(team.id, (None, None))[1],
                 resolution_median=resolution.get(team.id, (None, None))[0],
@@ -118,9 +111,7 @@ async def team_figures(
                 csat_average=csat[0],
                 csat_distribution=csat[1],
                 csat_response_rate=csat[2],
-                top_breached_categories=sorted(
-                    categories[team.id].items(), key=lambda c: (-c[1], c[0])
-                )[:TOP_CATEGORIES],
+                top_breached_categories=_top(categories[team.id], active_breaches[team.id]),
                 first_response_buckets={
                     label: int(getattr(row, f"bucket_{i}")) if row else 0
                     for i, (label, _low, _high) in enumerate(BUCKETS)
@@ -138,6 +129,8 @@ async def _percentiles(
         lambda where, dialect: duration_rows(clock, where, dialect),
         weekly=True,
         where=(InsightDuration.clock == clock.value,),
+        by=("team_id", "bucket"),
+        sums=("n",),
     )
     return percentiles(await session.execute(ranked(histogram)))
 
@@ -145,7 +138,13 @@ async def _percentiles(
 async def _tallies(session: AsyncSession, period: Period, kind: str) -> dict[int, dict[int, int]]:
     """value -> requests, per team: answers per rating, or requests per ladder level."""
     source = rating_rows if kind == RATING else level_rows
-    tallies = period.read(InsightTally, source, where=(InsightTally.kind == kind,))
+    tallies = period.read(
+        InsightTally,
+        source,
+        where=(InsightTally.kind == kind,),
+        by=("team_id", "value"),
+        sums=("n",),
+    )
     found: dict[int, dict[int, int]] = defaultdict(dict)
     for team_id, value, n in await session.execute(
         select(tallies.c.team_id, tallies.c.value, func.sum(tallies.c.n)).group_by(
@@ -156,29 +155,51 @@ async def _tallies(session: AsyncSession, period: Period, kind: str) -> dict[int
     return found
 
 
-async def _breached_categories(
-    session: AsyncSession, period: Period, now: datetime
-) -> dict[int, dict[str, int]]:
-    settled = period.read(InsightCategory, category_rows)
-    found: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+async def _settled_breaches(session: AsyncSession, period: Period) -> dict[int, dict[str, int]]:
+    """Breached requests per category among those no longer active, per team."""
+    settled = period.read(
+        InsightCategory, category_rows, by=("team_id", "category"), sums=("breached",)
+    )
+    found: dict[int, dict[str, int]] = defaultdict(dict)
     for team_id, category, n in await session.execute(
         select(settled.c.team_id, settled.c.category, func.sum(settled.c.breached)).group_by(
             settled.c.team_id, settled.c.category
         )
     ):
-        found[team_id][str(category)] += int(n)
-    for team_id, category, n in await session.execute(
-        select(Request.team_id, Request.category, func.count())
-        .where(
-            *period.requests,
-            Request.status.in_(ACTIVE_STATUSES),
-            Request.category.is_not(None),
-            _breached(now),
+        found[team_id][str(category)] = int(n)
+    return found
+
+
+async def _active(
+    session: AsyncSession, period: Period, now: datetime
+) -> tuple[dict[int, tuple[int, datetime]], dict[int, dict[str, int]]]:
+    """The backlog (active now, whenever filed) and, among the period's active requests,
+    the breached ones per category: what depends on the moment, in one pass over the
+    active requests."""
+    in_period = and_(Request.created_at >= period.since, Request.created_at < period.until)
+    backlog: dict[int, tuple[int, datetime]] = {}
+    breached: dict[int, dict[str, int]] = defaultdict(dict)
+    for team_id, category, n, oldest, late in await session.execute(
+        select(
+            Request.team_id,
+            Request.category,
+            func.count(),
+            func.min(Request.created_at),
+            func.count().filter(in_period, _breached(now)),
         )
+        .where(Request.team_id.in_(period.team_ids), Request.status.in_(ACTIVE_STATUSES))
         .group_by(Request.team_id, Request.category)
     ):
-        found[team_id][str(category)] += int(n)
-    return found
+        count, first = backlog.get(team_id, (0, _aware(oldest)))
+        backlog[team_id] = (count + int(n), min(first, _aware(oldest)))
+        if category is not None and late:
+            breached[team_id][str(category)] = int(late)
+    return backlog, breached
+
+
+def _top(settled: dict[str, int], active: dict[str, int]) -> list[tuple[str, int]]:
+    totals = {c: settled.get(c, 0) + active.get(c, 0) for c in settled.keys() | active.keys()}
+    return sorted(totals.items(), key=lambda c: (-c[1], c[0]))[:TOP_CATEGORIES]
 
 
 def _breached(now: datetime) -> ColumnElement[bool]:
