@@ -506,7 +506,7 @@ def label_of(sql: str) -> str:
         return "department-pair matrix (daily rollup)"
     checks = (
         ("FROM desk_settings", "desk settings"),
-        ("insight_durations", "percentiles (weekly histograms)"),
+        ("insight_durations", "percentiles, both clocks (weekly histograms)"),
         ("insight_tallies", "breaches by level / CSAT by rating (daily tallies)"),
         ("insight_categories", "top breached categories, settled (daily rollup)"),
         ("requests.category", "top breached categories, active (live)"),

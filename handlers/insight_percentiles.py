@@ -34,6 +34,7 @@ from sqlalchemy.sql.selectable import Select, Subquery
 EXACT_BELOW = 32
 PER_POWER_OF_TWO_BITS = 4  # 2**4 = 16 buckets per power of two
 PERCENTS = (50, 90)
+CLOCKS = ("first_response", "resolution")  # the histogram columns
 _TOP_BIT = 30  # the last power of two below the 32-bit integers' limit
 
 
@@ -62,49 +63,61 @@ def width_of(bucket: int) -> int:
 
 
 def ranked(histogram: Subquery) -> Select[Any]:
-    """The buckets holding the ranks each percentile interpolates between, per team,
-    from a (team_id, bucket, n) histogram; with the running count up to each."""
+    """The buckets holding the ranks each percentile interpolates between, per team and
+    clock, from a (team_id, bucket, first_response, resolution) histogram, with each
+    clock's count in the bucket, running count up to it, and total."""
     team, bucket = histogram.c.team_id, histogram.c.bucket
     summed = (
-        select(team.label("team_id"), bucket.label("bucket"), func.sum(histogram.c.n).label("n"))
+        select(
+            team.label("team_id"),
+            bucket.label("bucket"),
+            *(func.sum(histogram.c[clock]).label(clock) for clock in CLOCKS),
+        )
         .group_by(team, bucket)
         .subquery()
     )
     # Cast: PostgreSQL sums bigints to numeric, whose division is not integer division.
-    running = select(
-        summed.c.team_id,
-        summed.c.bucket,
-        cast(summed.c.n, BigInteger).label("n"),
-        cast(
-            func.sum(summed.c.n).over(partition_by=summed.c.team_id, order_by=summed.c.bucket),
-            BigInteger,
-        ).label("upto"),
-        cast(func.sum(summed.c.n).over(partition_by=summed.c.team_id), BigInteger).label("total"),
-    ).subquery()
-    ranks = [
-        1 + (percent * (running.c.total - 1)) // 100 + step
-        for percent in PERCENTS
-        for step in (0, 1)
-    ]
-    holds = [and_(running.c.upto - running.c.n < rank, running.c.upto >= rank) for rank in ranks]
-    return select(
-        running.c.team_id, running.c.bucket, running.c.n, running.c.upto, running.c.total
-    ).where(or_(*holds))
+    columns: list[ColumnElement[Any]] = []
+    for clock in CLOCKS:
+        n = summed.c[clock]
+        columns += [
+            cast(n, BigInteger).label(f"{clock}_n"),
+            cast(
+                func.sum(n).over(partition_by=summed.c.team_id, order_by=summed.c.bucket),
+                BigInteger,
+            ).label(f"{clock}_upto"),
+            cast(func.sum(n).over(partition_by=summed.c.team_id), BigInteger).label(
+                f"{clock}_total"
+            ),
+        ]
+    running = select(summed.c.team_id, summed.c.bucket, *columns).subquery()
+    holds = []
+    for clock in CLOCKS:
+        n, upto, total = (running.c[f"{clock}_{part}"] for part in ("n", "upto", "total"))
+        for percent in PERCENTS:
+            for step in (0, 1):
+                rank = 1 + (percent * (total - 1)) // 100 + step
+                holds.append(and_(upto - n < rank, upto >= rank))
+    return select(*running.c).where(or_(*holds))
 
 
 def percentiles(
     rows: Iterable[Any],
-) -> dict[int, tuple[timedelta | None, timedelta | None]]:
-    """(median, p90) per team from the rows `ranked` selects."""
-    buckets: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    totals: dict[int, int] = {}
-    for team_id, bucket, n, upto, total in rows:
-        buckets[team_id].append((int(bucket), int(n), int(upto)))
-        totals[team_id] = int(total)
-    found: dict[int, tuple[timedelta | None, timedelta | None]] = {}
-    for team_id, held in buckets.items():
-        median, p90 = (_percentile(held, totals[team_id], percent) for percent in PERCENTS)
-        found[team_id] = (median, p90)
+) -> dict[str, dict[int, tuple[timedelta, timedelta]]]:
+    """(median, p90) per clock and team from the rows `ranked` selects."""
+    buckets: dict[tuple[str, int], list[tuple[int, int, int]]] = defaultdict(list)
+    totals: dict[tuple[str, int], int] = {}
+    for row in rows:
+        team_id, bucket, *figures = row
+        for i, clock in enumerate(CLOCKS):
+            n, upto, total = (int(f) for f in figures[3 * i : 3 * i + 3])
+            if n:
+                buckets[(clock, team_id)].append((int(bucket), n, upto))
+                totals[(clock, team_id)] = total
+    found: dict[str, dict[int, tuple[timedelta, timedelta]]] = {clock: {} for clock in CLOCKS}
+    for (clock, team_id), held in buckets.items():
+        total = totals[(clock, team_id)]
+        found[clock][team_id] = (_percentile(held, total, 50), _percentile(held, total, 90))
     return found
 
 

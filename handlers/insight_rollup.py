@@ -36,7 +36,6 @@ from models.insight_rollup import (
     InsightTally,
 )
 from models.requests import Request
-from models.vocabulary import ClockKind
 
 _TOUCHED = "insight_touched"  # key in Session.info: {(team_id, UTC day)}
 # PostgreSQL advisory lock namespace: one lock per team serialises recomputing its
@@ -115,10 +114,9 @@ def recompute(session: Session, days: set[tuple[int, date]]) -> None:
             )
         )
     )
-    for clock in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
-        rows = duration_rows(clock, filed_in, dialect)
-        names = [c.name for c in rows.selected_columns]
-        connection.execute(insert(InsightDuration).from_select(names, rows))
+    rows = duration_rows(filed_in, dialect)
+    names = [c.name for c in rows.selected_columns]
+    connection.execute(insert(InsightDuration).from_select(names, rows))
 
 
 def _filed(buckets: set[tuple[int, date]], size: timedelta) -> ColumnElement[bool]:

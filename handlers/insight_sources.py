@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Date,
     DateTime,
+    Integer,
     SQLColumnExpression,
     String,
     case,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
@@ -201,27 +203,29 @@ def people_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
     ).group_by(*keys)
 
 
-def duration_rows(clock: ClockKind, where: ColumnElement[bool], dialect: str) -> Select[Any]:
-    """Requests per bucket of business seconds: to the first response (answered
-    ones), or on the resolution clock (resolved ones)."""
-    if clock is ClockKind.FIRST_RESPONSE:
-        seconds: SQLColumnExpression[Any] = Request.first_response_business_seconds
-        counted = seconds.is_not(None)
-    else:
-        seconds, counted = Request.resolution_consumed_seconds, RESOLVED
-    facts = (
-        select(
+def duration_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
+    """Requests per bucket of business seconds, on each clock: to the first response
+    (answered ones), and on the resolution clock (resolved ones). One row serves
+    both clocks, so a report reads the histograms in one pass."""
+    week = week_of(day_of(Request.created_at, dialect), dialect)
+
+    def facts(seconds: SQLColumnExpression[Any], counted: ColumnElement[bool], first: int) -> Any:
+        return select(
             Request.team_id.label("team_id"),
-            week_of(day_of(Request.created_at, dialect), dialect).label("week"),
+            week.label("week"),
             bucket_of(seconds).label("bucket"),
-        )
-        .where(where, counted)
-        .subquery()
-    )
-    keys = (facts.c.team_id, facts.c.week)
+            literal_column(str(first), Integer).label("first_response"),
+            literal_column(str(1 - first), Integer).label("resolution"),
+        ).where(where, counted)
+
+    answered = Request.first_response_business_seconds
+    both = union_all(
+        facts(answered, answered.is_not(None), 1),
+        facts(Request.resolution_consumed_seconds, RESOLVED, 0),
+    ).subquery()
+    keys = (both.c.team_id, both.c.week, both.c.bucket)
     return select(
         *keys,
-        literal_column(f"'{clock.value}'", String).label("clock"),
-        facts.c.bucket,
-        func.count().label("n"),
-    ).group_by(*keys, facts.c.bucket)
+        func.sum(both.c.first_response).label("first_response"),
+        func.sum(both.c.resolution).label("resolution"),
+    ).group_by(*keys)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from handlers.insight_measures import BUCKETS, ratio
-from handlers.insight_percentiles import percentiles, ranked
+from handlers.insight_percentiles import CLOCKS, percentiles, ranked
 from handlers.insight_period import Period
 from handlers.insight_sources import (
     DAY_FLAGS,
@@ -34,7 +34,7 @@ from handlers.insight_sources import (
 from models.directory import Team
 from models.insight_rollup import InsightCategory, InsightDay, InsightDuration, InsightTally
 from models.requests import Request
-from models.vocabulary import ACTIVE_STATUSES, ClockKind
+from models.vocabulary import ACTIVE_STATUSES
 
 TOP_CATEGORIES = 3
 
@@ -81,8 +81,8 @@ async def team_figures(
         )
     }
     backlog, active_breaches = await _active(session, period, now)
-    first = await _percentiles(session, period, ClockKind.FIRST_RESPONSE)
-    resolution = await _percentiles(session, period, ClockKind.RESOLUTION)
+    durations = await _percentiles(session, period)
+    first, resolution = durations["first_response"], durations["resolution"]
     breaches = await _tallies(session, period, LEVEL)
     ratings = await _tallies(session, period, RATING)
     categories = await _settled_breaches(session, period)
@@ -122,15 +122,14 @@ async def team_figures(
 
 
 async def _percentiles(
-    session: AsyncSession, period: Period, clock: ClockKind
-) -> dict[int, tuple[timedelta | None, timedelta | None]]:
+    session: AsyncSession, period: Period
+) -> dict[str, dict[int, tuple[timedelta, timedelta]]]:
     histogram = period.read(
         InsightDuration,
-        lambda where, dialect: duration_rows(clock, where, dialect),
+        duration_rows,
         weekly=True,
-        where=(InsightDuration.clock == clock.value,),
         by=("team_id", "bucket"),
-        sums=("n",),
+        sums=CLOCKS,
     )
     return percentiles(await session.execute(ranked(histogram)))
 

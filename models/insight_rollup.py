@@ -94,16 +94,16 @@ class InsightPerson(Base):
 
 
 class InsightDuration(Base):
-    """A histogram of business seconds per team, UTC week (its Monday) and clock:
-    requests per bucket (handlers.insight_percentiles), for medians and p90s.
+    """A histogram of business seconds per team and UTC week (its Monday): requests
+    per bucket (handlers.insight_percentiles) on each clock, for medians and p90s.
     Weeks, not days: a day's few requests would fill nearly a row each."""
 
     __tablename__ = "insight_durations"
-    __table_args__ = (UniqueConstraint("team_id", "week", "clock", "bucket"),)
+    __table_args__ = (UniqueConstraint("team_id", "week", "bucket"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
     week: Mapped[date]
-    clock: Mapped[str] = mapped_column(String(16))
     bucket: Mapped[int]
-    n: Mapped[int]
+    first_response: Mapped[int]  # answered requests
+    resolution: Mapped[int]  # resolved requests

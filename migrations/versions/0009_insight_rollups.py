@@ -76,19 +76,15 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("week", sa.Date(), nullable=False),
-        sa.Column("clock", sa.String(length=16), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("first_response", sa.Integer(), nullable=False),
+        sa.Column("resolution", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["team_id"], ["teams.id"], name=op.f("fk_insight_durations_team_id_teams")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_insight_durations")),
         sa.UniqueConstraint(
-            "team_id",
-            "week",
-            "clock",
-            "bucket",
-            name=op.f("uq_insight_durations_team_id_week_clock_bucket"),
+            "team_id", "week", "bucket", name=op.f("uq_insight_durations_team_id_week_bucket")
         ),
     )
     op.create_table(
@@ -231,11 +227,13 @@ def _backfill() -> None:
         " WHERE r.resolved_at IS NOT NULL AND r.assignee_id IS NOT NULL"
         ") AS f GROUP BY team_id, day, assignee_id"
     )
-    for clock, seconds, counted in (
-        ("first_response", first, f"{first} IS NOT NULL"),
-        ("resolution", "r.resolution_consumed_seconds", "r.resolved_at IS NOT NULL"),
+    # Exact below 32 s, then 16 buckets per power of two (handlers/insight_percentiles.py);
+    # one row per bucket counts both clocks.
+    per_clock = []
+    for seconds, counted, first_response in (
+        (first, f"{first} IS NOT NULL", 1),
+        ("r.resolution_consumed_seconds", "r.resolved_at IS NOT NULL", 0),
     ):
-        # Exact below 32 s, then 16 buckets per power of two (handlers/insight_percentiles.py).
         width = (
             f"CASE WHEN {seconds} < 32 THEN 1 "
             + " ".join(
@@ -243,14 +241,18 @@ def _backfill() -> None:
             )
             + f" ELSE {2**26} END"
         )
-        op.execute(
-            "INSERT INTO insight_durations (team_id, week, clock, bucket, n)"
-            f" SELECT team_id, week, '{clock}', bucket, count(*) FROM ("
-            f" SELECT r.team_id AS team_id, {week} AS week,"
-            f" ({seconds} / ({width})) * ({width}) AS bucket"
+        per_clock.append(
+            f"SELECT r.team_id AS team_id, {week} AS week,"
+            f" ({seconds} / ({width})) * ({width}) AS bucket,"
+            f" {first_response} AS first_response, {1 - first_response} AS resolution"
             f" FROM requests r WHERE {counted}"
-            ") AS f GROUP BY team_id, week, bucket"
         )
+    op.execute(
+        "INSERT INTO insight_durations (team_id, week, bucket, first_response, resolution)"
+        " SELECT team_id, week, bucket, sum(first_response), sum(resolution) FROM ("
+        + " UNION ALL ".join(per_clock)
+        + ") AS f GROUP BY team_id, week, bucket"
+    )
 
 
 def downgrade() -> None:
