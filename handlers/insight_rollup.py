@@ -10,15 +10,27 @@ million a year over 40 teams, so the recomputation is small and indexed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, cast, delete, event, func, insert, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.insight_period import DAY, WEEK, midnight
+from handlers.insight_period import DAY, WEEK, Source, midnight
 from handlers.insight_sources import (
     category_rows,
     day_of,
@@ -80,55 +92,64 @@ def recompute(session: Session, days: set[tuple[int, date]]) -> None:
     durations, with what the requests say now."""
     # Core statements on the session's connection: nothing here needs the ORM's work.
     connection = session.connection()
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
+    statements = _statements(connection.dialect.name)
+    if connection.dialect.name == "postgresql":
         for team_id in sorted({team_id for team_id, _day in days}):
-            connection.execute(
-                select(func.pg_advisory_xact_lock(cast(_LOCK_BASE + team_id, BigInteger)))
-            )
+            connection.execute(statements.lock, {"key": _LOCK_BASE + team_id})
     weeks = {(team_id, day - timedelta(days=day.weekday())) for team_id, day in days}
-    filed_on = _filed(days, DAY)
-    filed_in = _filed(weeks, WEEK)
-    for model, sources in (
-        (InsightDay, (days_rows,)),
-        (InsightTally, (rating_rows, level_rows)),
-        (InsightCategory, (category_rows,)),
-        (InsightPerson, (people_rows,)),
+    for buckets, size, deletes, inserts in (
+        (days, DAY, statements.delete_days, statements.insert_days),
+        (weeks, WEEK, statements.delete_weeks, statements.insert_weeks),
     ):
-        connection.execute(
-            delete(model).where(
-                or_(*(and_(model.team_id == t, model.day == d) for t, d in sorted(days)))
-            )
-        )
-        for source in sources:
-            rows = source(filed_on, dialect)
-            names = [c.name for c in rows.selected_columns]
-            connection.execute(insert(model).from_select(names, rows))
-    connection.execute(
-        delete(InsightDuration).where(
-            or_(
-                *(
-                    and_(InsightDuration.team_id == t, InsightDuration.week == w)
-                    for t, w in sorted(weeks)
-                )
-            )
-        )
+        params = [
+            {"team_id": t, "bucket": b, "start": midnight(b), "end": midnight(b) + size}
+            for t, b in sorted(buckets)
+        ]
+        for statement in (*deletes, *inserts):
+            # One statement per rollup whatever the number of buckets (executemany).
+            connection.execute(statement, params)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    lock: Executable
+    delete_days: tuple[Executable, ...]
+    insert_days: tuple[Executable, ...]
+    delete_weeks: tuple[Executable, ...]
+    insert_weeks: tuple[Executable, ...]
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    """Built once: a commit only binds its buckets (team_id, bucket, start, end)."""
+    filed = and_(
+        Request.team_id == bindparam("team_id"),
+        Request.created_at >= bindparam("start"),
+        Request.created_at < bindparam("end"),
     )
-    rows = duration_rows(filed_in, dialect)
-    names = [c.name for c in rows.selected_columns]
-    connection.execute(insert(InsightDuration).from_select(names, rows))
 
+    def refill(model: Any, source: Source) -> Executable:
+        rows = source(filed, dialect)
+        return insert(model).from_select([c.name for c in rows.selected_columns], rows)
 
-def _filed(buckets: set[tuple[int, date]], size: timedelta) -> ColumnElement[bool]:
-    return or_(
-        *(
-            and_(
-                Request.team_id == team_id,
-                Request.created_at >= midnight(start),
-                Request.created_at < midnight(start) + size,
-            )
-            for team_id, start in sorted(buckets)
+    def empty(model: Any, bucket: Any) -> Executable:
+        return delete(model).where(
+            model.team_id == bindparam("team_id"), bucket == bindparam("bucket")
         )
+
+    daily = (InsightDay, InsightTally, InsightCategory, InsightPerson)
+    return _Statements(
+        lock=select(func.pg_advisory_xact_lock(cast(bindparam("key"), BigInteger))),
+        delete_days=tuple(empty(model, model.day) for model in daily),
+        insert_days=(
+            refill(InsightDay, days_rows),
+            refill(InsightTally, rating_rows),
+            refill(InsightTally, level_rows),
+            refill(InsightCategory, category_rows),
+            refill(InsightPerson, people_rows),
+        ),
+        delete_weeks=(empty(InsightDuration, InsightDuration.week),),
+        insert_weeks=(refill(InsightDuration, duration_rows),),
     )
 
 

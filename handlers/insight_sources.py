@@ -8,6 +8,8 @@ Migration 0009 backfills the same figures in its own SQL.
 
 Each query groups an inner per-request SELECT by its plain columns: PostgreSQL
 refuses a GROUP BY whose expression repeats a bound parameter of the SELECT list.
+No IN lists: a commit runs these for all its buckets at once (executemany), which
+expanding parameters cannot do.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def level_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
         .where(
             where,
             Escalation.level >= 1,
-            Escalation.clock.in_([ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION]),
+            (Escalation.clock == ClockKind.FIRST_RESPONSE)
+            | (Escalation.clock == ClockKind.RESOLUTION),
         )
         .distinct()
         .subquery()
@@ -169,7 +172,7 @@ def category_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
         .where(
             where,
             Request.category.is_not(None),
-            Request.status.not_in(ACTIVE_STATUSES),
+            *(Request.status != status for status in ACTIVE_STATUSES),
             breached,
         )
         .subquery()
