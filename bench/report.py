@@ -501,11 +501,10 @@ def label_of(sql: str) -> str:
     if "insight_days" in flat:
         if "date_trunc" in flat:
             return "weekly points (daily rollup)"
-        if ".bucket_0) AS bucket_0" in flat:
-            return "counts: filed/resolved/within/buckets/reopen (daily rollup)"
-        return "department-pair matrix (daily rollup)"
+        return "counts: filed/resolved/within/buckets/reopen (daily rollup)"
     checks = (
         ("FROM desk_settings", "desk settings"),
+        ("insight_departments", "department-pair matrix (daily rollup)"),
         ("insight_durations", "percentiles, both clocks (weekly histograms)"),
         ("insight_tallies", "breaches by level / CSAT by rating (daily tallies)"),
         ("insight_categories", "top breached categories, settled (daily rollup)"),
@@ -790,15 +789,16 @@ async def load(desk: Desk, requesters: int) -> None:
     await asyncio.to_thread(migrate, url, "head")
     rollups = await fetch(
         engine,
-        "SELECT (SELECT count(*) FROM insight_days), (SELECT count(*) FROM insight_tallies), "
+        "SELECT (SELECT count(*) FROM insight_days), (SELECT count(*) FROM insight_departments), "
+        "(SELECT count(*) FROM insight_tallies), "
         "(SELECT count(*) FROM insight_categories), (SELECT count(*) FROM insight_people), "
         "(SELECT count(*) FROM insight_durations)",
     )
     say(
         f"  upgrade {LOADED_AT} -> head, backfilling reopen_count and the rollups: "
-        f"{time.perf_counter() - began:.1f} s; rows: days {rollups[0]:,}, tallies "
-        f"{rollups[1]:,}, categories {rollups[2]:,}, people {rollups[3]:,}, "
-        f"duration histograms {rollups[4]:,}"
+        f"{time.perf_counter() - began:.1f} s; rows: days {rollups[0]:,}, departments "
+        f"{rollups[1]:,}, tallies {rollups[2]:,}, categories {rollups[3]:,}, people "
+        f"{rollups[4]:,}, duration histograms {rollups[5]:,}"
     )
     began = time.perf_counter()
     await autocommit(engine, "VACUUM ANALYZE", "CHECKPOINT")
@@ -1084,7 +1084,7 @@ async def freshness(desk: Desk, recorder: Recorder, runs: int) -> None:
         for statement in statements:
             say(f"    {ms(statement.seconds):>10}  {statement.label}")
         say(
-            f"  {size:>3} touched (team, day) bucket(s), their days' five rollups and their "
+            f"  {size:>3} touched (team, day) bucket(s), their days' six rollups and their "
             f"weeks' histograms: median {ms(statistics.median(found))}"
         )
     say()

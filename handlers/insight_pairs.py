@@ -18,9 +18,9 @@ from sqlalchemy.orm import aliased
 
 from handlers.insight_measures import ratio
 from handlers.insight_period import Period
-from handlers.insight_sources import days_rows, people_rows, week_of
+from handlers.insight_sources import days_rows, department_rows, people_rows, week_of
 from models.directory import Person, Team
-from models.insight_rollup import InsightDay, InsightPerson
+from models.insight_rollup import InsightDay, InsightDepartment, InsightPerson
 from models.requests import Request, Survey
 
 NO_DEPARTMENT = "(none)"
@@ -69,8 +69,8 @@ async def department_matrix(
 ) -> list[PairCell]:
     # Grouped by the stored department ('' for none), folded with NO_DEPARTMENT below.
     days = period.read(
-        InsightDay,
-        days_rows,
+        InsightDepartment,
+        department_rows,
         by=("department", "team_id"),
         sums=("volume", "resolved", "within", "rating_sum", "ratings"),
     )

@@ -35,6 +35,7 @@ from handlers.insight_sources import (
     category_rows,
     day_of,
     days_rows,
+    department_rows,
     duration_rows,
     level_rows,
     people_rows,
@@ -43,6 +44,7 @@ from handlers.insight_sources import (
 from models.insight_rollup import (
     InsightCategory,
     InsightDay,
+    InsightDepartment,
     InsightDuration,
     InsightPerson,
     InsightTally,
@@ -137,12 +139,13 @@ def _statements(dialect: str) -> _Statements:
             model.team_id == bindparam("team_id"), bucket == bindparam("bucket")
         )
 
-    daily = (InsightDay, InsightTally, InsightCategory, InsightPerson)
+    daily = (InsightDay, InsightDepartment, InsightTally, InsightCategory, InsightPerson)
     return _Statements(
         lock=select(func.pg_advisory_xact_lock(cast(bindparam("key"), BigInteger))),
         delete_days=tuple(empty(model, model.day) for model in daily),
         insert_days=(
             refill(InsightDay, days_rows),
+            refill(InsightDepartment, department_rows),
             refill(InsightTally, rating_rows),
             refill(InsightTally, level_rows),
             refill(InsightCategory, category_rows),

@@ -91,8 +91,32 @@ def days_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
         select(
             Request.team_id.label("team_id"),
             day_of(Request.created_at, dialect).label("day"),
-            func.coalesce(Person.department, "").label("department"),
             *(case((condition, 1), else_=0).label(name) for name, condition in flags.items()),
+            func.coalesce(Survey.rating, 0).label("rating"),
+        )
+        .outerjoin(Survey, Survey.request_id == Request.id)
+        .where(where)
+        .subquery()
+    )
+    keys = (facts.c.team_id, facts.c.day)
+    return select(
+        *keys,
+        func.count().label("volume"),
+        *(func.sum(facts.c[name]).label(name) for name in DAY_FLAGS),
+        func.sum(facts.c.rating).label("rating_sum"),
+    ).group_by(*keys)
+
+
+def department_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
+    """The matrix's counts per requesting department (today's, '' for none)."""
+    facts = (
+        select(
+            Request.team_id.label("team_id"),
+            day_of(Request.created_at, dialect).label("day"),
+            func.coalesce(Person.department, "").label("department"),
+            case((RESOLVED, 1), else_=0).label("resolved"),
+            case((WITHIN, 1), else_=0).label("within"),
+            case((Survey.rating.is_not(None), 1), else_=0).label("ratings"),
             func.coalesce(Survey.rating, 0).label("rating"),
         )
         .join(Person, Person.id == Request.requester_id)
@@ -104,7 +128,9 @@ def days_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
     return select(
         *keys,
         func.count().label("volume"),
-        *(func.sum(facts.c[name]).label(name) for name in DAY_FLAGS),
+        func.sum(facts.c.resolved).label("resolved"),
+        func.sum(facts.c.within).label("within"),
+        func.sum(facts.c.ratings).label("ratings"),
         func.sum(facts.c.rating).label("rating_sum"),
     ).group_by(*keys)
 

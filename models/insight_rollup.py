@@ -21,15 +21,14 @@ DEPARTMENT_MAX = 120  # as people.department
 
 
 class InsightDay(Base):
-    """Counts per team, day and requesting department ('' when the requester has none)."""
+    """Counts per team and day."""
 
     __tablename__ = "insight_days"
-    __table_args__ = (UniqueConstraint("team_id", "day", "department"),)
+    __table_args__ = (UniqueConstraint("team_id", "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
     day: Mapped[date]
-    department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX))
     volume: Mapped[int]
     resolved: Mapped[int]
     within: Mapped[int]  # resolved within the resolution standard
@@ -45,6 +44,24 @@ class InsightDay(Base):
     bucket_4: Mapped[int]
     surveys: Mapped[int]  # sent
     ratings: Mapped[int]  # answered
+    rating_sum: Mapped[int]
+
+
+class InsightDepartment(Base):
+    """The department-pair matrix's counts per team, day and requesting department
+    ('' when the requester has none): ten times the rows of insight_days, so apart."""
+
+    __tablename__ = "insight_departments"
+    __table_args__ = (UniqueConstraint("team_id", "day", "department"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    day: Mapped[date]
+    department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX))
+    volume: Mapped[int]
+    resolved: Mapped[int]
+    within: Mapped[int]
+    ratings: Mapped[int]
     rating_sum: Mapped[int]
 
 

@@ -15,6 +15,7 @@ from models.inbox import PendingCommand
 from models.insight_rollup import (
     InsightCategory,
     InsightDay,
+    InsightDepartment,
     InsightDuration,
     InsightPerson,
     InsightTally,
@@ -38,6 +39,7 @@ __all__ = [
     "InboundKey",
     "InsightCategory",
     "InsightDay",
+    "InsightDepartment",
     "InsightDuration",
     "InsightPerson",
     "InsightTally",

@@ -47,7 +47,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("department", sa.String(length=120), nullable=False),
         sa.Column("volume", sa.Integer(), nullable=False),
         sa.Column("resolved", sa.Integer(), nullable=False),
         sa.Column("within", sa.Integer(), nullable=False),
@@ -67,8 +66,28 @@ def upgrade() -> None:
             ["team_id"], ["teams.id"], name=op.f("fk_insight_days_team_id_teams")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_insight_days")),
+        sa.UniqueConstraint("team_id", "day", name=op.f("uq_insight_days_team_id_day")),
+    )
+    op.create_table(
+        "insight_departments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("department", sa.String(length=120), nullable=False),
+        sa.Column("volume", sa.Integer(), nullable=False),
+        sa.Column("resolved", sa.Integer(), nullable=False),
+        sa.Column("within", sa.Integer(), nullable=False),
+        sa.Column("ratings", sa.Integer(), nullable=False),
+        sa.Column("rating_sum", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["teams.id"], name=op.f("fk_insight_departments_team_id_teams")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_insight_departments")),
         sa.UniqueConstraint(
-            "team_id", "day", "department", name=op.f("uq_insight_days_team_id_day_department")
+            "team_id",
+            "day",
+            "department",
+            name=op.f("uq_insight_departments_team_id_day_department"),
         ),
     )
     op.create_table(
@@ -161,21 +180,23 @@ def _backfill() -> None:
             ((0, 3600), (3600, 14400), (14400, 28800), (28800, 57600), (57600, None))
         )
     )
+    resolved = "CASE WHEN r.resolved_at IS NOT NULL THEN 1 ELSE 0 END"
+    within = (
+        "CASE WHEN r.resolved_at IS NOT NULL"
+        " AND r.resolution_consumed_seconds <= r.resolution_target_seconds THEN 1 ELSE 0 END"
+    )
     summed = (
         "resolved, within, answered, answered_in_time, resolved_once, reopened, "
         + ", ".join(f"bucket_{i}" for i in range(5))
         + ", surveys, ratings"
     )
     op.execute(
-        "INSERT INTO insight_days (team_id, day, department, volume, " + summed + ", rating_sum) "
-        "SELECT team_id, day, department, count(*), "
+        "INSERT INTO insight_days (team_id, day, volume, " + summed + ", rating_sum) "
+        "SELECT team_id, day, count(*), "
         + ", ".join(f"sum({c.strip()})" for c in summed.split(","))
         + ", sum(rating) FROM ("
-        f" SELECT r.team_id AS team_id, {day} AS day, COALESCE(p.department, '') AS department,"
-        " CASE WHEN r.resolved_at IS NOT NULL THEN 1 ELSE 0 END AS resolved,"
-        " CASE WHEN r.resolved_at IS NOT NULL"
-        "  AND r.resolution_consumed_seconds <= r.resolution_target_seconds"
-        "  THEN 1 ELSE 0 END AS within,"
+        f" SELECT r.team_id AS team_id, {day} AS day,"
+        f" {resolved} AS resolved, {within} AS within,"
         " CASE WHEN r.first_response_at IS NOT NULL THEN 1 ELSE 0 END AS answered,"
         " CASE WHEN r.first_response_at <= r.first_response_due_at"
         "  THEN 1 ELSE 0 END AS answered_in_time,"
@@ -184,6 +205,17 @@ def _backfill() -> None:
         " CASE WHEN r.reopen_count > 0 THEN 1 ELSE 0 END AS reopened, "
         + buckets
         + ", CASE WHEN s.id IS NOT NULL THEN 1 ELSE 0 END AS surveys,"
+        " CASE WHEN s.rating IS NOT NULL THEN 1 ELSE 0 END AS ratings,"
+        " COALESCE(s.rating, 0) AS rating"
+        " FROM requests r LEFT JOIN surveys s ON s.request_id = r.id"
+        ") AS f GROUP BY team_id, day"
+    )
+    op.execute(
+        "INSERT INTO insight_departments (team_id, day, department, volume, resolved, within,"
+        " ratings, rating_sum) SELECT team_id, day, department, count(*), sum(resolved),"
+        " sum(within), sum(ratings), sum(rating) FROM ("
+        f" SELECT r.team_id AS team_id, {day} AS day, COALESCE(p.department, '') AS department,"
+        f" {resolved} AS resolved, {within} AS within,"
         " CASE WHEN s.rating IS NOT NULL THEN 1 ELSE 0 END AS ratings,"
         " COALESCE(s.rating, 0) AS rating"
         " FROM requests r JOIN people p ON p.id = r.requester_id"
@@ -267,6 +299,7 @@ def downgrade() -> None:
     op.drop_table("insight_tallies")
     op.drop_table("insight_people")
     op.drop_table("insight_durations")
+    op.drop_table("insight_departments")
     op.drop_table("insight_days")
     op.drop_table("insight_categories")
     # ### end Alembic commands ###
