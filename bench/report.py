@@ -498,6 +498,9 @@ def ms(seconds: float) -> str:
 def label_of(sql: str) -> str:
     """Which of insight()'s queries a statement is, from its text."""
     flat = " ".join(sql.split())
+    if flat.startswith(("DELETE FROM insight_", "INSERT INTO insight_")):
+        verb, _from, table = flat.split()[:3]
+        return f"recompute: {verb.lower()} {table}"
     if "insight_days" in flat:
         if "date_trunc" in flat:
             return "weekly points (daily rollup)"
