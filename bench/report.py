@@ -7,8 +7,8 @@ Runs on a throwaway PostgreSQL (tests.postgres_server) with a generated catalog 
 teams on five calendars, two-rung ladders, `recognition: true`) and requesters in
 ten departments. Requests, their escalations, audit events and surveys are loaded
 with set-based SQL (INSERT ... SELECT FROM generate_series, random() after setseed,
-so every run loads the same rows) into the schema of migration 0008; upgrading to
-head then backfills requests.reopen_count and the insight rollups (migration 0009,
+so every run loads the same rows) into the schema of migration 0009; upgrading to
+head then backfills requests.reopen_count and the insight rollups (migration 0010,
 timed), then VACUUM ANALYZE. Measured in the same run, after a warm-up, the median
 of 5 runs each of:
 
@@ -68,8 +68,8 @@ RUNS = 5
 TEAM_DAYS = 30  # the `stats` command's "month"
 TARGET_S = 1.0
 # The rows are loaded into the schema of this revision; upgrading to head then
-# backfills requests.reopen_count and the insight rollups (migration 0009) in SQL.
-LOADED_AT = "0008"
+# backfills requests.reopen_count and the insight rollups (migration 0010) in SQL.
+LOADED_AT = "0009"
 SEED = 0.4242  # setseed() takes -1..1
 LOAD_CHUNK = 250_000  # requests per INSERT ... SELECT statement
 BULK_TABLES = ("requests", "escalations", "surveys", "request_events")

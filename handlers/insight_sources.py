@@ -4,7 +4,7 @@ One grouped SELECT per rollup, for any filter on the requests: the commit that
 changes a request recomputes its buckets with it (handlers.insight_rollup), and a
 report computes the partial buckets at its period's edges with it
 (handlers.insight_period), so the rows read live and the rows stored always agree.
-Migration 0009 backfills the same figures in its own SQL.
+Migration 0010 backfills the same figures in its own SQL.
 
 Each query groups an inner per-request SELECT by its plain columns: PostgreSQL
 refuses a GROUP BY whose expression repeats a bound parameter of the SELECT list.

@@ -66,7 +66,7 @@ async def test_the_migration_backfills_what_the_commits_maintained(
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
-            command.downgrade(config, "0008")
+            command.downgrade(config, "0009")
             command.upgrade(config, "head")
     finally:
         engine.dispose()
