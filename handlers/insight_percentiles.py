@@ -6,7 +6,8 @@ Buckets: exact below 32 s; above, 16 buckets per power of two, so a bucket
 bucket as if the bucket's values were evenly spread, then neighbouring ranks are
 interpolated like percentile_cont. The true value lies in the same bucket, so the
 error is under one bucket width: **under 1/16 (6.25 %) of the value**, usually a
-fraction of that (an hour reads as 3,648 s at worst, a day as 8.75 h, not 9 h).
+fraction of that (a median of exactly one hour, alone in its bucket [3,584, 3,712),
+reads 3,648 s).
 """
 
 from __future__ import annotations
