@@ -3,24 +3,26 @@
     .venv/bin/python -m bench.report           # 1M requests, 40 teams, ~5 min
     .venv/bin/python -m bench.report --quick   # 100k requests, 10 teams, ~30 s
 
-Runs on a throwaway PostgreSQL (tests.postgres_server), migrated with
-`app.run_migrations`, with a generated catalog (40 teams on five calendars, two-rung
-ladders, `recognition: true`) and requesters in ten departments. Requests, their
-escalations, audit events and surveys are loaded with set-based SQL (INSERT ...
-SELECT FROM generate_series, random() after setseed, so every run loads the same
-rows), then VACUUM ANALYZE. Measured in the same run, after a warm-up, the median of
-5 runs each of:
+Runs on a throwaway PostgreSQL (tests.postgres_server) with a generated catalog (40
+teams on five calendars, two-rung ladders, `recognition: true`) and requesters in
+ten departments. Requests, their escalations, audit events and surveys are loaded
+with set-based SQL (INSERT ... SELECT FROM generate_series, random() after setseed,
+so every run loads the same rows) into the schema of migration 0009; upgrading to
+head then backfills requests.reopen_count and the insight rollups (migration 0010,
+timed), then VACUUM ANALYZE. Measured in the same run, after a warm-up, the median
+of 5 runs each of:
 
 (a) the full report over the year: `insight(session, since, until, now)`, all teams,
     department-pair matrix, recognition, five-star comments, weekly points;
 (b) the department-pair matrix alone (`handlers.insight_pairs.department_matrix`);
 (c) a plain `SELECT count(*) FROM requests`;
 
-the ratio (a)/(c), the target "under 1 s" for (a) and (b), and one team's report for
-the last 30 days (the `stats` command's query). Then where the time goes: every SQL
-statement insight() sends, timed as sent, the plans of the slowest, and what-if
-experiments (indexes, settings) in the throwaway database only; product code is
-never changed. See bench/README.md for how to read the figures.
+the ratios (a)/(c) and (b)/(c), the target "under 1 s" for (a) and (b), and one
+team's report for the last 30 days (the `stats` command's query). Then where the
+time goes: every SQL statement insight() sends, timed as sent, and the plans of the
+slowest; and what a commit pays to keep the rollups fresh
+(`handlers.insight_rollup.recompute` for 1 and 100 touched buckets, rolled back).
+See bench/README.md for how to read the figures.
 """
 
 from __future__ import annotations
@@ -41,16 +43,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import build_engine, build_sessions, run_migrations
+from app import MIGRATIONS, build_engine, build_sessions
 from handlers.access import active_teams
 from handlers.catalog_apply import apply_catalog
-from handlers.insight import BUCKETS, Insight, insight, worst_cell_sentence
+from handlers.insight import Insight, insight, worst_cell_sentence
 from handlers.insight_pairs import department_matrix
+from handlers.insight_period import Period
+from handlers.insight_rollup import recompute
 from models.catalog import parse_catalog
-from models.requests import Request
 from tests import postgres_server
 
 REQUESTS = 1_000_000
@@ -62,12 +67,14 @@ QUICK_REQUESTERS = 500
 RUNS = 5
 TEAM_DAYS = 30  # the `stats` command's "month"
 TARGET_S = 1.0
+# The rows are loaded into the schema of this revision; upgrading to head then
+# backfills requests.reopen_count and the insight rollups (migration 0010) in SQL.
+LOADED_AT = "0009"
 SEED = 0.4242  # setseed() takes -1..1
 LOAD_CHUNK = 250_000  # requests per INSERT ... SELECT statement
 BULK_TABLES = ("requests", "escalations", "surveys", "request_events")
 STAFF_PER_TEAM = 5  # members; plus one lead
 SLOWEST_EXPLAINED = 2
-WHATIF_RUNS = 3
 # The year the requests were filed in; "now" is its end. Fixed, so runs compare.
 YEAR_END = datetime(2026, 11, 23, tzinfo=UTC)
 YEAR_START = YEAR_END - timedelta(days=365)
@@ -491,31 +498,26 @@ def ms(seconds: float) -> str:
 def label_of(sql: str) -> str:
     """Which of insight()'s queries a statement is, from its text."""
     flat = " ".join(sql.split())
+    if flat.startswith(("DELETE FROM insight_", "INSERT INTO insight_")):
+        verb, _from, table = flat.split()[:3]
+        return f"recompute: {verb.lower()} {table}"
+    if "insight_days" in flat:
+        if "date_trunc" in flat:
+            return "weekly points (daily rollup)"
+        return "counts: filed/resolved/within/buckets/reopen (daily rollup)"
     checks = (
         ("FROM desk_settings", "desk settings"),
-        ("bucket_0", "counts: filed/resolved/within/buckets/reopen EXISTS"),
-        ("row_number() OVER", "percentiles (median, p90)"),
-        ("JOIN escalations", "breaches by ladder level"),
-        ("people.department", "department-pair matrix"),
-        ("avg(surveys.rating)", "recognition"),
-        ("surveys.comment", "five-star comments"),
-        ("JOIN surveys", "CSAT by rating"),
-        ("requests.category", "top breached categories"),
+        ("insight_departments", "department-pair matrix (daily rollup)"),
+        ("insight_durations", "percentiles, both clocks (weekly histograms)"),
+        ("insight_tallies", "breaches by level / CSAT by rating (daily tallies)"),
+        ("insight_categories", "top breached categories, settled (daily rollup)"),
+        ("requests.category", "top breached categories, active (live)"),
+        ("insight_people", "recognition (daily rollup)"),
+        ("surveys.comment", "five-star comments (latest)"),
         ("requests.status IN", "backlog (active now)"),
-        ("date_trunc", "weekly points"),
         ("FROM teams", "teams"),
     )
-    for needle, label in checks:
-        if needle in flat:
-            if label.startswith("percentiles"):
-                which = (
-                    "first response"
-                    if "ORDER BY requests.first_response_business_seconds" in flat
-                    else "resolution"
-                )
-                return f"percentiles, {which} (median, p90)"
-            return label
-    return flat[:60]
+    return next((label for needle, label in checks if needle in flat), flat[:60])
 
 
 async def sql(engine: AsyncEngine, statement: str, **params: Any) -> int:
@@ -643,6 +645,14 @@ def buckets(weights: Sequence[float], size: int) -> list[int]:
             i += 1
         out.append(i)
     return out
+
+
+def migrate(url: str, revision: str) -> None:
+    """app.run_migrations, to a given revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, revision)
 
 
 def values(rows: Sequence[Sequence[Any]]) -> str:
@@ -778,6 +788,22 @@ async def load(desk: Desk, requesters: int) -> None:
         f"{time.perf_counter() - began:.1f} s"
     )
     began = time.perf_counter()
+    url = engine.url.render_as_string(hide_password=False)
+    await asyncio.to_thread(migrate, url, "head")
+    rollups = await fetch(
+        engine,
+        "SELECT (SELECT count(*) FROM insight_days), (SELECT count(*) FROM insight_departments), "
+        "(SELECT count(*) FROM insight_tallies), "
+        "(SELECT count(*) FROM insight_categories), (SELECT count(*) FROM insight_people), "
+        "(SELECT count(*) FROM insight_durations)",
+    )
+    say(
+        f"  upgrade {LOADED_AT} -> head, backfilling reopen_count and the rollups: "
+        f"{time.perf_counter() - began:.1f} s; rows: days {rollups[0]:,}, departments "
+        f"{rollups[1]:,}, tallies {rollups[2]:,}, categories {rollups[3]:,}, people "
+        f"{rollups[4]:,}, duration histograms {rollups[5]:,}"
+    )
+    began = time.perf_counter()
     await autocommit(engine, "VACUUM ANALYZE", "CHECKPOINT")
     say(f"  VACUUM ANALYZE, CHECKPOINT: {time.perf_counter() - began:.1f} s")
     say(f"  load total: {time.perf_counter() - started:.1f} s")
@@ -855,16 +881,11 @@ async def timed_report(
 
 async def timed_matrix(desk: Desk, since: datetime, until: datetime) -> float | None:
     """The department-pair matrix alone, as insight() asks for it (teams, then the cells)."""
-    matrix = department_matrix
     async with desk.sessions() as session:
         began = time.perf_counter()
         teams = await active_teams(session)
-        period = (
-            Request.team_id.in_([t.id for t in teams]),
-            Request.created_at >= since,
-            Request.created_at < until,
-        )
-        await matrix(session, {t.id: t for t in teams}, period)
+        period = Period(tuple(t.id for t in teams), since, until, "postgresql")
+        await department_matrix(session, {t.id: t for t in teams}, period)
         return time.perf_counter() - began
 
 
@@ -1014,6 +1035,10 @@ async def explain(desk: Desk, statement: Statement, max_lines: int = 60) -> None
         say(f"    ... ({len(plan) - max_lines} more lines)")
 
 
+def captured(runs: Runs, prefix: str) -> Statement | None:
+    return next((s for s in runs.statements[-1] if s.label.startswith(prefix)), None)
+
+
 async def where_the_time_goes(desk: Desk, year: Runs, team: Runs) -> None:
     say("== Where the time goes ==")
     show_breakdown("full report over the year", year)
@@ -1027,182 +1052,44 @@ async def where_the_time_goes(desk: Desk, year: Runs, team: Runs) -> None:
     say()
 
 
-# --- what would help --------------------------------------------------------------------
+# --- keeping the rollups fresh ---------------------------------------------------------
 
-# The counts statement written by hand, with `resolved once` / `reopened` taken from
-# {events}: the audit log pre-aggregated once and hash-joined, or the row itself.
-COUNTS_BY_HAND = """
-SELECT r.team_id, count(*) AS filed,
-  count(*) FILTER (WHERE r.resolved_at IS NOT NULL) AS resolved,
-  count(*) FILTER (WHERE r.resolved_at IS NOT NULL
-    AND r.resolution_consumed_seconds <= r.resolution_target_seconds) AS within,
-  count(*) FILTER (WHERE r.first_response_at IS NOT NULL) AS answered,
-  count(*) FILTER (WHERE r.first_response_at <= r.first_response_due_at) AS answered_in_time,
-  count(*) FILTER (WHERE e.resolved) AS resolved_once,
-  count(*) FILTER (WHERE e.resolved AND e.reopened) AS reopened,
-  {buckets}
-FROM requests r {events}
-WHERE r.created_at >= :since AND r.created_at < :until
-GROUP BY r.team_id
-"""
-EVENTS_AGGREGATED = """LEFT JOIN (
-  SELECT request_id, bool_or(kind = 'resolved') AS resolved, bool_or(kind = 'reopened') AS reopened
-  FROM request_events WHERE kind IN ('resolved', 'reopened') GROUP BY request_id
-) AS e ON e.request_id = r.id"""
-# Stand-ins read from the row (their values are wrong, their cost is what a
-# `reopen_count` column on requests would cost): the floor of one pass.
-EVENTS_ON_ROW = """CROSS JOIN LATERAL (
-  SELECT r.resolved_at IS NOT NULL AS resolved, r.escalation_level > 2 AS reopened
-) AS e"""
-ROLLUP = """
-CREATE TABLE bench_rollup AS
-SELECT r.team_id, p.department, CAST(timezone('UTC', r.created_at) AS date) AS day,
-  count(*) AS volume, count(*) FILTER (WHERE r.resolved_at IS NOT NULL) AS resolved,
-  count(*) FILTER (WHERE r.resolved_at IS NOT NULL
-    AND r.resolution_consumed_seconds <= r.resolution_target_seconds) AS within,
-  coalesce(sum(s.rating), 0) AS rating_sum, count(s.rating) AS ratings
-FROM requests r JOIN people p ON p.id = r.requester_id
-LEFT JOIN surveys s ON s.request_id = r.id
-GROUP BY 1, 2, 3
-"""
-MATRIX_FROM_ROLLUP = """
-SELECT department, team_id, sum(volume), sum(resolved), sum(within), sum(rating_sum), sum(ratings)
-FROM bench_rollup WHERE day >= CAST(:since AS date) AND day < CAST(:until AS date)
-GROUP BY department, team_id
-"""
+FRESH_SIZES = (1, 100)  # one action's commit; a sweep batch of escalations
 
 
-def counts_by_hand(events: str) -> str:
-    column = "r.first_response_business_seconds"
-    buckets = ",\n  ".join(
-        f"count(*) FILTER (WHERE {column} >= {low}"
-        + (f" AND {column} < {high}" if high is not None else "")
-        + f") AS bucket_{i}"
-        for i, (_label, low, high) in enumerate(BUCKETS)
-    )
-    return COUNTS_BY_HAND.format(buckets=buckets, events=events)
-
-
-async def time_sql(desk: Desk, statement: str, runs: int, **params: Any) -> float:
-    """Median seconds of `runs` executions (run and fetch) after one warm-up."""
-    found = []
+async def freshness(desk: Desk, recorder: Recorder, runs: int) -> None:
+    """What a commit pays to keep the rollups fresh: handlers.insight_rollup.recompute
+    for the (team, day) buckets it touched, here for buckets spread over the year,
+    rolled back after each run."""
+    say("== Keeping the rollups fresh: the recomputation a commit runs ==")
     async with desk.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text(
+                    "SELECT DISTINCT team_id, day, md5(team_id || '/' || day) FROM insight_days "
+                    "ORDER BY 3 LIMIT :n"
+                ),
+                {"n": max(FRESH_SIZES)},
+            )
+        ).all()
+    buckets = [(int(team_id), day) for team_id, day, _hash in rows]
+    for size in FRESH_SIZES:
+        found = []
         for run in range(runs + 1):
-            began = time.perf_counter()
-            (await connection.execute(text(statement), params)).all()
-            if run:
-                found.append(time.perf_counter() - began)
-    return statistics.median(found)
-
-
-async def time_as_sent(
-    desk: Desk, statement: Statement, runs: int, setting: str | None = None
-) -> float:
-    """Median seconds of a captured statement re-sent as is, optionally after a SET."""
-    found = []
-    async with desk.engine.connect() as connection:
-        transaction = await connection.begin()
-        if setting:
-            await connection.execute(text(f"SET LOCAL {setting}"))
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        for run in range(runs + 1):
-            began = time.perf_counter()
-            await driver.fetch(statement.sql, *(statement.parameters or ()))
-            if run:
-                found.append(time.perf_counter() - began)
-        await transaction.rollback()
-    return statistics.median(found)
-
-
-def captured(runs: Runs, prefix: str) -> Statement | None:
-    return next((s for s in runs.statements[-1] if s.label.startswith(prefix)), None)
-
-
-async def what_would_help(desk: Desk, recorder: Recorder, year: Runs, team: Runs) -> None:
-    say("== What would help (experiments in the throwaway database; product code unchanged) ==")
-    year_report = statistics.median(year.report)
-    counts = captured(year, "counts")
-    by_label = dict(per_label(year))
-    if counts is not None:
-        before = by_label[counts.label]
+            async with desk.sessions() as session:
+                recorder.start()
+                began = time.perf_counter()
+                await session.run_sync(recompute, set(buckets[:size]))
+                if run:
+                    found.append(time.perf_counter() - began)
+                statements = recorder.stop()
+                await session.rollback()
+        for statement in statements:
+            say(f"    {ms(statement.seconds):>10}  {statement.label}")
         say(
-            f"  1. counts statement (filed, resolved, buckets, reopen rate): {ms(before)} as "
-            f"sent, {before / year_report * 100:.0f} % of the report. Its three correlated "
-            "EXISTS on request_events run per request (2 x 'resolved', 1 x 'reopened')."
+            f"  {size:>3} touched (team, day) bucket(s), their days' six rollups and their "
+            f"weeks' histograms: median {ms(statistics.median(found))}"
         )
-        began = time.perf_counter()
-        await autocommit(
-            desk.engine,
-            "CREATE INDEX bench_events_request_kind ON request_events (request_id, kind)",
-            "VACUUM ANALYZE request_events",
-        )
-        built = time.perf_counter() - began
-        after = await time_as_sent(desk, counts, WHATIF_RUNS)
-        say(
-            f"     + index request_events (request_id, kind) [built in {built:.1f} s]: "
-            f"{ms(after)} as sent"
-        )
-        await autocommit(desk.engine, "DROP INDEX bench_events_request_kind")
-        period = {"since": YEAR_START, "until": YEAR_END}
-        joined = await time_sql(desk, counts_by_hand(EVENTS_AGGREGATED), WHATIF_RUNS, **period)
-        say(
-            f"     query change: events pre-aggregated once and hash-joined (by hand): {ms(joined)}"
-        )
-        floor = await time_sql(desk, counts_by_hand(EVENTS_ON_ROW), WHATIF_RUNS, **period)
-        say(
-            "     schema change: resolved-once / reopened kept on the request row (by hand, "
-            f"no audit-log lookup): {ms(floor)}"
-        )
-        rest = year_report - before
-        say(
-            f"     the report with that change: about {ms(rest + floor)} (the other "
-            f"{len(year.statements[-1]) - 1} statements and Python: {ms(rest)}); target under "
-            f"{TARGET_S:.0f} s: {verdict(rest + floor < TARGET_S)}"
-        )
-    percentiles = captured(year, "percentiles, first")
-    if percentiles is not None:
-        work_mem = (await fetch(desk.engine, "SHOW work_mem"))[0]
-        before = await time_as_sent(desk, percentiles, WHATIF_RUNS)
-        after = await time_as_sent(desk, percentiles, WHATIF_RUNS, "work_mem = '64MB'")
-        say(
-            f"  2. percentiles (first response), a sort of every answered request: {ms(before)} "
-            f"as sent with work_mem {work_mem}, {ms(after)} with work_mem 64MB"
-        )
-    began = time.perf_counter()
-    await autocommit(
-        desk.engine,
-        "CREATE INDEX bench_requests_team_created ON requests (team_id, created_at)",
-        "ANALYZE requests",
-    )
-    built = time.perf_counter() - began
-    since = YEAR_END - timedelta(days=TEAM_DAYS)
-    team_key = team.team
-    await timed_report(desk, recorder, since, YEAR_END, team_key)
-    indexed = Runs()
-    for _run in range(len(team.report)):
-        elapsed, _result, statements = await timed_report(desk, recorder, since, YEAR_END, team_key)
-        indexed.report.append(elapsed)
-        indexed.statements.append(statements)
-    say(
-        f"  3. one team, last {TEAM_DAYS} days: {ms(statistics.median(team.report))} -> "
-        f"{ms(statistics.median(indexed.report))} with an index requests (team_id, created_at) "
-        f"[built in {built:.1f} s]; every statement then reads the team's period only"
-    )
-    show_breakdown("     with that index", indexed)
-    began = time.perf_counter()
-    await autocommit(desk.engine, ROLLUP, "ANALYZE bench_rollup")
-    built = time.perf_counter() - began
-    rows = (await fetch(desk.engine, "SELECT count(*) FROM bench_rollup"))[0]
-    period = {"since": YEAR_START, "until": YEAR_END}
-    rollup = await time_sql(desk, MATRIX_FROM_ROLLUP, RUNS, **period)
-    matrix = statistics.median(year.matrix) if year.matrix else None
-    say(
-        f"  4. department-pair matrix from a daily rollup (team x department x day, {rows:,} "
-        f"rows, built in {built:.1f} s): {ms(rollup)} "
-        + (f"instead of {ms(matrix)}" if matrix is not None else "")
-    )
     say()
 
 
@@ -1234,7 +1121,7 @@ async def run(url: str, requests: int, teams: int, requesters: int, runs: int) -
         year = await year_phase(desk, recorder, runs)
         team = await team_phase(desk, recorder, runs)
         await where_the_time_goes(desk, year, team)
-        await what_would_help(desk, recorder, year, team)
+        await freshness(desk, recorder, runs)
     finally:
         await engine.dispose()
 
@@ -1263,7 +1150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}/postgres"
         say(f"PostgreSQL: throwaway server on {server.host}:{server.port} (fsync off)")
-        run_migrations(url)
+        migrate(url, LOADED_AT)
         asyncio.run(run(url, requests, teams, requesters, args.runs))
     except Exception:
         traceback.print_exc()

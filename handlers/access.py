@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.errors import InvalidInput, NotFound, PermissionDenied
+from handlers.insight_rollup import touch
 from handlers.people import is_on_team
 from models.calendar import BusinessCalendar
 from models.directory import Person, Team, TeamAlias
@@ -77,9 +78,11 @@ def record(
 
     Every change writes an event, and any change may move a milestone (a claim
     ends the first-response clock, a pause stops the ladder, a resolution starts
-    the survey's), so rather than work out which, the sweep looks again now.
+    the survey's), so rather than work out which, the sweep looks again now. For
+    the same reason the insight rollups recompute the request's buckets on commit.
     """
     request.next_check_at = None if request.status == "closed" else at
+    touch(session, request)
     log.info(
         "request %s",
         kind,

@@ -2,10 +2,12 @@
 who serves well.
 
 Every figure is an SQL aggregate over the period's requests (filed in
-[since, until)); Python only shapes the few grouped rows that come back. The
-per-team figures live in handlers.insight_teams, the cross-team ones (department
-matrix, recognition, five-star comments, weekly trend) in handlers.insight_pairs;
-this module assembles them and is the one callers import from.
+[since, until)), read from daily rollups kept in step on every change
+(handlers.insight_rollup) plus the requests of the period's partial days; Python
+only shapes the few grouped rows that come back. The per-team figures live in
+handlers.insight_teams, the cross-team ones (department matrix, recognition,
+five-star comments, weekly trend) in handlers.insight_pairs; this module
+assembles them and is the one callers import from.
 Figures about individual people exist only when the catalog says `recognition`.
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import active_teams, find_team
 from handlers.errors import UnknownTeam
+from handlers.insight_measures import BUCKETS
 from handlers.insight_pairs import (
     NO_DEPARTMENT,
     FiveStar,
@@ -30,11 +33,11 @@ from handlers.insight_pairs import (
     recognised_people,
     weekly_trend,
 )
-from handlers.insight_teams import BUCKETS, TeamFigures, team_figures
+from handlers.insight_period import Period
+from handlers.insight_teams import TeamFigures, team_figures
 from handlers.survey import desk_settings
 from models.directory import Team
 from models.i18n import N_, _, format_number, format_share, ngettext
-from models.requests import Request
 
 __all__ = [
     "BUCKETS",
@@ -76,7 +79,7 @@ async def insight(
 ) -> Insight:
     teams = await _teams(session, team)
     ids = [t.id for t in teams]
-    period = (Request.team_id.in_(ids), Request.created_at >= since, Request.created_at < until)
+    period = Period(tuple(ids), since, until, session.get_bind().dialect.name)
     by_id = {t.id: t for t in teams}
     settings = await desk_settings(session)
     figures = await team_figures(session, teams, period, now, settings.survey_scale)

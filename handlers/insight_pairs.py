@@ -1,6 +1,7 @@
 """Cross-team insight figures: the requesting-department × team matrix, the people
-who serve well and their five-star comments, and each team's weekly trend.
+who serve well and their latest five-star comments, and each team's weekly trend.
 
+All but the comments are read from the rollups (handlers.insight_period).
 Recognition and five-star comments name individual people; handlers.insight asks
 for them only when the catalog says `recognition`.
 """
@@ -11,17 +12,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Date, and_, cast, func, select
+from sqlalchemy import Float, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.insight_measures import RESOLVED, WITHIN, ratio
+from handlers.insight_measures import ratio
+from handlers.insight_period import Period
+from handlers.insight_sources import days_rows, department_rows, people_rows, week_of
 from models.directory import Person, Team
+from models.insight_rollup import InsightDay, InsightDepartment, InsightPerson
 from models.requests import Request, Survey
 
 NO_DEPARTMENT = "(none)"
 TOP_PEOPLE = 5
+# The latest comments only: a year of a large desk has tens of thousands.
+FIVE_STARS = 10
 
 
 @dataclass(frozen=True)
@@ -60,24 +65,26 @@ class WeekPoint:
 
 
 async def department_matrix(
-    session: AsyncSession, teams: dict[int, Team], period: tuple[ColumnElement[bool], ...]
+    session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[PairCell]:
-    # Grouped by the raw department; NULL and "" fold into one cell below.
+    # Grouped by the stored department ('' for none), folded with NO_DEPARTMENT below.
+    days = period.read(
+        InsightDepartment,
+        department_rows,
+        by=("department", "team_id"),
+        sums=("volume", "resolved", "within", "rating_sum", "ratings"),
+    )
     cells: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     rows = await session.execute(
         select(
-            Person.department,
-            Request.team_id,
-            func.count(),
-            func.count().filter(RESOLVED),
-            func.count().filter(WITHIN),
-            func.coalesce(func.sum(Survey.rating), 0),
-            func.count(Survey.rating),
-        )
-        .join(Person, Person.id == Request.requester_id)
-        .outerjoin(Survey, Survey.request_id == Request.id)
-        .where(*period)
-        .group_by(Person.department, Request.team_id)
+            days.c.department,
+            days.c.team_id,
+            func.sum(days.c.volume),
+            func.sum(days.c.resolved),
+            func.sum(days.c.within),
+            func.sum(days.c.rating_sum),
+            func.sum(days.c.ratings),
+        ).group_by(days.c.department, days.c.team_id)
     )
     for department, team_id, *figures in rows:
         cell = cells[(department or NO_DEPARTMENT, team_id)]
@@ -99,22 +106,21 @@ async def department_matrix(
 
 
 async def recognised_people(
-    session: AsyncSession, teams: dict[int, Team], period: tuple[ColumnElement[bool], ...]
+    session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[Recognition]:
-    within = func.count().filter(WITHIN).label("within")
-    average = func.avg(Survey.rating).label("average")
+    people = period.read(
+        InsightPerson,
+        people_rows,
+        by=("team_id", "assignee_id"),
+        sums=("within", "ratings", "rating_sum"),
+    )
+    within = func.sum(people.c.within).label("within")
+    rated = func.sum(people.c.ratings)
+    average = (cast(func.sum(people.c.rating_sum), Float) / func.nullif(rated, 0)).label("average")
     rows = await session.execute(
-        select(
-            Person.display_name,
-            Request.team_id,
-            within,
-            average,
-            func.count(Survey.rating),
-        )
-        .join(Person, Person.id == Request.assignee_id)
-        .outerjoin(Survey, Survey.request_id == Request.id)
-        .where(*period, RESOLVED)
-        .group_by(Person.id, Person.display_name, Request.team_id)
+        select(Person.display_name, people.c.team_id, within, average, rated)
+        .join(Person, Person.id == people.c.assignee_id)
+        .group_by(Person.id, Person.display_name, people.c.team_id)
         .order_by(within.desc(), average.desc().nulls_last(), Person.display_name, Person.id)
         .limit(TOP_PEOPLE)
     )
@@ -131,62 +137,53 @@ async def recognised_people(
 
 
 async def five_star_comments(
-    session: AsyncSession, teams: dict[int, Team], period: tuple[ColumnElement[bool], ...]
+    session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[FiveStar]:
+    """The latest FIVE_STARS, oldest first. A survey is answered after its request
+    was filed, so the index on answered_at is read back from now to `since` at most."""
     resolver = aliased(Person)
     rows = await session.execute(
-        select(Request.key, Request.team_id, resolver.display_name, Survey.comment)
+        select(
+            Request.key, Request.team_id, resolver.display_name, Survey.comment, Survey.answered_at
+        )
         .join(Survey, Survey.request_id == Request.id)
         .outerjoin(resolver, resolver.id == Request.assignee_id)
         .where(
-            *period,
+            *period.requests,
+            Survey.answered_at >= period.since,
             Survey.rating == Survey.scale,
             Survey.comment.is_not(None),
             Survey.comment != "",
         )
-        .order_by(Survey.answered_at, Request.key)
+        # The index's order alone, so the scan stops after the latest few.
+        .order_by(Survey.answered_at.desc())
+        .limit(FIVE_STARS)
     )
     return [
         FiveStar(key=key, team_key=teams[team_id].key, person=person, comment=comment or "")
-        for key, team_id, person, comment in rows
+        for key, team_id, person, comment, _answered in sorted(rows, key=lambda r: (r[4], r[0]))
     ]
 
 
 async def weekly_trend(
-    session: AsyncSession, teams: dict[int, Team], period: tuple[ColumnElement[bool], ...]
+    session: AsyncSession, teams: dict[int, Team], period: Period
 ) -> list[WeekPoint]:
-    # The Monday of created_at's ISO week (UTC), in each dialect's own words; the
-    # subquery keeps the expression's parameters out of GROUP BY (PostgreSQL).
-    if session.get_bind().dialect.name == "postgresql":
-        monday: ColumnElement[date] = cast(
-            func.date_trunc("week", func.timezone("UTC", Request.created_at)), Date
-        )
-    else:
-        monday = func.date(Request.created_at, "weekday 0", "-6 days", type_=Date)
-    filed = (
-        select(
-            Request.team_id.label("team_id"),
-            monday.label("week"),
-            Request.resolved_at,
-            Request.resolution_consumed_seconds,
-            Request.resolution_target_seconds,
-        )
-        .where(*period)
-        .subquery()
-    )
-    resolved = filed.c.resolved_at.is_not(None)
+    days = period.read(InsightDay, days_rows)
+    # The subquery keeps week_of's parameters out of GROUP BY (PostgreSQL).
+    filed = select(
+        days.c.team_id,
+        week_of(days.c.day, period.dialect).label("week"),
+        days.c.volume,
+        days.c.resolved,
+        days.c.within,
+    ).subquery()
     rows = await session.execute(
         select(
             filed.c.team_id,
             filed.c.week,
-            func.count(),
-            func.count().filter(resolved),
-            func.count().filter(
-                and_(
-                    resolved,
-                    filed.c.resolution_consumed_seconds <= filed.c.resolution_target_seconds,
-                )
-            ),
+            func.sum(filed.c.volume),
+            func.sum(filed.c.resolved),
+            func.sum(filed.c.within),
         ).group_by(filed.c.team_id, filed.c.week)
     )
     points = [

@@ -1,9 +1,11 @@
 """Per-team insight figures: counts, backlog, first-response and resolution
 percentiles, standards met, breaches by ladder level, reopen rate and CSAT.
 
-Every figure is an SQL aggregate grouped by team. Medians and p90s are window
-functions (row_number / count over the team), interpolated like percentile_cont,
-so SQLite and PostgreSQL give the same answer.
+Every figure is an SQL aggregate grouped by team, over the rollups for the
+period's whole days and the requests for its partial ones (handlers.insight_period).
+The backlog and the breaches of still-active requests depend on the moment, so
+they are read live, from the few active requests. Medians and p90s come from the
+weekly histograms (handlers.insight_percentiles: within 1/16 of the value).
 """
 
 from __future__ import annotations
@@ -11,25 +13,29 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Executable, SQLColumnExpression, and_, case, exists, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.insight_measures import RESOLVED, WITHIN, ratio
-from models.directory import Team
-from models.requests import Escalation, Request, RequestEvent, Survey
-from models.vocabulary import ACTIVE_STATUSES, ClockKind
-
-# First-response histogram, in business seconds (a business day is 8 hours).
-BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("<1h", 0, 3600),
-    ("1-4h", 3600, 4 * 3600),
-    ("4-8h", 4 * 3600, 8 * 3600),
-    ("1-2d", 8 * 3600, 16 * 3600),
-    (">2d", 16 * 3600, None),
+from handlers.insight_measures import BUCKETS, ratio
+from handlers.insight_percentiles import CLOCKS, percentiles, ranked
+from handlers.insight_period import Period
+from handlers.insight_sources import (
+    DAY_FLAGS,
+    LEVEL,
+    RATING,
+    category_rows,
+    days_rows,
+    duration_rows,
+    level_rows,
+    rating_rows,
 )
+from models.directory import Team
+from models.insight_rollup import InsightCategory, InsightDay, InsightDuration, InsightTally
+from models.requests import Request
+from models.vocabulary import ACTIVE_STATUSES
+
 TOP_CATEGORIES = 3
 
 
@@ -41,7 +47,7 @@ class TeamFigures:
     resolved: int
     backlog: int  # active now, among all the team's requests
     backlog_oldest_age: timedelta | None  # wall-clock age of the oldest active request
-    first_response_median: timedelta | None  # business time
+    first_response_median: timedelta | None  # business time, within 1/16
     first_response_p90: timedelta | None
     resolution_median: timedelta | None  # business time the resolution clock ran
     resolution_p90: timedelta | None
@@ -59,57 +65,33 @@ class TeamFigures:
 async def team_figures(
     session: AsyncSession,
     teams: list[Team],
-    period: tuple[ColumnElement[bool], ...],
+    period: Period,
     now: datetime,
     scale: int,
 ) -> list[TeamFigures]:
-    ids = [t.id for t in teams]
-    counts = {row.team_id: row for row in await session.execute(_counts_query(period))}
-    backlog = {
-        team_id: (int(n), oldest)
-        for team_id, n, oldest in await session.execute(
-            select(Request.team_id, func.count(), func.min(Request.created_at))
-            .where(Request.team_id.in_(ids), Request.status.in_(ACTIVE_STATUSES))
-            .group_by(Request.team_id)
+    days = period.read(InsightDay, days_rows, by=("team_id",), sums=("volume", *DAY_FLAGS))
+    counts = {
+        row.team_id: row
+        for row in await session.execute(
+            select(
+                days.c.team_id,
+                func.sum(days.c.volume).label("filed"),
+                *(func.sum(days.c[name]).label(name) for name in DAY_FLAGS),
+            ).group_by(days.c.team_id)
         )
     }
-    answered = Request.first_response_business_seconds
-    first = await _percentiles(session, answered, (*period, answered.is_not(None)))
-    resolution = await _percentiles(
-        session, Request.resolution_consumed_seconds, (*period, RESOLVED)
-    )
-    breaches: dict[int, dict[int, int]] = defaultdict(dict)
-    for team_id, level, n in await session.execute(
-        select(Request.team_id, Escalation.level, func.count(func.distinct(Request.id)))
-        .join(Escalation, Escalation.request_id == Request.id)
-        .where(
-            *period,
-            Escalation.level >= 1,
-            Escalation.clock.in_([ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION]),
-        )
-        .group_by(Request.team_id, Escalation.level)
-    ):
-        breaches[team_id][int(level)] = int(n)
-    ratings: dict[int, dict[int | None, int]] = defaultdict(dict)
-    for team_id, rating, n in await session.execute(
-        select(Request.team_id, Survey.rating, func.count())
-        .join(Survey, Survey.request_id == Request.id)
-        .where(*period)
-        .group_by(Request.team_id, Survey.rating)
-    ):
-        ratings[team_id][rating] = int(n)
-    categories: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for team_id, category, n in await session.execute(
-        select(Request.team_id, Request.category, func.count())
-        .where(*period, Request.category.is_not(None), _breached(now))
-        .group_by(Request.team_id, Request.category)
-    ):
-        categories[team_id].append((str(category), int(n)))
+    backlog, active_breaches = await _active(session, period, now)
+    durations = await _percentiles(session, period)
+    first, resolution = durations["first_response"], durations["resolution"]
+    breaches = await _tallies(session, period, LEVEL)
+    ratings = await _tallies(session, period, RATING)
+    categories = await _settled_breaches(session, period)
     result = []
     for team in teams:
         row = counts.get(team.id)
         active, oldest = backlog.get(team.id, (0, None))
-        csat = _csat(ratings[team.id], scale)
+        unanswered = int(row.surveys) - int(row.ratings) if row else 0
+        csat = _csat(ratings[team.id], unanswered, scale)
         result.append(
             TeamFigures(
                 team_key=team.key,
@@ -117,7 +99,7 @@ async def team_figures(
                 filed=int(row.filed) if row else 0,
                 resolved=int(row.resolved) if row else 0,
                 backlog=active,
-                backlog_oldest_age=now - _aware(oldest) if oldest is not None else None,
+                backlog_oldest_age=now - oldest if oldest is not None else None,
                 first_response_median=first.get(team.id, (None, None))[0],
                 first_response_p90=first.get(team.id, (None, None))[1],
                 resolution_median=resolution.get(team.id, (None, None))[0],
@@ -129,9 +111,7 @@ async def team_figures(
                 csat_average=csat[0],
                 csat_distribution=csat[1],
                 csat_response_rate=csat[2],
-                top_breached_categories=sorted(categories[team.id], key=lambda c: (-c[1], c[0]))[
-                    :TOP_CATEGORIES
-                ],
+                top_breached_categories=_top(categories[team.id], active_breaches[team.id]),
                 first_response_buckets={
                     label: int(getattr(row, f"bucket_{i}")) if row else 0
                     for i, (label, _low, _high) in enumerate(BUCKETS)
@@ -141,34 +121,84 @@ async def team_figures(
     return result
 
 
-def _counts_query(period: tuple[ColumnElement[bool], ...]) -> Executable:
-    def event(kind: str) -> ColumnElement[bool]:
-        return exists().where(RequestEvent.request_id == Request.id, RequestEvent.kind == kind)
-
-    seconds = Request.first_response_business_seconds
-    buckets = [
-        func.count()
-        .filter(and_(seconds >= low, seconds < high) if high is not None else seconds >= low)
-        .label(f"bucket_{i}")
-        for i, (_label, low, high) in enumerate(BUCKETS)
-    ]
-    return (
-        select(
-            Request.team_id.label("team_id"),
-            func.count().label("filed"),
-            func.count().filter(RESOLVED).label("resolved"),
-            func.count().filter(WITHIN).label("within"),
-            func.count().filter(Request.first_response_at.is_not(None)).label("answered"),
-            func.count()
-            .filter(Request.first_response_at <= Request.first_response_due_at)
-            .label("answered_in_time"),
-            func.count().filter(event("resolved")).label("resolved_once"),
-            func.count().filter(and_(event("resolved"), event("reopened"))).label("reopened"),
-            *buckets,
-        )
-        .where(*period)
-        .group_by(Request.team_id)
+async def _percentiles(
+    session: AsyncSession, period: Period
+) -> dict[str, dict[int, tuple[timedelta, timedelta]]]:
+    histogram = period.read(
+        InsightDuration,
+        duration_rows,
+        weekly=True,
+        by=("team_id", "bucket"),
+        sums=CLOCKS,
     )
+    return percentiles(await session.execute(ranked(histogram)))
+
+
+async def _tallies(session: AsyncSession, period: Period, kind: str) -> dict[int, dict[int, int]]:
+    """value -> requests, per team: answers per rating, or requests per ladder level."""
+    source = rating_rows if kind == RATING else level_rows
+    tallies = period.read(
+        InsightTally,
+        source,
+        where=(InsightTally.kind == kind,),
+        by=("team_id", "value"),
+        sums=("n",),
+    )
+    found: dict[int, dict[int, int]] = defaultdict(dict)
+    for team_id, value, n in await session.execute(
+        select(tallies.c.team_id, tallies.c.value, func.sum(tallies.c.n)).group_by(
+            tallies.c.team_id, tallies.c.value
+        )
+    ):
+        found[team_id][int(value)] = int(n)
+    return found
+
+
+async def _settled_breaches(session: AsyncSession, period: Period) -> dict[int, dict[str, int]]:
+    """Breached requests per category among those no longer active, per team."""
+    settled = period.read(
+        InsightCategory, category_rows, by=("team_id", "category"), sums=("breached",)
+    )
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    for team_id, category, n in await session.execute(
+        select(settled.c.team_id, settled.c.category, func.sum(settled.c.breached)).group_by(
+            settled.c.team_id, settled.c.category
+        )
+    ):
+        found[team_id][str(category)] = int(n)
+    return found
+
+
+async def _active(
+    session: AsyncSession, period: Period, now: datetime
+) -> tuple[dict[int, tuple[int, datetime]], dict[int, dict[str, int]]]:
+    """The backlog (active now, whenever filed) and, among the period's active requests,
+    the breached ones per category: what depends on the moment, in one pass over the
+    active requests."""
+    in_period = and_(Request.created_at >= period.since, Request.created_at < period.until)
+    backlog: dict[int, tuple[int, datetime]] = {}
+    breached: dict[int, dict[str, int]] = defaultdict(dict)
+    for team_id, category, n, oldest, late in await session.execute(
+        select(
+            Request.team_id,
+            Request.category,
+            func.count(),
+            func.min(Request.created_at),
+            func.count().filter(in_period, _breached(now)),
+        )
+        .where(Request.team_id.in_(period.team_ids), Request.status.in_(ACTIVE_STATUSES))
+        .group_by(Request.team_id, Request.category)
+    ):
+        count, first = backlog.get(team_id, (0, _aware(oldest)))
+        backlog[team_id] = (count + int(n), min(first, _aware(oldest)))
+        if category is not None and late:
+            breached[team_id][str(category)] = int(late)
+    return backlog, breached
+
+
+def _top(settled: dict[str, int], active: dict[str, int]) -> list[tuple[str, int]]:
+    totals = {c: settled.get(c, 0) + active.get(c, 0) for c in settled.keys() | active.keys()}
+    return sorted(totals.items(), key=lambda c: (-c[1], c[0]))[:TOP_CATEGORIES]
 
 
 def _breached(now: datetime) -> ColumnElement[bool]:
@@ -181,58 +211,15 @@ def _breached(now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def _percentiles(
-    session: AsyncSession,
-    value: SQLColumnExpression[Any],
-    where: tuple[ColumnElement[bool], ...],
-) -> dict[int, tuple[timedelta | None, timedelta | None]]:
-    """Median and p90 per team, interpolated between neighbouring ranks like
-    percentile_cont: rank 1 + p(n-1), its two neighbours picked by row_number()."""
-    ranked = (
-        select(
-            Request.team_id.label("team_id"),
-            value.label("v"),
-            func.row_number().over(partition_by=Request.team_id, order_by=value).label("rn"),
-            func.count().over(partition_by=Request.team_id).label("n"),
-        )
-        .where(*where)
-        .subquery()
-    )
-    columns: list[ColumnElement[Any]] = [ranked.c.team_id, func.max(ranked.c.n)]
-    for percent in (50, 90):
-        low = 1 + (percent * (ranked.c.n - 1)) // 100
-        columns.append(func.max(case((ranked.c.rn == low, ranked.c.v))))
-        columns.append(func.max(case((ranked.c.rn == low + 1, ranked.c.v))))
-    found: dict[int, tuple[timedelta | None, timedelta | None]] = {}
-    for team_id, n, median_low, median_high, p90_low, p90_high in await session.execute(
-        select(*columns).group_by(ranked.c.team_id)
-    ):
-        found[team_id] = (
-            _interpolate(int(n), 50, median_low, median_high),
-            _interpolate(int(n), 90, p90_low, p90_high),
-        )
-    return found
-
-
-def _interpolate(n: int, percent: int, low: int | None, high: int | None) -> timedelta | None:
-    if low is None:
-        return None
-    remainder = percent * (n - 1) % 100
-    if not remainder or high is None:
-        return timedelta(seconds=int(low))
-    return timedelta(seconds=int(low) + (int(high) - int(low)) * remainder / 100)
-
-
 def _csat(
-    counts: dict[int | None, int], scale: int
+    counts: dict[int, int], unanswered: int, scale: int
 ) -> tuple[float | None, dict[int, int], float | None]:
-    """(average, distribution, response rate) from the survey counts by rating."""
+    """(average, distribution, response rate) from the answers by rating."""
     distribution = {rating: 0 for rating in range(1, scale + 1)}
     for rating, n in counts.items():
-        if rating is not None:
-            distribution[rating] = distribution.get(rating, 0) + n
+        distribution[rating] = distribution.get(rating, 0) + n
     answered = sum(distribution.values())
-    sent = answered + counts.get(None, 0)
+    sent = answered + unanswered
     total = sum(rating * n for rating, n in distribution.items())
     return (
         total / answered if answered else None,

@@ -153,6 +153,7 @@ async def reopen(
     now = clock.now()
     request.status = Status.IN_PROGRESS if request.assignee_id else Status.OPEN
     request.resolved_at = None
+    request.reopen_count += 1
     # The clock goes on from where resolution stopped it: reopening is not a fresh start.
     sla.resume(request, now, team_calendar(request.team))
     record(session, request, actor, "reopened", now, reason=text or None)

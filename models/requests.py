@@ -66,6 +66,8 @@ class Request(Base):
     next_check_at: Mapped[datetime | None]
     # The highest rung of the escalation ladder reached (0: none), for the team card.
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Times the requester reopened it, so reports need not search the audit log per row.
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     team: Mapped[Team] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
@@ -103,6 +105,8 @@ class Escalation(Base):
 
 class Survey(Base):
     __tablename__ = "surveys"
+    # The report shows the latest five-star comments: read backwards from the newest.
+    __table_args__ = (Index("ix_surveys_answered_at", "answered_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)

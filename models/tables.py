@@ -12,6 +12,14 @@ from models.directory import (
     TeamAlias,
 )
 from models.inbox import PendingCommand
+from models.insight_rollup import (
+    InsightCategory,
+    InsightDay,
+    InsightDepartment,
+    InsightDuration,
+    InsightPerson,
+    InsightTally,
+)
 from models.outbox import (
     ConversationAddress,
     InboundKey,
@@ -29,6 +37,12 @@ __all__ = [
     "Escalation",
     "EscalationStep",
     "InboundKey",
+    "InsightCategory",
+    "InsightDay",
+    "InsightDepartment",
+    "InsightDuration",
+    "InsightPerson",
+    "InsightTally",
     "Membership",
     "MessageRef",
     "OutboxMessage",
