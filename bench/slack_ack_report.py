@@ -202,7 +202,8 @@ def report(
 
     print()
     print(
-        f"(b) saturated: {args.connections} connections closed loop for {args.seconds:g} s; "
+        f"(b) saturated: {args.connections} connections closed loop for "
+        f"{args.saturated_seconds:g} s; "
         "latency from send to response"
     )
     print(table(latency_rows(both, "saturated")))
