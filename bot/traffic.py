@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 # The longest background work waits for a lull before it goes on anyway.
-PATIENCE_SECONDS = 2.0
+PATIENCE_SECONDS = 5.0
 
 
 class Traffic:
