@@ -24,6 +24,8 @@ from models.inbox import DELIVERY_KEY_MAX, PendingCommand
 
 @dataclass(frozen=True)
 class Accepted:
+    """A stored command waiting for the pump."""
+
     id: int
     platform: str
     workspace: str | None

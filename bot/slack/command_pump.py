@@ -54,13 +54,10 @@ class CommandPump:
         desk: SlackDesk,
         client_for: Callable[[str | None], Awaitable[AsyncWebClient]],
         pace: Callable[[], Awaitable[bool]],
-        *,
-        poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._desk = desk
         self._client_for = client_for
         self._pace = pace
-        self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
 
@@ -129,7 +126,7 @@ class CommandPump:
                 # The commands stay in the inbox; the next round tries again.
                 log.exception("the command pump failed; retrying")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
     async def _carry_out(self, batch: list[inbox.Accepted]) -> int:
         claimed = []
