@@ -11,12 +11,15 @@ weekly histograms (handlers.insight_percentiles: within 1/16 of the value).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from handlers.insight_measures import BUCKETS, ratio
 from handlers.insight_percentiles import CLOCKS, percentiles, ranked
@@ -37,6 +40,7 @@ from models.requests import Request
 from models.vocabulary import ACTIVE_STATUSES
 
 TOP_CATEGORIES = 3
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -144,14 +148,7 @@ async def _tallies(session: AsyncSession, period: Period, kind: str) -> dict[int
         by=("team_id", "value"),
         sums=("n",),
     )
-    found: dict[int, dict[int, int]] = defaultdict(dict)
-    for team_id, value, n in await session.execute(
-        select(tallies.c.team_id, tallies.c.value, func.sum(tallies.c.n)).group_by(
-            tallies.c.team_id, tallies.c.value
-        )
-    ):
-        found[team_id][int(value)] = int(n)
-    return found
+    return await _per_team(session, tallies, "value", "n", int)
 
 
 async def _settled_breaches(session: AsyncSession, period: Period) -> dict[int, dict[str, int]]:
@@ -159,13 +156,20 @@ async def _settled_breaches(session: AsyncSession, period: Period) -> dict[int, 
     settled = period.read(
         InsightCategory, category_rows, by=("team_id", "category"), sums=("breached",)
     )
-    found: dict[int, dict[str, int]] = defaultdict(dict)
-    for team_id, category, n in await session.execute(
-        select(settled.c.team_id, settled.c.category, func.sum(settled.c.breached)).group_by(
-            settled.c.team_id, settled.c.category
+    return await _per_team(session, settled, "category", "breached", str)
+
+
+async def _per_team(
+    session: AsyncSession, rows: Subquery, key: str, total: str, as_key: Callable[[Any], K]
+) -> dict[int, dict[K, int]]:
+    """{team: {key: sum of total}} over the period's rows."""
+    found: dict[int, dict[K, int]] = defaultdict(dict)
+    for team_id, value, n in await session.execute(
+        select(rows.c.team_id, rows.c[key], func.sum(rows.c[total])).group_by(
+            rows.c.team_id, rows.c[key]
         )
     ):
-        found[team_id][str(category)] = int(n)
+        found[team_id][as_key(value)] = int(n)
     return found
 
 
