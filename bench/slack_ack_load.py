@@ -201,11 +201,7 @@ class Phase:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile of all latencies, in milliseconds."""
-        ordered = sorted(o.latency for o in self.outcomes)
-        if not ordered:
-            return float("nan")
-        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1] * 1000
+        return nearest_rank_ms([o.latency for o in self.outcomes], p)
 
     @property
     def max_ms(self) -> float:
@@ -214,11 +210,16 @@ class Phase:
     def confirmed_percentile(self, p: float) -> float:
         """Ours: nearest-rank percentile, in ms, of the time until the answer with the
         key reached the response_url (acknowledged commands that got one)."""
-        ordered = sorted(o.confirmed_in for o in self.outcomes if o.confirmed_in is not None)
-        if not ordered:
-            return float("nan")
-        rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1] * 1000
+        confirmed = [o.confirmed_in for o in self.outcomes if o.confirmed_in is not None]
+        return nearest_rank_ms(confirmed, p)
+
+
+def nearest_rank_ms(seconds: list[float], p: float) -> float:
+    ordered = sorted(seconds)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1] * 1000
 
 
 class ResponseUrls:

@@ -10,11 +10,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,6 +19,7 @@ from bot.slack import install_tables
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.listeners import actions, commands, events, shortcuts, submissions
+from bot.slack.retries import retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +59,7 @@ def web_client(token: str | None, api_url: str) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
         base_url=api_url,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retry_handlers(),
     )
 
 

@@ -18,11 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +26,7 @@ from bot.command_line import Command, parse
 from bot.commands import run_command
 from bot.slack.desk import PLATFORM, SlackDesk, Work
 from bot.slack.mrkdwn import escape
+from bot.slack.retries import retry_handlers
 from handlers import inbox
 from models.directory import Person
 
@@ -130,13 +126,14 @@ class CommandPump:
 
     async def _carry_out(self, batch: list[inbox.Accepted]) -> int:
         claimed = []
+        clients: dict[int, AsyncWebClient] = {}
         for command in batch:
-            client = await self._client_for(command.workspace)
+            client = clients[command.id] = await self._client_for(command.workspace)
             identity = await self._desk.identity(client, command.user_id)
             claimed.append((command, identity, self._work(parse("/request " + command.text))))
         answers = await self._desk.attempt_claimed(claimed)
         for command, answer in answers:
-            await self._reply(command, answer, await self._client_for(command.workspace))
+            await self._reply(command, answer, clients[command.id])
         return len(answers)
 
     def _work(self, parsed: Command) -> Work[str]:
@@ -152,11 +149,7 @@ class CommandPump:
         webhook = AsyncWebhookClient(
             command.reply_address,
             session=self._http,
-            retry_handlers=[
-                AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-                AsyncServerErrorRetryHandler(max_retry_count=2),
-            ],
+            retry_handlers=retry_handlers(),
         )
         try:
             response = await webhook.send(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -34,25 +35,19 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
         if command.verb == "file":
             # Stored in one small insert before the acknowledgement, carried out by
             # the pump, answered through the response_url: a burst of requests
-            # never makes Slack wait (models.inbox). Stored if and only if acked:
-            # an insert that cannot finish in time is rolled back.
-            try:
-                await asyncio.wait_for(
-                    desk.accept(
-                        delivery_key=str(body["trigger_id"]),
-                        workspace=body.get("team_id"),
-                        user_id=user_id,
-                        text=text,
-                        reply_address=str(body["response_url"]),
-                    ),
-                    ACK_DEADLINE,
+            # never makes Slack wait (models.inbox).
+            async def accept() -> str:
+                await desk.accept(
+                    delivery_key=str(body["trigger_id"]),
+                    workspace=body.get("team_id"),
+                    user_id=user_id,
+                    text=text,
+                    reply_address=str(body["response_url"]),
                 )
-            except TimeoutError:
-                log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
-                await ack(text=desk.busy(user_id), response_type="ephemeral")
-                return
-            pump.nudge()
-            await ack(text=desk.filing(user_id), response_type="ephemeral")
+                pump.nudge()
+                return desk.filing(user_id)
+
+            await ack(text=await _in_time(desk, user_id, accept()), response_type="ephemeral")
             return
         if command.verb == "form":
             # The trigger is valid for 3 seconds: acknowledge, then open at once.
@@ -68,15 +63,24 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
         async def work(session: AsyncSession, person: Person) -> str:
             return await run_command(session, desk.clock, person, command, escape)
 
-        # Slack gives up after 3 seconds and Bolt then answers with an error of its
-        # own, so when the desk is overloaded we stop first, roll back, and say so:
-        # what the person is told and what is stored agree.
-        try:
-            answer = await asyncio.wait_for(desk.attempt(client, user_id, work), ACK_DEADLINE)
-        except TimeoutError:
-            log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
-            answer = desk.busy(user_id)
-        await ack(text=answer, response_type="ephemeral")
+        await ack(
+            text=await _in_time(desk, user_id, desk.attempt(client, user_id, work)),
+            response_type="ephemeral",
+        )
+
+
+async def _in_time(desk: SlackDesk, user_id: str, step: Awaitable[str]) -> str:
+    """The step's answer, or "busy" when it cannot finish before Slack gives up.
+
+    Slack gives up after 3 seconds and Bolt then answers with an error of its own,
+    so when the desk is overloaded we stop first, roll back, and say so: what the
+    person is told and what is stored agree.
+    """
+    try:
+        return await asyncio.wait_for(step, ACK_DEADLINE)
+    except TimeoutError:
+        log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
+        return desk.busy(user_id)
 
 
 async def _stats(desk: SlackDesk, client: AsyncWebClient, user_id: str, command: Command) -> None:
