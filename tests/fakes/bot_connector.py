@@ -69,7 +69,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import inspect
 import itertools
 import json
 import re
@@ -82,7 +81,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from tests.fakes.polling import poll
+from tests.fakes.polling import wait_or_explain
 
 __all__ = [
     "FAILABLE_OPS",
@@ -514,21 +513,15 @@ class FakeConnector:
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the fake's documented API
     ) -> None:
         """Poll ``predicate`` until it is truthy; AssertionError after ``timeout`` seconds."""
-        if await poll(predicate, timeout):
-            return
-        try:
-            source = inspect.getsource(predicate).strip()
-        except (OSError, TypeError):
-            source = repr(predicate)
+        await wait_or_explain(predicate, timeout, self._recent)
+
+    def _recent(self) -> str:
         with self._lock:
             recent = "\n  ".join(
                 f"{r.method} {r.path} ({r.op}) -> {r.status}" for r in self.requests[-10:]
             )
             total = len(self.requests)
-        raise AssertionError(
-            f"condition not met within {timeout}s: {source}\n"
-            f"last requests ({total} in all):\n  {recent or '(none)'}"
-        )
+        return f"last requests ({total} in all):\n  {recent or '(none)'}"
 
     # ------------------------------------------------------------------ HTTP
 

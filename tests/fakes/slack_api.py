@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import itertools
 import json
 import re
@@ -55,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from tests.fakes.polling import poll
+from tests.fakes.polling import wait_or_explain
 
 __all__ = [
     "Call",
@@ -1015,20 +1014,14 @@ class FakeSlack:
         timeout: float = 5.0,  # noqa: ASYNC109 - part of the fake's documented API
     ) -> None:
         """Poll ``predicate`` until it is true; AssertionError after ``timeout`` seconds."""
-        if await poll(predicate, timeout):
-            return
-        try:
-            source = inspect.getsource(predicate).strip()
-        except (OSError, TypeError):
-            source = repr(predicate)
+        await wait_or_explain(predicate, timeout, self._recent)
+
+    def _recent(self) -> str:
         recent = "\n  ".join(
             f"{c.method} {c.args!r} -> {c.status} {c.response.get('error') or 'ok'}"
             for c in self.calls[-10:]
         )
-        raise AssertionError(
-            f"condition not met within {timeout}s: {source}\n"
-            f"last calls ({len(self.calls)} in all):\n  {recent or '(none)'}"
-        )
+        return f"last calls ({len(self.calls)} in all):\n  {recent or '(none)'}"
 
     # ------------------------------------------------------------------ HTTP
 
