@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handlers import work
 from handlers.delivery import DeliveryError, PendingNotice, Recipient, RetryPolicy, dispatch_due
@@ -180,3 +180,27 @@ async def test_notices_nobody_here_can_reach_stay_queued(desk: Desk) -> None:
     report = await dispatch_due(desk.sessions, desk.clock, [only_sam], owner="t")
     assert report.delivered == 0 and report.waiting >= 1
     assert len(await pending(desk)) == 3
+
+
+async def test_a_notice_claimed_by_another_replica_while_we_paced_is_left_to_it(
+    desk: Desk,
+) -> None:
+    await file_and_claim(desk)
+    channel = RecordingChannel()
+
+    async def slow_pace() -> None:
+        # Our lease ran out while we waited for a lull, and another replica claimed
+        # the notices (this is the state its claim leaves in the outbox).
+        desk.clock.advance(timedelta(seconds=61))
+        async with desk.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.delivered_at.is_(None))
+                .values(lease_owner="live-replica", lease_until=desk.clock.now())
+            )
+
+    report = await dispatch_due(
+        desk.sessions, desk.clock, [channel], owner="slow-replica", pace=slow_pace
+    )
+    assert channel.sent == [] and report.delivered == 0
+    assert {m.lease_owner for m in await pending(desk)} == {"live-replica"}
