@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 from models.clock import Clock, SystemClock
 from models.i18n import _, ngettext
 from models.settings import Settings
+from models.visible_text import neutralise
 
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -611,7 +612,7 @@ def report(
     try:
         figures = asyncio.run(go())
     except DeskError as error:
-        _plain(error.render())
+        _plain(error.render(neutralise))
         raise typer.Exit(1) from None
     if format is ReportFormat.csv:
         as_csv(figures, sys.stdout)

@@ -20,6 +20,7 @@ async def attempt_as(
     identity: Identity,
     work: Callable[[AsyncSession, Person], Awaitable[T]],
     *,
+    esc: Callable[[str], str],
     default_timezone: str,
     language: str | None = None,
     warning: str = "⚠️",
@@ -31,6 +32,7 @@ async def attempt_as(
             session,
             identity,
             work,
+            esc=esc,
             default_timezone=default_timezone,
             language=language,
             warning=warning,
@@ -42,6 +44,7 @@ async def attempt_in(
     identity: Identity,
     work: Callable[[AsyncSession, Person], Awaitable[T]],
     *,
+    esc: Callable[[str], str],
     default_timezone: str,
     language: str | None = None,
     warning: str = "⚠️",
@@ -50,7 +53,8 @@ async def attempt_in(
 
     The work runs in a savepoint so a refusal undoes it while the person's profile
     (and whatever the caller wrote before) is still kept, and a DeskError comes
-    back as its message for the person rather than as an exception.
+    back as its message for the person (escaped by `esc`, the channel's escaping)
+    rather than as an exception.
     """
     person = await resolve_person(session, identity)
     with reader(language or person.language, person.timezone or default_timezone):
@@ -58,4 +62,4 @@ async def attempt_in(
             async with session.begin_nested():
                 return await work(session, person)
         except DeskError as error:
-            return f"{warning} {error.render()}"
+            return f"{warning} {error.render(esc)}"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.briefing import organisation_lines, team_lines
 from bot.command_line import Command, period_days
 from bot.console import render
-from bot.console.render import Escape, unchanged
+from bot.console.render import Escape
 from handlers import queries, survey, work
 from handlers.filing import file_request
 from handlers.insight import Insight, insight
@@ -29,7 +29,7 @@ async def run_command(
     clock: Clock,
     person: Person,
     c: Command,
-    esc: Escape = unchanged,
+    esc: Escape,
 ) -> str:
     key = c.key or ""
     match c.verb:
@@ -124,7 +124,7 @@ async def stats_for(session: AsyncSession, clock: Clock, person: Person, c: Comm
 
 
 async def stats_lines(
-    session: AsyncSession, clock: Clock, person: Person, c: Command, esc: Escape = unchanged
+    session: AsyncSession, clock: Clock, person: Person, c: Command, esc: Escape
 ) -> list[str]:
     figures = await stats_for(session, clock, person, c)
     days = period_days(c.text)

@@ -20,11 +20,21 @@ from models.stored_calendar import calendar_from_spec
 log = logging.getLogger(__name__)
 
 
-async def load_request(session: AsyncSession, key: str, *, for_update: bool = True) -> Request:
-    """The request with this key (case-insensitive), locked for the caller's change.
+# One answer for a key that does not exist and a key the reader may not see, so
+# walking IT-1, IT-2, ... tells an outsider nothing about who asked for what.
+UNSEEN = N_("There is no request {key} that you can see.")
 
-    The row lock serialises two people acting on one request at once (PostgreSQL);
-    SQLite serialises writers anyway.
+
+async def load_request(
+    session: AsyncSession, key: str, actor: Person, *, for_update: bool = True
+) -> Request:
+    """The request with this key (case-insensitive), if `actor` may see it,
+    locked for the caller's change.
+
+    Requests can be personal (HR, payroll): only the requester, the serving team
+    and desk admins may see one; for anyone else it does not exist. The row lock
+    serialises two people acting on one request at once (PostgreSQL); SQLite
+    serialises writers anyway.
     """
     cleaned = key.strip().upper()
     if not cleaned:
@@ -33,37 +43,30 @@ async def load_request(session: AsyncSession, key: str, *, for_update: bool = Tr
     if for_update:
         query = query.with_for_update(of=Request)
     found = await session.scalar(query)
-    if found is None:
-        raise NotFound(N_("There is no request {key}."), key=cleaned)
+    if found is None or not await _can_see(session, found, actor):
+        raise NotFound(UNSEEN, key=cleaned)
     return found
 
 
+async def _can_see(session: AsyncSession, request: Request, actor: Person) -> bool:
+    return (
+        request.requester_id == actor.id
+        or actor.is_admin
+        or await is_on_team(session, request.team_id, actor.id)
+    )
+
+
 async def require_team_member(session: AsyncSession, request: Request, actor: Person) -> None:
+    """For a request the actor can see (`load_request`): only its team acts on it."""
     if not await is_on_team(session, request.team_id, actor.id):
         raise PermissionDenied(N_("Only {team} can do that."), team=request.team.name)
 
 
 def require_requester(request: Request, actor: Person) -> None:
+    """For a request the actor can see (`load_request`): only its requester answers
+    the survey, reopens or closes it."""
     if request.requester_id != actor.id:
-        raise PermissionDenied(
-            N_("Only {name}, who filed {key}, can do that."),
-            name=request.requester.display_name,
-            key=request.key,
-        )
-
-
-async def require_can_see(session: AsyncSession, request: Request, actor: Person) -> None:
-    # Requests can be personal (HR, payroll): only the requester, the serving team
-    # and desk admins may read them.
-    if request.requester_id == actor.id or actor.is_admin:
-        return
-    if not await is_on_team(session, request.team_id, actor.id):
-        raise PermissionDenied(
-            N_("{key} belongs to {name} and {team}; you can't see it."),
-            key=request.key,
-            name=request.requester.display_name,
-            team=request.team.name,
-        )
+        raise PermissionDenied(N_("Only the person who filed {key} can do that."), key=request.key)
 
 
 def record(

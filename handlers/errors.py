@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from models.i18n import _
 
 
@@ -18,11 +20,17 @@ class DeskError(Exception):
         self.field = field
         self.params = params
 
-    def render(self) -> str:
-        return _(self.message, **self.params)
+    def render(self, esc: Callable[[str], str]) -> str:
+        """The message for its reader, each text parameter (a title, a name, what
+        someone typed) escaped by `esc`, the reading channel's escaping."""
+        return _(
+            self.message,
+            **{k: esc(v) if isinstance(v, str) else v for k, v in self.params.items()},
+        )
 
     def __str__(self) -> str:
-        return self.render()
+        # For logs and tracebacks only; people read `render`.
+        return self.message
 
 
 class NotFound(DeskError):

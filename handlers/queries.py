@@ -12,7 +12,6 @@ from handlers import sla
 from handlers.access import (
     find_team,
     load_request,
-    require_can_see,
     require_team_member,
     team_calendar,
 )
@@ -96,8 +95,7 @@ async def _queue_team(session: AsyncSession, actor: Person, team: str | None) ->
 async def request_story(
     session: AsyncSession, clock: Clock, actor: Person, key: str
 ) -> RequestStory:
-    request = await load_request(session, key, for_update=False)
-    await require_can_see(session, request, actor)
+    request = await load_request(session, key, actor, for_update=False)
     rows = await session.execute(
         select(RequestEvent, Person.display_name)
         .outerjoin(Person, Person.id == RequestEvent.actor_id)
@@ -117,7 +115,7 @@ async def assignable(
     session: AsyncSession, actor: Person, key: str
 ) -> tuple[Request, list[Person]]:
     """The request and who on its team may take it; only the team may ask."""
-    request = await load_request(session, key, for_update=False)
+    request = await load_request(session, key, actor, for_update=False)
     await require_team_member(session, request, actor)
     rows = await session.scalars(
         select(Person)
@@ -131,7 +129,7 @@ async def assignable(
 
 async def may_work_on(session: AsyncSession, actor: Person, key: str) -> Request:
     """The request, if the actor's team owns it (before showing a team-only form)."""
-    request = await load_request(session, key, for_update=False)
+    request = await load_request(session, key, actor, for_update=False)
     await require_team_member(session, request, actor)
     return request
 

@@ -64,7 +64,7 @@ async def rate(
     rating: int,
     comment: str = "",
 ) -> Rated:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     require_requester(request, actor)
     survey = await session.scalar(select(Survey).where(Survey.request_id == request.id))
     if survey is None or request.status not in (Status.RESOLVED, Status.CLOSED):
@@ -115,7 +115,7 @@ async def add_comment(
     session: AsyncSession, clock: Clock, actor: Person, key: str, comment: str
 ) -> Survey:
     """The comment a low rating asks for, given after the rating itself."""
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     require_requester(request, actor)
     survey = await session.scalar(select(Survey).where(Survey.request_id == request.id))
     if survey is None or survey.answered_at is None:
@@ -143,7 +143,7 @@ async def add_comment(
 async def reopen(
     session: AsyncSession, clock: Clock, actor: Person, key: str, reason: str = ""
 ) -> Request:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     require_requester(request, actor)
     if request.status is Status.CLOSED:
         raise Conflict(N_("{key} is closed; file a new request."), key=request.key)
@@ -172,7 +172,7 @@ async def reopen(
 
 async def close(session: AsyncSession, clock: Clock, actor: Person, key: str) -> Request:
     """The requester confirms the fix without rating."""
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     require_requester(request, actor)
     if request.status is Status.CLOSED:
         return request

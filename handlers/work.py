@@ -37,7 +37,7 @@ class Outcome:
 
 
 async def claim(session: AsyncSession, clock: Clock, actor: Person, key: str) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     _require_active(request)
     if request.assignee_id == actor.id:
@@ -56,7 +56,7 @@ async def claim(session: AsyncSession, clock: Clock, actor: Person, key: str) ->
 async def assign(
     session: AsyncSession, clock: Clock, actor: Person, key: str, assignee_email: str
 ) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     _require_active(request)
     assignee = await find_person_by_email(session, assignee_email)
@@ -98,7 +98,7 @@ async def reply(
     response) or stays in the team thread (an internal note). From the requester
     it reaches the team thread and, if the team was waiting on them, resumes work.
     """
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     body = _message(text)
     now = clock.now()
     on_team = await is_on_team(session, request.team_id, actor.id)
@@ -160,7 +160,7 @@ async def reply(
 async def wait_on_requester(
     session: AsyncSession, clock: Clock, actor: Person, key: str, question: str = ""
 ) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     _require_active(request)
     if request.status is Status.WAITING:
@@ -185,7 +185,7 @@ async def wait_on_requester(
 
 
 async def resume(session: AsyncSession, clock: Clock, actor: Person, key: str) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     if request.status is not Status.WAITING:
         return Outcome(request, changed=False)
@@ -199,7 +199,7 @@ async def resume(session: AsyncSession, clock: Clock, actor: Person, key: str) -
 async def resolve(
     session: AsyncSession, clock: Clock, actor: Person, key: str, note: str
 ) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     if request.status in (Status.RESOLVED, Status.CLOSED):
         return Outcome(request, changed=False)
@@ -240,7 +240,7 @@ async def resolve(
 async def set_priority(
     session: AsyncSession, clock: Clock, actor: Person, key: str, priority: str
 ) -> Outcome:
-    request = await load_request(session, key)
+    request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     _require_active(request)
     try:

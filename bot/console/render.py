@@ -12,13 +12,16 @@ from handlers.notices import NoticeKind
 from handlers.queries import Queue, QueueItem, RequestStory
 from models.i18n import _, format_duration, format_moment, format_when, ngettext
 from models.requests import Request
+from models.visible_text import neutralise
 from models.vocabulary import STATUS_LABELS, Priority, Status
 
 Escape = Callable[[str], str]
+"""How a channel shows one person's text to another (each platform has one)."""
 
 
-def unchanged(text: str) -> str:
-    return text
+def terminal(text: str) -> str:
+    """The console's escaping: people's text as typed, minus invisible steering."""
+    return neutralise(text)
 
 
 def status_label(status: str) -> str:
@@ -47,7 +50,7 @@ def time_left_label(left: timedelta | None) -> str:
     return _("{span} left", span=format_duration(left))
 
 
-def promise(request: Request, esc: Escape = unchanged) -> str:
+def promise(request: Request, esc: Escape) -> str:
     """The service standard as a promise, in the reader's time zone."""
     if request.resolution_due_at is None:
         return _(
@@ -63,7 +66,7 @@ def promise(request: Request, esc: Escape = unchanged) -> str:
     )
 
 
-def filed(request: Request, esc: Escape = unchanged) -> str:
+def filed(request: Request, esc: Escape) -> str:
     return (
         _("Filed {key}: {title}.", key=request.key, title=esc(request.title))
         + " "
@@ -72,9 +75,14 @@ def filed(request: Request, esc: Escape = unchanged) -> str:
 
 
 def notice(kind: str, payload: dict[str, Any]) -> str:
-    """One outbox notice as the text a person reads."""
+    """One outbox notice as the text a person reads (a terminal has no markup, so
+    the console's escaping applies to the whole text)."""
+    return terminal(_notice(kind, payload))
+
+
+def _notice(kind: str, payload: dict[str, Any]) -> str:
     if kind == NoticeKind.DIGEST:  # the one notice that is not about a single request
-        return "\n".join(digest_lines(payload))
+        return "\n".join(digest_lines(payload, terminal))
     r = payload["request"]
     head = f"{r['key']} · {r['title']}"
     match NoticeKind(kind):
@@ -160,7 +168,7 @@ def notice(kind: str, payload: dict[str, Any]) -> str:
             )
 
 
-def digest_lines(payload: dict[str, Any], esc: Escape = unchanged) -> list[str]:
+def digest_lines(payload: dict[str, Any], esc: Escape) -> list[str]:
     """A digest notice for its reader: a team's week, or the organisation's."""
     figures = insight_from_payload(payload["insight"])
     header = _("The week {week} in figures", week=payload["week"])
@@ -226,7 +234,7 @@ def _thread_line(head: str, payload: dict[str, Any]) -> str:
     return _("{head}: {author} wrote: {text}", head=head, author=author, text=payload["text"])
 
 
-def item_line(item: QueueItem, esc: Escape = unchanged) -> str:
+def item_line(item: QueueItem, esc: Escape) -> str:
     r = item.request
     line = f"{r.key} · {esc(r.title)} · {priority_label(r.priority)} · {status_label(r.status)}"
     if r.status in (Status.RESOLVED, Status.CLOSED):
@@ -234,14 +242,14 @@ def item_line(item: QueueItem, esc: Escape = unchanged) -> str:
     return f"{line} · {time_left_label(item.time_left)}"
 
 
-def my_list(items: list[QueueItem], esc: Escape = unchanged) -> str:
+def my_list(items: list[QueueItem], esc: Escape) -> str:
     if not items:
         return _("You have no open requests.")
     header = ngettext("You have {n} open request:", "You have {n} open requests:", len(items))
     return "\n".join([header, *("  " + item_line(i, esc) for i in items)])
 
 
-def queue(q: Queue, esc: Escape = unchanged) -> str:
+def queue(q: Queue, esc: Escape) -> str:
     if not q.items:
         return _("{team} has nothing in its queue.", team=esc(q.team.name))
     header = ngettext(
@@ -253,7 +261,7 @@ def queue(q: Queue, esc: Escape = unchanged) -> str:
     return "\n".join([header, *("  " + item_line(i, esc) for i in q.items)])
 
 
-def story(s: RequestStory, esc: Escape = unchanged) -> str:
+def story(s: RequestStory, esc: Escape) -> str:
     r = s.request
     lines = [
         f"{r.key} · {esc(r.title)}",

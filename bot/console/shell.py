@@ -31,7 +31,7 @@ class ConsoleDesk:
         command = parse(line)
 
         async def work(session: AsyncSession, person: Person) -> str:
-            return await run_command(session, self.clock, person, command)
+            return await run_command(session, self.clock, person, command, render.terminal)
 
         return await self._attempt(identity, work)
 
@@ -58,7 +58,7 @@ class ConsoleDesk:
                 category=category,
                 priority=priority,
             )
-            return render.filed(result.request)
+            return render.filed(result.request, render.terminal)
 
         return await self._attempt(identity, work)
 
@@ -69,6 +69,7 @@ class ConsoleDesk:
             self.sessions,
             identity,
             work,
+            esc=render.terminal,
             default_timezone=self.default_timezone,
             language=self.language,
             warning="⚠",

@@ -141,7 +141,7 @@ class SlackDesk:
             for command, identity, work in claimed:
                 if await inbox.take(session, command):
                     answer = await attempt_in(
-                        session, identity, work, default_timezone=self.default_timezone
+                        session, identity, work, esc=escape, default_timezone=self.default_timezone
                     )
                     answers.append((command, answer))
         return answers
@@ -156,7 +156,7 @@ class SlackDesk:
         and whatever `work` wrote is rolled back."""
         identity = await self.identity(client, user_id)
         return await attempt_as(
-            self.sessions, identity, work, default_timezone=self.default_timezone
+            self.sessions, identity, work, esc=escape, default_timezone=self.default_timezone
         )
 
     async def act(

@@ -85,9 +85,7 @@ def team_card(r: dict[str, Any], time_left: timedelta | None) -> tuple[str, list
         buttons.append(_button(_("Waiting on requester"), ACTION_WAIT, key))
     buttons.append(_button(_("Resolve"), ACTION_RESOLVE, key))
     blocks.append(ActionsBlock(block_id=f"card:{key}", elements=buttons))
-    fallback = _(
-        "{key}: {title} ({status})", key=key, title=r["title"], status=status_label(status)
-    )
+    fallback = _("{key}: {title} ({status})", key=key, title=title, status=status_label(status))
     return fallback, blocks
 
 

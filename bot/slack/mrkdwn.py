@@ -7,9 +7,18 @@ documents, and it turns every such attempt into visible text.
 
 from __future__ import annotations
 
+from models.visible_text import neutralise
+
 
 def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """The one escaping path for Slack: every renderer passes people's text here."""
+    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain_text(text: str) -> str:
+    """People's text inside a `plain_text` object (modal titles, input errors,
+    button labels): Slack shows it without parsing, so only steering is removed."""
+    return neutralise(text)
 
 
 def quote(text: str) -> str:

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.console.render import priority_label, status_label, time_left_label
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, plain_text
 from handlers.queries import Queue, QueueItem
 from models.i18n import _
 from models.requests import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
@@ -43,7 +43,7 @@ def file_modal(
     permalink: str | None = None,
 ) -> View:
     """The request form. Choosing a team re-renders it with that team's categories."""
-    team_options = [Option(value=key, text=name[:75]) for key, name in teams][:100]
+    team_options = [Option(value=key, text=plain_text(name)[:75]) for key, name in teams][:100]
     chosen = next((o for o in team_options if o.value == team_key), None)
     blocks: list[Block] = [
         InputBlock(
@@ -66,7 +66,7 @@ def file_modal(
                 optional=True,
                 element=StaticSelectElement(
                     action_id="category",
-                    options=[Option(value=c[:150], text=c[:75]) for c in categories][:100],
+                    options=[Option(value=c[:150], text=plain_text(c)[:75]) for c in categories][:100],
                 ),
             )
         )
@@ -105,7 +105,7 @@ def file_modal(
     if permalink:
         blocks.append(
             ContextBlock(
-                elements=[MarkdownTextObject(text=_("From this message: {link}", link=permalink))]
+                elements=[MarkdownTextObject(text=_("From this message: {link}", link=escape(permalink)))]
             )
         )
     return View(
@@ -167,7 +167,7 @@ def assign_modal(key: str, members: list[tuple[str, str]]) -> View:
                 label=_("Who takes it?"),
                 element=StaticSelectElement(
                     action_id="assignee",
-                    options=[Option(value=email[:150], text=name[:75]) for email, name in members][
+                    options=[Option(value=email[:150], text=plain_text(name)[:75]) for email, name in members][
                         :100
                     ],
                 ),

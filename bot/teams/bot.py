@@ -262,7 +262,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     )
                     return render.filed(filed.request, cards.plain)
             except DeskError as error:
-                failure.append(error.render())
+                failure.append(error.render(cards.plain))
                 return None
 
         answer = await self.desk.attempt(turn, run)

@@ -19,6 +19,7 @@ from bot.console.render import (
 )
 from models.i18n import _, format_duration, format_when
 from models.requests import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
+from models.visible_text import neutralise
 from models.vocabulary import Priority, Status
 
 Card = dict[str, Any]
@@ -28,8 +29,9 @@ REACTION_RATINGS = {"like": 5, "heart": 5, "laugh": 4, "surprised": 3, "sad": 2,
 
 
 def plain(text: str) -> str:
-    """User text shown as typed: markdown characters escaped."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """The one escaping path for Teams: user text shown as typed, markdown (and so
+    links, `<at>` mentions and HTML) escaped, invisible steering removed."""
+    return _MARKDOWN.sub(r"\\\1", neutralise(text))
 
 
 def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> Card:

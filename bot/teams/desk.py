@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.acting import attempt_as
+from bot.teams.cards import plain
 from handlers.people import Identity
 from models.clock import Clock
 from models.directory import Person
@@ -55,7 +56,7 @@ class TeamsDesk:
         whatever `work` wrote is rolled back."""
         identity = await self.identity(turn)
         return await attempt_as(
-            self.sessions, identity, work, default_timezone=self.default_timezone
+            self.sessions, identity, work, esc=plain, default_timezone=self.default_timezone
         )
 
 

@@ -56,8 +56,8 @@ async def test_unknown_team_lists_the_teams_and_files_nothing(desk: Desk) -> Non
     with pytest.raises(UnknownTeam) as refused:
         await file(desk, "sam@example.com", team="plumbing", title="Leak")
     assert refused.value.choices == ["finance", "it"]
-    assert "plumbing" in refused.value.render()
-    assert "finance, it" in refused.value.render()
+    assert "plumbing" in refused.value.render(str)
+    assert "finance, it" in refused.value.render(str)
     assert await count_requests(desk) == 0
     assert await queued(desk.sessions) == []
 
@@ -82,7 +82,7 @@ async def test_bad_input_is_refused_with_the_reason_and_nothing_is_written(
     with pytest.raises(InvalidInput) as refused:
         await file(desk, "sam@example.com", team="it", **kwargs)
     assert refused.value.field == field
-    assert words in refused.value.render()
+    assert words in refused.value.render(str)
     assert await count_requests(desk) == 0
     assert await queued(desk.sessions) == []
 

@@ -83,7 +83,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
                     await survey.rate(session, desk.clock, person, request, rating)
             except DeskError as error:
                 await client.chat_postEphemeral(
-                    channel=channel, user=event["user"], text=error.render()
+                    channel=channel, user=event["user"], text=error.render(escape)
                 )
 
         await desk.act(client, str(event["user"]), rate)
@@ -132,7 +132,7 @@ async def _thread_reply(
             # Someone outside the team chatting in the card's thread is not a reply
             # to the requester; tell them privately rather than relay it.
             await client.chat_postEphemeral(
-                channel=str(event["channel"]), user=event["user"], text=error.render()
+                channel=str(event["channel"]), user=event["user"], text=error.render(escape)
             )
 
     await desk.act(client, str(event["user"]), relay)
@@ -149,12 +149,12 @@ async def _direct_message(
             return "", None
         if command.verb in ("list", "queue", "status", "help"):
             return await run_command(session, desk.clock, person, command, escape), None
-        return text, messages.offer_to_file(text, None)
+        return escape(text), messages.offer_to_file(text, None)
 
     try:
         reply, blocks = await desk.act(client, str(event["user"]), answer)
     except DeskError as error:
-        reply, blocks = error.render(), None
+        reply, blocks = error.render(escape), None
     if reply:
         await client.chat_postMessage(
             channel=str(event["channel"]), text=reply[:3000], blocks=blocks
@@ -182,5 +182,5 @@ async def _offer_ticket(
 
     blocks = await desk.speak_to(client, user_id, offer)
     await client.chat_postEphemeral(
-        channel=channel, user=user_id, text=text[:200] or "…", blocks=blocks
+        channel=channel, user=user_id, text=escape(text[:200]) or "…", blocks=blocks
     )

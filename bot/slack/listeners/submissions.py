@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console import render
 from bot.slack import views
 from bot.slack.desk import SlackDesk
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, plain_text
 from handlers import survey, work
 from handlers.errors import DeskError
 from handlers.filing import file_request
@@ -48,7 +48,7 @@ async def submit(
                 return await work_on(session, person)
         except DeskError as error:
             block = fields.get(error.field or "", next(iter(fields.values())))
-            failure[block] = error.render()
+            failure[block] = error.render(plain_text)
             return None
 
     answer = await desk.act(client, body["user"]["id"], guarded)
