@@ -66,7 +66,9 @@ def file_modal(
                 optional=True,
                 element=StaticSelectElement(
                     action_id="category",
-                    options=[Option(value=c[:150], text=plain_text(c)[:75]) for c in categories][:100],
+                    options=[Option(value=c[:150], text=plain_text(c)[:75]) for c in categories][
+                        :100
+                    ],
                 ),
             )
         )
@@ -105,7 +107,9 @@ def file_modal(
     if permalink:
         blocks.append(
             ContextBlock(
-                elements=[MarkdownTextObject(text=_("From this message: {link}", link=escape(permalink)))]
+                elements=[
+                    MarkdownTextObject(text=_("From this message: {link}", link=escape(permalink)))
+                ]
             )
         )
     return View(
@@ -167,9 +171,10 @@ def assign_modal(key: str, members: list[tuple[str, str]]) -> View:
                 label=_("Who takes it?"),
                 element=StaticSelectElement(
                     action_id="assignee",
-                    options=[Option(value=email[:150], text=plain_text(name)[:75]) for email, name in members][
-                        :100
-                    ],
+                    options=[
+                        Option(value=email[:150], text=plain_text(name)[:75])
+                        for email, name in members
+                    ][:100],
                 ),
             )
         ],
