@@ -16,10 +16,6 @@ from models.i18n import _, format_duration, format_number, format_share, ngettex
 Escape = Callable[[str], str]
 
 
-def _same(text: str) -> str:
-    return text
-
-
 def _span(value: timedelta | None) -> str:
     return format_duration(value) if value is not None else "–"
 
@@ -28,7 +24,7 @@ def _share(value: float | None) -> str:
     return format_share(value) if value is not None else "–"
 
 
-def team_lines(figures: TeamFigures, esc: Escape = _same) -> list[str]:
+def team_lines(figures: TeamFigures, esc: Escape) -> list[str]:
     lines = [
         _(
             "{team}: {filed} filed, {resolved} resolved, {backlog} open",
@@ -86,7 +82,7 @@ def team_lines(figures: TeamFigures, esc: Escape = _same) -> list[str]:
     return lines
 
 
-def organisation_lines(insight: Insight, esc: Escape = _same) -> list[str]:
+def organisation_lines(insight: Insight, esc: Escape) -> list[str]:
     lines = [_("How each team kept its promises:")]
     for figures in insight.teams:
         lines.append(
@@ -104,6 +100,13 @@ def organisation_lines(insight: Insight, esc: Escape = _same) -> list[str]:
     if insight.worst:
         lines.append(_("Where service breaks down:"))
         lines += ["• " + esc(worst_cell_sentence(cell)) for cell in insight.worst]
+    return lines + recognition_lines(insight, esc)
+
+
+def recognition_lines(insight: Insight, esc: Escape) -> list[str]:
+    """Thanks by name (recognition on), as far as the insight was scoped for its
+    reader (handlers.recognition)."""
+    lines: list[str] = []
     if insight.recognition:
         lines.append(_("Thank you:"))
         lines += [

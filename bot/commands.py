@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.briefing import organisation_lines, team_lines
+from bot.briefing import organisation_lines, recognition_lines, team_lines
 from bot.command_line import Command, period_days
 from bot.console import render
 from bot.console.render import Escape
@@ -19,6 +19,7 @@ from handlers import queries, survey, work
 from handlers.filing import file_request
 from handlers.insight import Insight, insight
 from handlers.people import teams_of
+from handlers.recognition import for_reader
 from models.clock import Clock
 from models.directory import Person
 from models.i18n import _, ngettext
@@ -118,9 +119,10 @@ async def stats_for(session: AsyncSession, clock: Clock, person: Person, c: Comm
     if team is None:
         mine = await teams_of(session, person.id)
         team = mine[0].key if mine else None
-    return await insight(
+    figures = await insight(
         session, since=now - timedelta(days=period_days(c.text)), until=now, now=now, team=team
     )
+    return await for_reader(session, figures, person)
 
 
 async def stats_lines(
@@ -130,7 +132,7 @@ async def stats_lines(
     days = period_days(c.text)
     header = ngettext("The last {n} day:", "The last {n} days:", days)
     if len(figures.teams) == 1:
-        return [header, *team_lines(figures.teams[0], esc)]
+        return [header, *team_lines(figures.teams[0], esc), *recognition_lines(figures, esc)]
     return [header, *organisation_lines(figures, esc)]
 
 

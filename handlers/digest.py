@@ -26,6 +26,7 @@ from handlers.insight import (
     insight,
 )
 from handlers.notices import NoticeKind
+from handlers.recognition import for_a_channel
 from handlers.survey import desk_settings
 from models.digest_slot import digest_week
 from models.outbox import OutboxMessage
@@ -43,7 +44,9 @@ async def queue_digests(session: AsyncSession, now: datetime, organisation_zone:
         )
         if week is None or not await first_time(session, f"digest:{team.key}:{week}", now):
             continue
-        figures = await insight(session, since=now - WEEK, until=now, now=now, team=team.key)
+        figures = for_a_channel(
+            await insight(session, since=now - WEEK, until=now, now=now, team=team.key)
+        )
         session.add(
             OutboxMessage(
                 recipient_team_id=team.id,
@@ -64,7 +67,7 @@ async def queue_digests(session: AsyncSession, now: datetime, organisation_zone:
     }
     week = digest_week(now, ZoneInfo(organisation_zone), settings.digest_day, settings.digest_time)
     if destination and week and await first_time(session, f"digest:organisation:{week}", now):
-        figures = await insight(session, since=now - WEEK, until=now, now=now)
+        figures = for_a_channel(await insight(session, since=now - WEEK, until=now, now=now))
         session.add(
             OutboxMessage(
                 kind=NoticeKind.DIGEST.value,

@@ -9,7 +9,7 @@ for them only when the catalog says `recognition`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import Float, cast, func, select
@@ -46,6 +46,8 @@ class Recognition:
     resolved_within_standard: int
     average_rating: float | None
     ratings: int
+    # Who may see this line (handlers.recognition); not part of the figures.
+    person_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class FiveStar:
     team_key: str
     person: str | None
     comment: str
+    # Who served, so who may see it (handlers.recognition); not part of the figures.
+    person_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ async def recognised_people(
     rated = func.sum(people.c.ratings)
     average = (cast(func.sum(people.c.rating_sum), Float) / func.nullif(rated, 0)).label("average")
     rows = await session.execute(
-        select(Person.display_name, people.c.team_id, within, average, rated)
+        select(Person.display_name, people.c.team_id, within, average, rated, Person.id)
         .join(Person, Person.id == people.c.assignee_id)
         .group_by(Person.id, Person.display_name, people.c.team_id)
         .order_by(within.desc(), average.desc().nulls_last(), Person.display_name, Person.id)
@@ -131,8 +135,9 @@ async def recognised_people(
             resolved_within_standard=int(n),
             average_rating=float(mean) if mean is not None else None,
             ratings=int(rated),
+            person_id=person_id,
         )
-        for name, team_id, n, mean, rated in rows
+        for name, team_id, n, mean, rated, person_id in rows
     ]
 
 
@@ -144,7 +149,12 @@ async def five_star_comments(
     resolver = aliased(Person)
     rows = await session.execute(
         select(
-            Request.key, Request.team_id, resolver.display_name, Survey.comment, Survey.answered_at
+            Request.key,
+            Request.team_id,
+            resolver.display_name,
+            Survey.comment,
+            Survey.answered_at,
+            resolver.id,
         )
         .join(Survey, Survey.request_id == Request.id)
         .outerjoin(resolver, resolver.id == Request.assignee_id)
@@ -160,8 +170,16 @@ async def five_star_comments(
         .limit(FIVE_STARS)
     )
     return [
-        FiveStar(key=key, team_key=teams[team_id].key, person=person, comment=comment or "")
-        for key, team_id, person, comment, _answered in sorted(rows, key=lambda r: (r[4], r[0]))
+        FiveStar(
+            key=key,
+            team_key=teams[team_id].key,
+            person=person,
+            comment=comment or "",
+            person_id=person_id,
+        )
+        for key, team_id, person, comment, _answered, person_id in sorted(
+            rows, key=lambda r: (r[4], r[0])
+        )
     ]
 
 

@@ -108,6 +108,16 @@ async def teams_of(session: AsyncSession, person_id: int) -> list[Team]:
     return list(rows.unique())
 
 
+async def led_teams(session: AsyncSession, person_id: int) -> frozenset[str]:
+    """The keys of the teams this person leads."""
+    rows = await session.scalars(
+        select(Team.key)
+        .join(Membership, Membership.team_id == Team.id)
+        .where(Membership.person_id == person_id, Membership.role == Role.LEAD)
+    )
+    return frozenset(rows)
+
+
 async def people_with_role(session: AsyncSession, team_id: int, role: Role) -> list[Person]:
     rows = await session.scalars(
         select(Person)
