@@ -98,7 +98,7 @@ async def test_only_the_team_may_press_its_buttons(slack: SlackWorld) -> None:
     await slack.eventually(lambda: slack.fake.calls_to("chat.postEphemeral"))
     refusal = slack.fake.calls_to("chat.postEphemeral")[-1].args
     assert refusal["user"] == "U0FAY"
-    assert refusal["text"].endswith("Only IT Service Desk can do that.")
+    assert refusal["text"].endswith("There is no request IT-1 that you can see.")
     assert (await slack.request("IT-1")).assignee_id is None
 
     await slack.driver.press("U0SAM", "resolve_open", "IT-1", channel="C0ITDESK")

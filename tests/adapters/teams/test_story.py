@@ -61,7 +61,8 @@ async def test_card_form_channel_card_claim_chain_resolve_survey_reopen(
     await driver.submit(
         "fay", {"action": "claim", "key": "IT-1"}, reply_to=card_id, in_channel=True
     )
-    assert "Only IT Service Desk can do that." in card_text(connector.sent[-1].activity)
+    refusal = card_text(connector.sent[-1].activity)
+    assert "There is no request IT\\\\-1 that you can see." in refusal
     assert (await teams.request("IT-1")).assignee_id is None
 
     # Alice claims from the card: it is updated in place; Sam hears about it.
