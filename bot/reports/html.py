@@ -2,13 +2,14 @@
 
 Inline CSS, charts embedded as `data:image/png;base64,` URIs, no scripts, no fonts
 or images fetched from anywhere. Every piece of user text (team, department and
-people's names, comments, categories) goes through `html.escape`.
+people's names, comments, categories) goes through `escape` below: the report's
+one escaping path.
 """
 
 from __future__ import annotations
 
 import base64
-from html import escape
+import html
 
 from bot.reports import charts
 from bot.reports.shared import (
@@ -28,6 +29,7 @@ from bot.reports.shared import (
 )
 from handlers.insight import Insight, worst_cell_sentence
 from models.i18n import _, current_locale, format_number
+from models.visible_text import neutralise
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -57,6 +59,11 @@ blockquote { background: #fff; border-left: 4px solid #f5b800; margin: 8px 0;
 blockquote footer { color: #5e6c84; font-size: 0.85em; margin-top: 4px; }
 .scale span { display: inline-block; padding: 2px 8px; margin-right: 4px; }
 """
+
+
+def escape(text: str) -> str:
+    """HTML-escaped, without direction overrides or invisible characters."""
+    return html.escape(neutralise(text))
 
 
 def as_html(insight: Insight) -> str:
