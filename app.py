@@ -282,7 +282,7 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
     bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull)
-    mount(runtime.web, bolt, pump)
+    mount(runtime.web, bolt, pump, slack.signing_secret)
 
     async def remember(person_id: int, slack_user_id: str) -> None:
         async with runtime.sessions.begin() as session:
