@@ -306,9 +306,9 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
             "(open /slack/install)"
         )
     if config.slack_app_token:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+        from bot.slack.socket_mode import socket_mode
 
-        runtime.socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token)
+        runtime.socket_mode = socket_mode(bolt, config.slack_app_token)
         log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
 
 

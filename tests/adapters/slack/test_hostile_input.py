@@ -13,8 +13,9 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 
 from models.base import Base
 from models.requests import Request, RequestEvent
-from tests.adapters.slack.conftest import SECRET, SlackWorld
+from tests.adapters.slack.conftest import SECRET, SlackWorld, running
 from tests.adapters.slack.driver import APP, TEAM, Answer, SlackDriver
 from tests.fakes.slack_api import FakeSlack
 
@@ -529,3 +530,75 @@ async def test_after_all_of_them_a_good_request_is_filed_and_nothing_else_was_st
         kinds = list(await session.scalars(select(RequestEvent.kind)))
     assert titles == ["Printer"]
     assert kinds == ["filed"]
+
+
+# ------------------------------------------------------------------ Socket Mode
+
+
+@pytest.fixture
+async def socket_mode(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> AsyncIterator[SlackWorld]:
+    """The app connected to the fake Slack over Socket Mode (SLACK_APP_TOKEN set)."""
+    async with running(
+        tmp_path, sqlite_template, unused_tcp_port, slack_app_token=FakeSlack.app_token
+    ) as world:
+        await world.runtime.socket_mode.connect_async()
+        await world.fake.wait_for(lambda: world.fake.socket_connected)
+        yield world
+
+
+async def test_socket_mode_reads_on_after_malformed_envelopes(socket_mode: SlackWorld) -> None:
+    fake = socket_mode.fake
+    before = await stored(socket_mode)
+    # Frames that are no envelope at all: slack_sdk's client logs them and reads on.
+    await fake.socket_send("{not json")
+    await fake.socket_send("[1, 2]")
+    await fake.socket_send({"type": "events_api", "envelope_id": "E0LIST", "payload": [1, 2]})
+    # An envelope Bolt could not route: acknowledged, so Slack does not send it again.
+    await fake.socket_send(
+        {
+            "type": "interactive",
+            "envelope_id": "E0ROUTE",
+            "payload": {"type": "block_actions", "user": 5, "actions": []},
+        }
+    )
+    # A command without what it needs: the acknowledgement tells the person why.
+    await fake.socket_send(
+        {
+            "type": "slash_commands",
+            "envelope_id": "E0BROKEN",
+            "accepts_response_payload": True,
+            "payload": {"command": "/request", "user_id": "U0SAM", "text": "it Printer"},
+        }
+    )
+    await fake.wait_for(lambda: len(fake.socket_acks) == 2)
+    assert await stored(socket_mode) == before
+
+    url = fake.new_response_url()
+    await fake.socket_send(
+        {
+            "type": "slash_commands",
+            "envelope_id": "E0GOOD",
+            "accepts_response_payload": True,
+            "payload": {
+                "team_id": TEAM,
+                "channel_id": "C0GENERAL",
+                "user_id": "U0SAM",
+                "command": "/request",
+                "text": "it Printer",
+                "api_app_id": APP,
+                "response_url": url,
+                "trigger_id": fake.new_trigger_id("U0SAM"),
+            },
+        }
+    )
+    await socket_mode.eventually(lambda: fake.responses[url])
+    assert {ack["envelope_id"]: ack.get("payload") for ack in fake.socket_acks} == {
+        "E0ROUTE": None,
+        "E0BROKEN": {"response_type": "ephemeral", "text": UNREADABLE},
+        "E0GOOD": {"response_type": "ephemeral", "text": "⏳ Filing your request…"},
+    }
+    assert "Filed IT-1: Printer." in fake.responses[url][0]["text"]
+    async with socket_mode.runtime.sessions() as session:
+        assert list(await session.scalars(select(Request.title))) == ["Printer"]

@@ -1,0 +1,41 @@
+"""Socket Mode: the same payloads as POST /slack/events, over Slack's WebSocket.
+
+The connection is authenticated (the app-level token), so there is no signature
+to check; the envelope gets the same check as at the HTTP door (bot.slack.gate),
+and the listeners read their payloads the same way (bot.slack.payloads).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from bot.slack import payloads
+
+log = logging.getLogger(__name__)
+
+
+class GuardedSocketModeHandler(AsyncSocketModeHandler):
+    """An envelope Bolt could not route is acknowledged, so Slack does not send it
+    again, and logged, rather than failing inside Bolt unanswered. (slack_sdk's
+    client already survives frames that are not envelopes at all.)"""
+
+    # Bolt's own handler narrows the client type the same way.
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        try:
+            payloads.Envelope.model_validate(req.payload)
+        except ValidationError:
+            log.warning("acknowledged a Socket Mode %s envelope Bolt could not route", req.type)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await super().handle(client, req)
+
+
+def socket_mode(app: AsyncApp, app_token: str) -> GuardedSocketModeHandler:
+    return GuardedSocketModeHandler(app, app_token)
