@@ -58,19 +58,35 @@ async def admit(
         log.info("refused a Slack request without a valid signature")
         return _refusal(401, "invalid signature")
     text = raw.decode("utf-8")  # the verifier has decoded it already
-    content_type = (request.content_type or "").split(";")[0] or None
+    header = request.headers.get("Content-Type")
+    content_type = header.split(";")[0] if header else None  # as Bolt reads it
     try:
-        payloads.Envelope.model_validate(parse_body(text, content_type))
-    except (ValueError, ValidationError) as error:  # bad JSON; not a JSON object
-        log.warning("refused a signed Slack request Bolt could not route: %s", _short(error))
+        routable(parse_body(text, content_type))
+        return AsyncBoltRequest(
+            body=text, query=request.query_string, headers=dict(request.headers)
+        )
+    except UNREADABLE as error:
+        log.warning("refused a signed Slack request Bolt could not read: %s", _short(error))
         return _refusal(400, "malformed payload")
-    return AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+
+
+# What Bolt raises on a payload whose fields have types Slack never sends: bad JSON
+# and a failed `routable` are ValueErrors too. `routable` names what Bolt routes
+# on; Bolt's context reads more (enterprise and thread fields, nested here and
+# there), and a wrong type there ends as one of these when the request is built.
+UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)
+
+
+def routable(payload: Any) -> None:
+    """Raise (a ValidationError) unless the payload is a JSON object with the fields
+    Bolt routes on in the types Slack sends (`payloads.Envelope`)."""
+    payloads.Envelope.model_validate(payload)
 
 
 def _short(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return ", ".join(sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()}))
-    return type(error).__name__
+    return f"{type(error).__name__}: {error}"[:200]
 
 
 def answer_failures(app: AsyncApp, desk: SlackDesk) -> None:

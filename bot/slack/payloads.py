@@ -116,7 +116,8 @@ class SlashCommand(_Shape):
     text: Text = ""
     trigger_id: Token
     response_url: WebAddress
-    team_id: SlackId | None = None
+    # The workspace: in OAuth mode, whose token the answer is sent with.
+    team_id: SlackId
 
 
 # ------------------------------------------------------------ buttons and selects

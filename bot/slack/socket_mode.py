@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import ValidationError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from bot.slack import payloads
+from bot.slack.gate import UNREADABLE, routable
 
 log = logging.getLogger(__name__)
 
 
 class GuardedSocketModeHandler(AsyncSocketModeHandler):
-    """An envelope Bolt could not route is acknowledged, so Slack does not send it
+    """An envelope Bolt cannot read is acknowledged, so Slack does not send it
     again, and logged, rather than failing inside Bolt unanswered. (slack_sdk's
     client already survives frames that are not envelopes at all.)"""
 
     # Bolt's own handler narrows the client type the same way.
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         try:
-            payloads.Envelope.model_validate(req.payload)
-        except ValidationError:
-            log.warning("acknowledged a Socket Mode %s envelope Bolt could not route", req.type)
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            routable(req.payload)
+            # Bolt builds its request from the payload first: what it cannot read
+            # fails there, before anything is dispatched.
+            await super().handle(client, req)
             return
-        await super().handle(client, req)
+        except UNREADABLE as error:
+            log.warning(
+                "acknowledged a Socket Mode %s envelope Bolt could not read: %r", req.type, error
+            )
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
 
 def socket_mode(app: AsyncApp, app_token: str) -> GuardedSocketModeHandler:

@@ -298,6 +298,7 @@ LISTENERS = {
     "command-response_url-not-an-address": Case(
         command(response_url="not a url"), 200, reply=UNREADABLE
     ),
+    "command-without-team_id": Case(command(team_id=None), 200, reply=UNREADABLE),
     "command-team_id-not-an-id": Case(command(team_id="<team>"), 200, reply=UNREADABLE),
     "command-text-with-NUL": Case(command(text="it Printer\x00 on fire"), 200, reply=UNREADABLE),
     "command-in-german": Case(
