@@ -86,7 +86,7 @@ def routable(payload: Any) -> None:
 def _short(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return ", ".join(sorted({".".join(map(str, e["loc"])) or "body" for e in error.errors()}))
-    return f"{type(error).__name__}: {error}"[:200]
+    return type(error).__name__  # Bolt's messages may quote the payload
 
 
 def answer_failures(app: AsyncApp, desk: SlackDesk) -> None:
@@ -117,7 +117,7 @@ def answer_failures(app: AsyncApp, desk: SlackDesk) -> None:
             )
         if user is None or client is None:
             # Nobody to tell: Slack shows its own "could not be completed".
-            return None if acknowledged else BoltResponse(status=400, body="malformed payload")
+            return None if acknowledged else BoltResponse(status=400, body="not processed")
         await _tell(client, user, payloads.place(body), await _render(desk, client, user, say))
         return None if acknowledged else BoltResponse(status=200, body="")
 

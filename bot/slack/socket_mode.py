@@ -34,8 +34,11 @@ class GuardedSocketModeHandler(AsyncSocketModeHandler):
             await super().handle(client, req)
             return
         except UNREADABLE as error:
+            # The type only: Bolt's messages may quote the payload.
             log.warning(
-                "acknowledged a Socket Mode %s envelope Bolt could not read: %r", req.type, error
+                "acknowledged a Socket Mode %s envelope Bolt could not read (%s)",
+                req.type,
+                type(error).__name__,
             )
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 

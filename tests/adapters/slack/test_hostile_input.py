@@ -34,6 +34,7 @@ JSON = "application/json"
 UNREADABLE = "⚠️ That could not be read, so nothing was done. Please try again."
 STALE_BUTTON = "⚠️ That button is not valid any more, so nothing was changed."
 STALE_RATING = "⚠️ That rating button is not valid any more, so nothing was changed."
+FAILED = "⚠️ Sorry, something went wrong on our side. Please try again."
 STALE_FORM = "⚠️ That form could not be read, so nothing was saved. Please open it again."
 UNREADABLE_DE = (
     "⚠️ Das konnte nicht gelesen werden, deshalb wurde nichts ausgeführt. "
@@ -273,6 +274,14 @@ DOOR = {
                     )
                 }
             )
+        ),
+        400,
+    ),
+    # Wrong deep inside, where Bolt builds its context: still refused at the door.
+    "bolt-context-wrong-type": door(
+        raw(
+            json.dumps({"type": "event_callback", "event": None, "is_ext_shared_channel": True}),
+            JSON,
         ),
         400,
     ),
@@ -531,6 +540,19 @@ async def test_after_all_of_them_a_good_request_is_filed_and_nothing_else_was_st
         kinds = list(await session.scalars(select(RequestEvent.kind)))
     assert titles == ["Printer"]
     assert kinds == ["filed"]
+
+
+async def test_a_listener_that_fails_after_the_acknowledgement_says_so(
+    world: SlackWorld,
+) -> None:
+    """Bolt's last line (app.error): the form could not be opened (its trigger ran
+    out), so the person is told, instead of nothing happening."""
+    world.fake.fail_next("views.open", error="expired_trigger_id")
+    mark = len(world.fake.calls)
+    sent = await world.driver.command("U0SAM", "")
+    assert sent.status == 200
+    await world.eventually(lambda: seen_since(world.fake, mark))
+    assert seen_since(world.fake, mark) == [direct("U0SAM", FAILED)]
 
 
 # ------------------------------------------------------------------ Socket Mode
