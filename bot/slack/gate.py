@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from aiohttp import ClientError, web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
@@ -79,8 +79,84 @@ UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)
 
 def routable(payload: Any) -> None:
     """Raise (a ValidationError) unless the payload is a JSON object with the fields
-    Bolt routes on in the types Slack sends (`payloads.Envelope`)."""
-    payloads.Envelope.model_validate(payload)
+    Bolt routes on in the types Slack sends (`Envelope`)."""
+    Envelope.model_validate(payload)
+
+
+# ------------------------------------------------------------------ envelope
+
+
+class _Open(BaseModel):
+    """An object whose other keys we leave alone."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class _Ref(_Open):
+    id: str | None = None
+
+
+_Named = str | _Ref | None
+
+
+class _Item(_Open):
+    channel: _Named = None
+
+
+class _Event(_Open):
+    type: str
+    user: _Named = None
+    channel: _Named = None
+    item: _Item | None = None
+    message: _Open | None = None
+    previous_message: _Open | None = None
+    thread_ts: str | None = None
+    subtype: str | None = None
+    channel_type: str | None = None
+    bot_id: str | None = None
+
+
+class _Action(_Open):
+    action_id: str
+
+
+class _View(_Open):
+    callback_id: str | None = None
+    type: str | None = None
+    team_id: str | None = None
+    app_installed_team_id: str | None = None
+
+
+class _Authorization(_Open):
+    team_id: str | None = None
+    user_id: str | None = None
+    enterprise_id: str | None = None
+    is_enterprise_install: bool | None = None
+
+
+class Envelope(_Open):
+    """The fields Bolt reads to route a payload and to build its context, in the
+    types it expects: a payload that has them wrong would fail inside Bolt."""
+
+    type: str | None = None
+    command: str | None = None
+    callback_id: str | None = None
+    action_id: str | None = None
+    team: _Named = None
+    user: _Named = None
+    channel: _Named = None
+    enterprise: _Named = None
+    team_id: str | None = None
+    user_id: str | None = None
+    channel_id: str | None = None
+    enterprise_id: str | None = None
+    is_enterprise_install: bool | str | None = None
+    response_url: str | None = None
+    response_urls: list[_Open] | None = None
+    authorizations: list[_Authorization] | None = None
+    event: _Event | None = None
+    actions: list[_Action] | None = Field(default=None, min_length=1)
+    view: _View | None = None
 
 
 def _short(error: Exception) -> str:

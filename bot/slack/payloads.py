@@ -8,8 +8,8 @@ fit is `Malformed`, raised before anything is stored, and answered in one place
 (bot.slack.gate) with what the person should be told. Nothing fails half-way, or
 after the acknowledgement where nobody hears of it.
 
-`Envelope` is the outer shape Bolt itself routes on; the door of the HTTP route
-checks it before Bolt reads anything (see bot.slack.gate.admit).
+The outer shape Bolt itself routes on is checked before that, at the door
+(bot.slack.gate).
 """
 
 from __future__ import annotations
@@ -387,79 +387,3 @@ def place(body: Any) -> str | None:
 
 def is_command(body: Any) -> bool:
     return isinstance(body, dict) and "command" in body
-
-
-# ------------------------------------------------------------------ envelope
-
-
-class _Open(BaseModel):
-    """An object whose other keys we leave alone."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-class _Ref(_Open):
-    id: str | None = None
-
-
-_Named = str | _Ref | None
-
-
-class _Item(_Open):
-    channel: _Named = None
-
-
-class _Event(_Open):
-    type: str
-    user: _Named = None
-    channel: _Named = None
-    item: _Item | None = None
-    message: _Open | None = None
-    previous_message: _Open | None = None
-    thread_ts: str | None = None
-    subtype: str | None = None
-    channel_type: str | None = None
-    bot_id: str | None = None
-
-
-class _Action(_Open):
-    action_id: str
-
-
-class _View(_Open):
-    callback_id: str | None = None
-    type: str | None = None
-    team_id: str | None = None
-    app_installed_team_id: str | None = None
-
-
-class _Authorization(_Open):
-    team_id: str | None = None
-    user_id: str | None = None
-    enterprise_id: str | None = None
-    is_enterprise_install: bool | None = None
-
-
-class Envelope(_Open):
-    """The fields Bolt reads to route a payload and to build its context, in the
-    types it expects: a payload that has them wrong would fail inside Bolt."""
-
-    type: str | None = None
-    command: str | None = None
-    callback_id: str | None = None
-    action_id: str | None = None
-    team: _Named = None
-    user: _Named = None
-    channel: _Named = None
-    enterprise: _Named = None
-    team_id: str | None = None
-    user_id: str | None = None
-    channel_id: str | None = None
-    enterprise_id: str | None = None
-    is_enterprise_install: bool | str | None = None
-    response_url: str | None = None
-    response_urls: list[_Open] | None = None
-    authorizations: list[_Authorization] | None = None
-    event: _Event | None = None
-    actions: list[_Action] | None = Field(default=None, min_length=1)
-    view: _View | None = None
