@@ -283,7 +283,7 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
     bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull)
-    mount(runtime.web, bolt, pump)
+    mount(runtime.web, bolt, pump, slack.signing_secret)
 
     async def remember(person_id: int, slack_user_id: str) -> None:
         async with runtime.sessions.begin() as session:
@@ -307,9 +307,9 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
             "(open /slack/install)"
         )
     if config.slack_app_token:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+        from bot.slack.socket_mode import socket_mode
 
-        runtime.socket_mode = AsyncSocketModeHandler(bolt, config.slack_app_token)
+        runtime.socket_mode = socket_mode(bolt, config.slack_app_token)
         log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
 
 

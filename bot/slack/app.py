@@ -12,12 +12,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack import install_tables
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
+from bot.slack.gate import admit, answer_failures
 from bot.slack.listeners import actions, commands, events, shortcuts, submissions
 from bot.slack.retries import retry_handlers
 
@@ -112,18 +114,24 @@ def build_slack_app(
     commands.register(app, desk, pump)
     for listeners in (actions, submissions, events, shortcuts):
         listeners.register(app, desk)
+    answer_failures(app, desk)
     return app, pump
 
 
-def mount(web_app: web.Application, slack_app: AsyncApp, pump: CommandPump) -> None:
+def mount(
+    web_app: web.Application, slack_app: AsyncApp, pump: CommandPump, signing_secret: str
+) -> None:
     """POST /slack/events for everything Slack sends; the OAuth pages when on; the
     command pump runs while the web app serves."""
     web_app.cleanup_ctx.append(pump.lifespan)
+    verifier = SignatureVerifier(signing_secret)
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(
-            await slack_app.async_dispatch(await to_bolt_request(request))
-        )
+        # Verified on the raw bytes before anything is parsed (bot.slack.gate).
+        admitted = await admit(request, verifier)
+        if isinstance(admitted, web.Response):
+            return admitted
+        return await to_aiohttp_response(await slack_app.async_dispatch(admitted))
 
     web_app.router.add_post(EVENTS_PATH, slack_events)
     flow = slack_app.oauth_flow

@@ -73,7 +73,7 @@ class SlackDesk:
 
     def busy(self, user_id: str) -> str:
         """Said when the desk could not act in time; in the person's language if known."""
-        return self._in_known_language(
+        return self.in_known_language(
             user_id,
             lambda: (
                 "⚠️ " + _("The desk is very busy right now, so nothing was done. Please try again.")
@@ -82,11 +82,11 @@ class SlackDesk:
 
     def filing(self, user_id: str) -> str:
         """The acknowledgement of a quick-file: the confirmation replaces it shortly."""
-        return self._in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
+        return self.in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
 
     def could_not_file(self, user_id: str, text: str) -> str:
         """Said when a quick-file failed for good: what they typed comes back to them."""
-        return self._in_known_language(
+        return self.in_known_language(
             user_id,
             lambda: (
                 "⚠️ "
@@ -98,9 +98,10 @@ class SlackDesk:
             ),
         )
 
-    def _in_known_language(self, user_id: str, render: Callable[[], str]) -> str:
-        # Said before any database work, so only what this process already knows.
-        known = self._profiles.get(user_id)
+    def in_known_language(self, user_id: str | None, render: Callable[[], str]) -> str:
+        """Render in the person's language as far as this process knows it already:
+        for what is said before any database work, or when the database failed."""
+        known = self._profiles.get(user_id) if user_id else None
         with reader(
             known.language if known else None,
             (known.timezone if known else None) or self.default_timezone,
@@ -171,6 +172,19 @@ class SlackDesk:
             person = await resolve_person(session, identity)
             with reader(person.language, person.timezone or self.default_timezone):
                 return await work(session, person)
+
+    async def in_language_of(
+        self, client: AsyncWebClient, user_id: str, render: Callable[[], T]
+    ) -> T:
+        """Render in this person's language, storing nothing (unlike `speak_to`, which
+        enrols a newcomer): for answering a payload that was refused."""
+        identity = await self.identity(client, user_id)
+        async with self.sessions() as session:
+            known = await session.scalar(select(Person).where(Person.slack_user_id == user_id))
+        language = (known.language if known else None) or identity.language
+        timezone = (known.timezone if known else None) or identity.timezone
+        with reader(language, timezone or self.default_timezone):
+            return render()
 
     async def speak_to(self, client: AsyncWebClient, user_id: str, render: Callable[[], T]) -> T:
         """Render something (an error, a modal) in this person's language."""

@@ -33,6 +33,12 @@ accepted leniently, e.g. a ``thread_ts`` that is no message); ``add_message``
 seeds a message from a person; ``fail_next(..., disconnect=True)`` drops the
 connection.
 
+Socket Mode: ``apps.connections.open`` (with the app-level token ``app_token``,
+as Slack requires) returns a ``ws://`` URL on the fake; a client that connects
+gets Slack's ``hello``. ``socket_send`` pushes an envelope (or any frame) to the
+connected clients, as Slack pushes events; ``socket_acks`` keeps what they sent
+back, in order.
+
 The Block Kit checks are written independently of slack_sdk's own model
 validation on purpose: the product builds blocks with ``slack_sdk.models`` and
 this fake is the second, independent check of Slack's documented limits.
@@ -52,7 +58,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.fakes.polling import wait_or_explain
 
@@ -85,6 +91,9 @@ _FORM_ONLY_METHODS = frozenset(
         "chat.getPermalink",
     }
 )
+
+# Methods that take the app-level token (xapp-…) and refuse a bot token, and back.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 MESSAGE_TEXT_LIMIT = 40_000
 MESSAGE_BLOCK_LIMIT = 50
@@ -799,6 +808,7 @@ class FakeSlack:
     """The fake Slack Web API server. See the module docstring."""
 
     token: str = "xoxb-test"
+    app_token: str = "xapp-test"
     bot_user_id: str = "UBOT"
     team_id: str = "T0TEAM"
     bot_id: str = "B0BOT"
@@ -830,6 +840,10 @@ class FakeSlack:
         self.warnings: list[str] = []  # lenient acceptances, e.g. an unknown thread_ts
         # What was posted to each response_url (new_response_url), in order.
         self.responses: dict[str, list[dict[str, Any]]] = {}
+        # What Socket Mode clients sent back (acknowledgements), in order.
+        self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_tickets: set[str] = set()
 
         self._triggers: dict[str, _Trigger] = {}
         self._response_born: dict[str, float] = {}
@@ -842,6 +856,7 @@ class FakeSlack:
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -880,6 +895,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{token}", self._handle_response)
+        app.router.add_get("/socket/{ticket}", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -889,6 +905,8 @@ class FakeSlack:
         self._base = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1005,6 +1023,20 @@ class FakeSlack:
             _Failure(error, status, retry_after, disconnect, times)
         )
 
+    @property
+    def socket_connected(self) -> bool:
+        """A Socket Mode client is connected (and has been sent ``hello``)."""
+        return bool(self._sockets)
+
+    async def socket_send(self, frame: str | dict[str, Any]) -> None:
+        """Push a frame to every connected Socket Mode client, as Slack pushes an
+        envelope: a dict is sent as JSON, a string as it is (garbage included)."""
+        if not self._sockets:
+            raise AssertionError("no Socket Mode client is connected")
+        text = frame if isinstance(frame, str) else json.dumps(frame)
+        for socket in list(self._sockets):
+            await socket.send_str(text)
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -1049,8 +1081,11 @@ class FakeSlack:
 
         if token is None:
             return self._reply(call, 200, {"ok": False, "error": "not_authed"})
-        if token != self.token:
-            return self._reply(call, 200, {"ok": False, "error": "invalid_auth"})
+        expected = self.app_token if method in _APP_TOKEN_METHODS else self.token
+        if token != expected:
+            wrong_kind = token in (self.token, self.app_token)
+            error = "not_allowed_token_type" if wrong_kind else "invalid_auth"
+            return self._reply(call, 200, {"ok": False, "error": error})
 
         args = dict(raw)
         json_body = request.content_type == "application/json"
@@ -1183,6 +1218,38 @@ class FakeSlack:
                 return web.Response(status=400, text="invalid_blocks", content_type="text/plain")
         self.responses[url].append(body)
         return web.Response(text="ok", content_type="text/plain")
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["ticket"] not in self._socket_tickets:
+            return web.Response(status=401, text="invalid ticket", content_type="text/plain")
+        self._socket_tickets.discard(request.match_info["ticket"])  # a URL is used once
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        await socket.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self._sockets) + 1,
+                "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": APP_ID},
+            }
+        )
+        self._sockets.append(socket)
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    sent = json.loads(frame.data)
+                except ValueError:
+                    self.warnings.append(f"socket: not JSON: {frame.data[:200]!r}")
+                    continue
+                if not isinstance(sent, dict) or "envelope_id" not in sent:
+                    self.warnings.append(f"socket: not an acknowledgement: {frame.data[:200]!r}")
+                    continue
+                self.socket_acks.append(sent)
+        finally:
+            self._sockets.remove(socket)
+        return socket
 
     # ------------------------------------------------------------------ model helpers
 
@@ -1405,6 +1472,12 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = self._new_id("ticket")
+        self._socket_tickets.add(ticket)
+        assert self._base is not None
+        return {"url": self._base.replace("http://", "ws://") + f"/socket/{ticket}"}
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable_channel(args.get("channel"))

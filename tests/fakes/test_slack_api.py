@@ -26,6 +26,9 @@ from slack_sdk.models.blocks import (
     PlainTextInputElement,
     SectionBlock,
 )
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes.slack_api import Call, FakeSlack
@@ -499,3 +502,34 @@ async def test_bolt_app_opens_a_modal_through_the_fake(slack: FakeSlack) -> None
 async def test_wait_for_explains_a_timeout(slack: FakeSlack) -> None:
     with pytest.raises(AssertionError, match=r"within 0.05s.*chat\.postMessage"):
         await slack.wait_for(lambda: bool(slack.calls_to("chat.postMessage")), timeout=0.05)
+
+
+async def test_socket_mode_with_the_real_client(slack: FakeSlack, client: AsyncWebClient) -> None:
+    """slack_sdk's Socket Mode client connects, receives an envelope and acknowledges it;
+    apps.connections.open takes the app-level token only, as Slack does."""
+    assert await error_of(client.apps_connections_open(app_token=slack.token)) == (
+        "not_allowed_token_type"
+    )
+    socket = SocketModeClient(
+        app_token=slack.app_token, web_client=AsyncWebClient(base_url=slack.url)
+    )
+    received: list[SocketModeRequest] = []
+
+    async def acknowledge(client: SocketModeClient, request: SocketModeRequest) -> None:
+        received.append(request)
+        await client.send_socket_mode_response(
+            SocketModeResponse(envelope_id=request.envelope_id, payload={"text": "hi"})
+        )
+
+    socket.socket_mode_request_listeners.append(acknowledge)  # type: ignore[arg-type]
+    await socket.connect()
+    try:
+        await slack.wait_for(lambda: slack.socket_connected)
+        await slack.socket_send(
+            {"type": "events_api", "envelope_id": "E1", "payload": {"event": {"type": "x"}}}
+        )
+        await slack.wait_for(lambda: bool(slack.socket_acks))
+    finally:
+        await socket.close()
+    assert [r.envelope_id for r in received] == ["E1"]
+    assert slack.socket_acks == [{"envelope_id": "E1", "payload": {"text": "hi"}}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import Command
 from bot.commands import run_command
-from bot.slack import forms, messages, views
+from bot.slack import forms, messages, payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
 from handlers import survey, work
@@ -20,13 +19,18 @@ from models.directory import Person
 from models.i18n import _
 
 
-async def tell(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+async def tell(client: AsyncWebClient, user: str, channel: str | None, text: str) -> None:
     """An answer only the person who pressed the button sees."""
-    channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
-    await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+    await client.chat_postEphemeral(channel=channel or user, user=user, text=text)
+
+
+def _channel(press: payloads.ButtonPress | payloads.RatingPress) -> str | None:
+    return press.channel.id if press.channel else None
 
 
 def register(app: AsyncApp, desk: SlackDesk) -> None:
+    # Each listener reads its payload before acknowledging it: what does not fit is
+    # answered by bot.slack.gate, and nothing has been done yet.
     def simple(
         action_id: str,
         use_case: Callable[[AsyncSession, Person, str], Awaitable[object]],
@@ -34,16 +38,17 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
     ) -> None:
         @app.action(action_id)
         async def on_action(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+            press = payloads.read(payloads.ButtonPress, body, payloads.STALE_BUTTON)
             await ack()
-            value = str(body["actions"][0]["value"])
+            value = press.value
 
             async def run(session: AsyncSession, person: Person) -> str | None:
                 await use_case(session, person, value)
                 return done(value) if done else None
 
-            answer = await desk.attempt(client, body["user"]["id"], run)
+            answer = await desk.attempt(client, press.user.id, run)
             if answer:
-                await tell(client, body, answer)
+                await tell(client, press.user.id, _channel(press), answer)
 
     simple(messages.ACTION_CLAIM, lambda s, p, key: work.claim(s, desk.clock, p, key))
     simple(messages.ACTION_WAIT, lambda s, p, key: work.wait_on_requester(s, desk.clock, p, key))
@@ -55,40 +60,38 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
 
     @app.action(messages.ACTION_STATUS)
     async def status(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        press = payloads.read(payloads.ButtonPress, body, payloads.STALE_BUTTON)
         await ack()
-        command = Command("status", key=str(body["actions"][0]["value"]))
+        command = Command("status", key=press.value)
 
         async def run(session: AsyncSession, person: Person) -> str:
             return await run_command(session, desk.clock, person, command, escape)
 
-        await tell(client, body, await desk.attempt(client, body["user"]["id"], run))
+        answer = await desk.attempt(client, press.user.id, run)
+        await tell(client, press.user.id, _channel(press), answer)
 
     @app.action(messages.RATE_PATTERN)
     async def rate(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        press = payloads.read(payloads.RatingPress, body, payloads.STALE_RATING)
         await ack()
-        key, _sep, rating = str(body["actions"][0]["value"]).partition("|")
 
         async def run(session: AsyncSession, person: Person) -> None:
-            await survey.rate(session, desk.clock, person, key, int(rating))
+            await survey.rate(session, desk.clock, person, press.key, press.rating)
 
-        answer = await desk.attempt(client, body["user"]["id"], run)
+        answer = await desk.attempt(client, press.user.id, run)
         if answer:
-            await tell(client, body, answer)
+            await tell(client, press.user.id, _channel(press), answer)
 
     def team_form(action_id: str, kind: str) -> None:
         @app.action(action_id)
         async def open_form(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+            press = payloads.read(payloads.FormButton, body, payloads.STALE_BUTTON)
             await ack()
             refusal = await forms.open_team_form(
-                desk,
-                client,
-                body["user"]["id"],
-                str(body["trigger_id"]),
-                kind,
-                str(body["actions"][0]["value"]),
+                desk, client, press.user.id, press.trigger_id, kind, press.value
             )
             if refusal:
-                await tell(client, body, refusal)
+                await tell(client, press.user.id, _channel(press), refusal)
 
     team_form(messages.ACTION_RESOLVE, "resolve")
     team_form(messages.ACTION_ASSIGN, "assign")
@@ -98,27 +101,26 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
     async def file_from_message(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        press = payloads.read(payloads.OfferPress, body, payloads.STALE_BUTTON)
         await ack()
-        value = json.loads(body["actions"][0]["value"])
         await forms.open_file_form(
             desk,
             client,
-            body["user"]["id"],
-            str(body["trigger_id"]),
-            text=str(value.get("text") or ""),
-            permalink=value.get("permalink"),
+            press.user.id,
+            press.trigger_id,
+            text=press.offer.text,
+            permalink=press.offer.permalink,
         )
 
     @app.action(views.TEAM_SELECT_ACTION)
     async def team_chosen(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Choosing a team in the form shows that team's categories."""
+        chosen = payloads.read(payloads.TeamChosen, body, payloads.STALE_FORM)
         await ack()
-        view = body["view"]
-        team_key = str(body["actions"][0]["selected_option"]["value"])
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        form = chosen.view
 
         async def build(session: AsyncSession, _person: Person) -> Any:
-            return await forms.file_form(session, team_key, permalink=metadata.get("permalink"))
+            return await forms.file_form(session, chosen.team_key, permalink=form.permalink)
 
-        updated = await desk.act(client, body["user"]["id"], build)
-        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
+        updated = await desk.act(client, chosen.user.id, build)
+        await client.views_update(view_id=form.id, hash=form.hash, view=updated)

@@ -15,7 +15,7 @@ from bot.command_line import STATS_VERB, Command, parse
 from bot.commands import run_command, stats_for, stats_lines
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
-from bot.slack import forms
+from bot.slack import forms, payloads
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
@@ -29,20 +29,22 @@ ACK_DEADLINE = 2.2
 def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
     @app.command("/request")
     async def request_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        user_id = str(body["user_id"])
-        text = str(body.get("text") or "")
-        command = parse("/request " + text)
+        # Read whole before anything is done: a command without what it needs is
+        # answered by bot.slack.gate, with nothing stored.
+        sent = payloads.read(payloads.SlashCommand, body)
+        user_id = sent.user_id
+        command = parse("/request " + sent.text)
         if command.verb == "file":
             # Stored in one small insert before the acknowledgement, carried out by
             # the pump, answered through the response_url: a burst of requests
             # never makes Slack wait (models.inbox).
             async def accept() -> str:
                 await desk.accept(
-                    delivery_key=str(body["trigger_id"]),
-                    workspace=body.get("team_id"),
+                    delivery_key=sent.trigger_id,
+                    workspace=sent.team_id,
                     user_id=user_id,
-                    text=text,
-                    reply_address=str(body["response_url"]),
+                    text=sent.text,
+                    reply_address=sent.response_url,
                 )
                 pump.nudge()
                 return desk.filing(user_id)
@@ -52,7 +54,7 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
         if command.verb == "form":
             # The trigger is valid for 3 seconds: acknowledge, then open at once.
             await ack()
-            await forms.open_file_form(desk, client, user_id, str(body["trigger_id"]))
+            await forms.open_file_form(desk, client, user_id, sent.trigger_id)
             return
 
         if command.verb == STATS_VERB:

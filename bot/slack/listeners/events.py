@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import parse
 from bot.commands import run_command
-from bot.slack import messages, views
+from bot.slack import messages, payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape
 from handlers import queries, survey, work
@@ -44,35 +44,38 @@ SURVEY_KINDS = ("resolved", "survey_answered")
 
 
 def register(app: AsyncApp, desk: SlackDesk) -> None:
+    # Bolt acknowledges events at once; each listener reads its event whole before
+    # anything is done, and one that does not fit is answered by bot.slack.gate.
     @app.event("message")
     async def on_message(
         body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
     ) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, joins, other bots: not a person talking to the desk
-        thread_ts = event.get("thread_ts")
-        if thread_ts and thread_ts != event.get("ts"):
-            await _thread_reply(desk, client, body, event, str(thread_ts))
-        elif event.get("channel_type") == "im":
-            await _direct_message(desk, client, body, event)
+        said = payloads.read(payloads.MessageDelivery, body)
+        message = said.event
+        if message.thread_ts and message.thread_ts != message.ts:
+            await _thread_reply(desk, client, said.event_id, message, message.thread_ts)
+        elif message.channel_type == "im":
+            await _direct_message(desk, client, said.event_id, message)
 
     @app.event("reaction_added")
-    async def on_reaction(
-        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        item = event.get("item") or {}
-        if item.get("type") != "message":
+    async def on_reaction(body: dict[str, Any], client: AsyncWebClient) -> None:
+        delivered = payloads.read(payloads.ReactionDelivery, body)
+        reacted = delivered.event
+        item = reacted.item
+        if item.type != "message" or item.channel is None or item.ts is None:
             return
-        channel, ts, reaction = str(item["channel"]), str(item["ts"]), str(event["reaction"])
-        if reaction == TICKET:
-            await _offer_ticket(desk, client, event["user"], channel, ts)
+        channel, ts, user = item.channel, item.ts, reacted.user
+        if reacted.reaction == TICKET:
+            await _offer_ticket(desk, client, user, channel, ts)
             return
-        rating = SURVEY_REACTIONS.get(reaction.split("::")[0])
+        rating = SURVEY_REACTIONS.get(reacted.reaction.split("::")[0])
         if rating is None:
             return
 
         async def rate(session: AsyncSession, person: Person) -> None:
-            if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+            if not await first_time(session, _once(delivered.event_id), desk.clock.now()):
                 return
             link = await thread_of(session, "slack", channel, ts)
             if link is None or link.kind not in SURVEY_KINDS:
@@ -83,16 +86,17 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
                     await survey.rate(session, desk.clock, person, request, rating)
             except DeskError as error:
                 await client.chat_postEphemeral(
-                    channel=channel, user=event["user"], text=error.render(escape)
+                    channel=channel, user=user, text=error.render(escape)
                 )
 
-        await desk.act(client, str(event["user"]), rate)
+        await desk.act(client, user, rate)
 
     @app.event("app_home_opened")
-    async def on_home(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab") not in (None, "home"):
+    async def on_home(body: dict[str, Any], client: AsyncWebClient) -> None:
+        opened = payloads.read(payloads.HomeOpened, body).event
+        if opened.tab not in (None, "home"):
             return
-        user_id = str(event["user"])
+        user_id = opened.user
 
         async def build(session: AsyncSession, person: Person) -> Any:
             mine = await queries.my_requests(session, desk.clock, person)
@@ -105,23 +109,28 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         await client.views_publish(user_id=user_id, view=await desk.act(client, user_id, build))
 
 
+def _once(event_id: str) -> str:
+    """The key that makes a retried event (X-Slack-Retry-Num) count once."""
+    return f"slack:{event_id}"
+
+
 async def _thread_reply(
     desk: SlackDesk,
     client: AsyncWebClient,
-    body: dict[str, Any],
-    event: dict[str, Any],
+    event_id: str,
+    message: payloads.Said,
     thread_ts: str,
 ) -> None:
     """A reply under the team card, or under a DM about a request."""
-    text = str(event.get("text") or "")
+    text = message.text
     internal = text.lstrip().startswith(desk.note_prefix)
     if internal:
         text = text.lstrip()[len(desk.note_prefix) :]
 
     async def relay(session: AsyncSession, person: Person) -> None:
-        if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+        if not await first_time(session, _once(event_id), desk.clock.now()):
             return
-        link = await thread_of(session, "slack", str(event["channel"]), thread_ts)
+        link = await thread_of(session, "slack", message.channel, thread_ts)
         if link is None:
             return  # a thread that is not about a request
         key = await queries.request_key(session, link.request_id)
@@ -132,33 +141,31 @@ async def _thread_reply(
             # Someone outside the team chatting in the card's thread is not a reply
             # to the requester; tell them privately rather than relay it.
             await client.chat_postEphemeral(
-                channel=str(event["channel"]), user=event["user"], text=error.render(escape)
+                channel=message.channel, user=message.user, text=error.render(escape)
             )
 
-    await desk.act(client, str(event["user"]), relay)
+    await desk.act(client, message.user, relay)
 
 
 async def _direct_message(
-    desk: SlackDesk, client: AsyncWebClient, body: dict[str, Any], event: dict[str, Any]
+    desk: SlackDesk, client: AsyncWebClient, event_id: str, message: payloads.Said
 ) -> None:
-    text = str(event.get("text") or "").strip()
+    text = message.text.strip()
     command = parse(text if text.startswith("/request") else "/request " + text)
 
     async def answer(session: AsyncSession, person: Person) -> tuple[str, list[Any] | None]:
-        if not await first_time(session, f"slack:{body.get('event_id')}", desk.clock.now()):
+        if not await first_time(session, _once(event_id), desk.clock.now()):
             return "", None
         if command.verb in ("list", "queue", "status", "help"):
             return await run_command(session, desk.clock, person, command, escape), None
         return escape(text), messages.offer_to_file(text, None)
 
     try:
-        reply, blocks = await desk.act(client, str(event["user"]), answer)
+        reply, blocks = await desk.act(client, message.user, answer)
     except DeskError as error:
         reply, blocks = error.render(escape), None
     if reply:
-        await client.chat_postMessage(
-            channel=str(event["channel"]), text=reply[:3000], blocks=blocks
-        )
+        await client.chat_postMessage(channel=message.channel, text=reply[:3000], blocks=blocks)
 
 
 async def _offer_ticket(

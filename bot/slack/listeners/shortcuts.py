@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import forms
+from bot.slack import forms, payloads
 from bot.slack.desk import SlackDesk
 
 FILE_SHORTCUT = "file_as_request"
@@ -17,12 +17,12 @@ FILE_SHORTCUT = "file_as_request"
 def register(app: AsyncApp, desk: SlackDesk) -> None:
     @app.shortcut(FILE_SHORTCUT)
     async def file_as_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        shortcut = payloads.read(payloads.MessageShortcut, body)
         await ack()
-        message = body.get("message") or {}
         permalink = None
         try:
             link = await client.chat_getPermalink(
-                channel=body["channel"]["id"], message_ts=str(message.get("ts"))
+                channel=shortcut.channel.id, message_ts=shortcut.message.ts
             )
             permalink = str(link.get("permalink") or "") or None
         except SlackApiError:
@@ -30,8 +30,8 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         await forms.open_file_form(
             desk,
             client,
-            body["user"]["id"],
-            str(body["trigger_id"]),
-            text=str(message.get("text") or ""),
+            shortcut.user.id,
+            shortcut.trigger_id,
+            text=shortcut.message.text,
             permalink=permalink,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console import render
-from bot.slack import views
+from bot.slack import payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape, plain_text
 from handlers import survey, work
@@ -21,20 +20,11 @@ from models.directory import Person
 from models.i18n import _
 
 
-def field(view: dict[str, Any], block_id: str) -> str:
-    """A form field's value: typed text or the chosen option, '' when empty."""
-    for entry in (view["state"]["values"].get(block_id) or {}).values():
-        if entry.get("selected_option"):
-            return str(entry["selected_option"]["value"])
-        return str(entry.get("value") or "")
-    return ""
-
-
 async def submit(
     desk: SlackDesk,
     ack: AsyncAck,
     client: AsyncWebClient,
-    body: dict[str, Any],
+    user_id: str,
     work_on: Callable[[AsyncSession, Person], Awaitable[str | None]],
     fields: dict[str, str],
 ) -> str | None:
@@ -51,7 +41,7 @@ async def submit(
             failure[block] = error.render(plain_text)
             return None
 
-    answer = await desk.act(client, body["user"]["id"], guarded)
+    answer = await desk.act(client, user_id, guarded)
     if failure:
         await ack(response_action="errors", errors=failure)
         return None
@@ -60,11 +50,14 @@ async def submit(
 
 
 def register(app: AsyncApp, desk: SlackDesk) -> None:
+    # Each form is read whole before anything is done: one that does not fit is
+    # answered by bot.slack.gate (the person is told to open it again).
     @app.view(views.FILE_CALLBACK)
     async def file_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        view = body["view"]
-        permalink = json.loads(view.get("private_metadata") or "{}").get("permalink")
-        description = field(view, "description")
+        form = payloads.read(payloads.FileSubmission, body, payloads.STALE_FORM)
+        view = form.view
+        permalink = view.private_metadata.permalink if view.private_metadata else None
+        description = form.field("description")
         if permalink:
             description = (description + "\n\n" if description else "") + permalink
 
@@ -73,12 +66,12 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
                 session,
                 desk.clock,
                 person,
-                team=field(view, "team"),
-                title=field(view, "title"),
+                team=form.field("team"),
+                title=form.field("title"),
                 description=description,
-                category=field(view, "category") or None,
-                priority=field(view, "priority") or "normal",
-                source_ref=f"slack:view:{view['id']}",
+                category=form.field("category") or None,
+                priority=form.field("priority") or "normal",
+                source_ref=f"slack:view:{view.id}",
             )
             return render.filed(filed.request, escape)
 
@@ -86,7 +79,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             desk,
             ack,
             client,
-            body,
+            form.user.id,
             run,
             {
                 "team": "team",
@@ -97,8 +90,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             },
         )
         if answer:
-            user_id = body["user"]["id"]
-            dm = await client.conversations_open(users=user_id)
+            dm = await client.conversations_open(users=form.user.id)
             await client.chat_postMessage(channel=dm["channel"]["id"], text=answer)
 
     def note_form(
@@ -108,19 +100,19 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
     ) -> None:
         @app.view(callback_id)
         async def submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-            view = body["view"]
-            key = str(view["private_metadata"])
+            form = payloads.read(payloads.NoteSubmission, body, payloads.STALE_FORM)
+            key = form.view.private_metadata
             block = "assignee" if callback_id == views.ASSIGN_CALLBACK else "note"
 
             async def run(session: AsyncSession, person: Person) -> str:
-                await use_case(session, person, key, field(view, block))
+                await use_case(session, person, key, form.field(block))
                 return done(key)
 
             await submit(
                 desk,
                 ack,
                 client,
-                body,
+                form.user.id,
                 run,
                 {
                     "note": block,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -119,10 +120,12 @@ class SlackWorld:
         return self.fake.messages.get(f"D{user}", [])
 
 
-@pytest.fixture
-async def slack(
-    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, sqlite_template: Path, port: int, **settings: Any
 ) -> AsyncIterator[SlackWorld]:
+    """The app serving on `port` against a fresh fake Slack; `settings` add to the
+    Settings the world is built with (e.g. `slack_app_token` for Socket Mode)."""
     database = tmp_path / "inhouse.db"
     shutil.copy(sqlite_template, database)
     async with FakeSlack() as fake:
@@ -133,21 +136,22 @@ async def slack(
         for user_id in USERS:
             # The DM each person already has with the bot (the app's Messages tab).
             fake.add_channel(f"D{user_id}", members=[user_id, fake.bot_user_id])
-        settings = Settings(
+        config = Settings(
             _env_file=None,  # type: ignore[call-arg]
             database_url=f"sqlite+aiosqlite:///{database}",
             slack_bot_token=fake.token,
             slack_signing_secret=SECRET,
             slack_api_url=fake.url,
+            **settings,
         )
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(config)
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "slack-test.yaml"))
         runner = web.AppRunner(runtime.web)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
         driver = SlackDriver(
-            f"http://127.0.0.1:{unused_tcp_port}",
+            f"http://127.0.0.1:{port}",
             SECRET,
             fake.new_trigger_id,
             fake.new_response_url,
@@ -157,3 +161,11 @@ async def slack(
         finally:
             await runner.cleanup()
             await runtime.close()
+
+
+@pytest.fixture
+async def slack(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> AsyncIterator[SlackWorld]:
+    async with running(tmp_path, sqlite_template, unused_tcp_port) as world:
+        yield world

@@ -38,25 +38,29 @@ class SlackDriver:
 
     async def post(
         self,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
-        timestamp: int | None = None,
+        timestamp: int | str | None = None,
         signed: bool = True,
         secret: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
+        """`body` as Slack would send it; `headers` are sent as given, after signing
+        (so a test can replace the signature or the timestamp)."""
         stamp = str(timestamp if timestamp is not None else int(time.time()))
-        sent = {"Content-Type": content_type, **(headers or {})}
+        sent = {"Content-Type": content_type}
         if signed:
             verifier = SignatureVerifier(secret or self.signing_secret)
             sent["X-Slack-Request-Timestamp"] = stamp
-            sent["X-Slack-Signature"] = verifier.generate_signature(timestamp=stamp, body=body)
+            signature = verifier.generate_signature(timestamp=stamp, body=body)
+            assert signature is not None
+            sent["X-Slack-Signature"] = signature
+        sent.update(headers or {})
+        data = body.encode() if isinstance(body, str) else body
         async with (
             aiohttp.ClientSession() as http,
-            http.post(
-                f"{self.base_url}/slack/events", data=body.encode(), headers=sent
-            ) as response,
+            http.post(f"{self.base_url}/slack/events", data=data, headers=sent) as response,
         ):
             return Answer(response.status, await response.text())
 
