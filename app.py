@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,6 +35,9 @@ from sqlalchemy.ext.asyncio import (
 from models.clock import Clock, SystemClock
 from models.i18n import _, ngettext
 from models.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.sealing import Sealer
 
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -135,8 +138,8 @@ def settings() -> Settings:
     return Settings()
 
 
-def secret_sealer(config: Settings) -> Any:
-    """The bot.sealing.Sealer for secrets kept in the database, or None without a key.
+def secret_sealer(config: Settings) -> Sealer | None:
+    """What seals the secrets kept in the database; None without a key.
 
     SecretKeyError (its message says what to set) when Slack OAuth mode has no key,
     or a key is not a Fernet key.
@@ -301,7 +304,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     return runtime
 
 
-async def _add_slack(config: Settings, runtime: Runtime, sealer: Any) -> bool:
+async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) -> bool:
     """Whether Slack is on (listening, and delivering once it has a bot token)."""
     if not config.slack_signing_secret or not (
         config.slack_bot_token or (config.slack_client_id and config.slack_client_secret)

@@ -72,7 +72,7 @@ def test_rotate_without_a_key_says_what_to_set(inhouse: Inhouse) -> None:
 def test_oauth_mode_with_a_key_serves_and_waits_for_an_install(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
     machine = oauth_machine(tmp_path, INHOUSE_SECRET_KEY=key)
-    with serving(machine) as server:
+    with serving(machine, "--no-scheduler") as server:
         assert "channel slack: listening" in server.log, server.log
         # Nothing installed yet, so nothing to deliver to: notices wait for Slack
         # rather than being written to the log.
