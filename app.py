@@ -58,6 +58,8 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def build_engine(url: str) -> AsyncEngine:
+    # Both kinds hide statement parameters from their errors (hide_parameters): a
+    # failed INSERT would otherwise log what people typed, or a token, with it.
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one write lock, and every
         # transaction here takes it (below). Waiting for the pool is an asyncio
@@ -90,10 +92,6 @@ def build_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
-
-
-# Both engines hide statement parameters from their errors: a failed INSERT would
-# otherwise put what people typed, or a token, into the log with the exception.
 
 
 def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
