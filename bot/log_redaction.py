@@ -19,10 +19,13 @@ _SECRETS = re.compile(
     r"|\bxapp-[A-Za-z0-9-]+"
     r"|https://hooks\.slack\.com/\S+"
 )
+# The OAuth code in /slack/oauth_redirect?code=… (the access log writes request
+# lines): with the client secret it is exchanged for the tokens.
+_OAUTH_CODE = re.compile(r"([?&]code=)[^&\s\"]+")
 
 
 def redact(text: str) -> str:
-    return _SECRETS.sub(REDACTED, text)
+    return _OAUTH_CODE.sub(rf"\g<1>{REDACTED}", _SECRETS.sub(REDACTED, text))
 
 
 class RedactingFormatter(logging.Formatter):

@@ -63,3 +63,12 @@ def test_ordinary_lines_pass_unchanged() -> None:
     formatter = RedactingFormatter(JsonFormatter())
     line = json.loads(formatter.format(record("request %s", "filed", request="IT-1")))
     assert line["message"] == "request filed" and line["request"] == "IT-1"
+
+
+def test_the_oauth_code_in_an_access_log_line_is_blanked() -> None:
+    formatter = RedactingFormatter(logging.Formatter("%(message)s"))
+    line = formatter.format(
+        record('127.0.0.1 "GET /slack/oauth_redirect?code=1234.5678.abcdef&state=s1 HTTP/1.1" 200')
+    )
+    assert "1234.5678.abcdef" not in line
+    assert "/slack/oauth_redirect?code=[redacted]&state=s1" in line
