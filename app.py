@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,6 +37,9 @@ from models.i18n import _, ngettext
 from models.settings import Settings
 from models.visible_text import neutralise
 
+if TYPE_CHECKING:
+    from bot.sealing import Sealer
+
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,8 +47,10 @@ log = logging.getLogger("inhouse")
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Inhouse service desk")
 catalog_cli = typer.Typer(no_args_is_help=True, help="Check and apply a team catalog")
 outbox_cli = typer.Typer(help="Inspect and requeue undelivered notices")
+secrets_cli = typer.Typer(no_args_is_help=True, help="Keys for the secrets kept in the database")
 cli.add_typer(catalog_cli, name="catalog")
 cli.add_typer(outbox_cli, name="outbox")
+cli.add_typer(secrets_cli, name="secrets")
 # Piped output (CI logs, `| less`) gets room for the report tables.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -54,12 +59,20 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def build_engine(url: str) -> AsyncEngine:
+    # Both kinds hide statement parameters from their errors (hide_parameters): a
+    # failed INSERT would otherwise log what people typed, or a token, with it.
     if url.startswith("sqlite"):
         # One connection per process: SQLite has one write lock, and every
         # transaction here takes it (below). Waiting for the pool is an asyncio
         # queue, first come first served; waiting for the lock itself would be
         # sqlite's busy handler, sleeping in steps of up to 100 ms in a thread.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -79,7 +92,7 @@ def build_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -98,13 +111,15 @@ def run_migrations(url: str) -> None:
 
 
 def configure_logging(log_format: str) -> None:
+    from bot.log_redaction import RedactingFormatter
+
     handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_format == "json":
         from bot.logging_json import JsonFormatter
 
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        formatter = JsonFormatter()
+    handler.setFormatter(RedactingFormatter(formatter))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
@@ -120,6 +135,33 @@ def _terminal_language(lang: str | None) -> str:
 
 def settings() -> Settings:
     return Settings()
+
+
+def secret_sealer(config: Settings) -> Sealer | None:
+    """What seals the secrets kept in the database; None without a key.
+
+    SecretKeyError (its message says what to set) when Slack OAuth mode has no key,
+    or a key is not a Fernet key.
+    """
+    from bot.sealing import Sealer, SecretKeyError, missing_key_message
+
+    keys = config.inhouse_secret_key.get_secret_value() if config.inhouse_secret_key else ""
+    if keys.strip():
+        return Sealer.from_keys(keys)
+    if config.slack_client_id and config.slack_client_secret:
+        raise SecretKeyError(missing_key_message())
+    return None
+
+
+def _startable(config: Settings) -> None:
+    """A process that could not serve refuses to start, with one line saying why."""
+    from bot.sealing import SecretKeyError
+
+    try:
+        secret_sealer(config)
+    except SecretKeyError as error:
+        log.error("%s", error)
+        raise typer.Exit(2) from None
 
 
 # --- commands -----------------------------------------------------------------------
@@ -142,6 +184,7 @@ def serve(
     """Run the web server (Slack, Teams, /healthz) and, unless told not to, the jobs."""
     config = settings()
     configure_logging(config.log_format)
+    _startable(config)
     run_migrations(config.database_url)
     asyncio.run(_serve(config, with_scheduler=not no_scheduler, with_web=True))
 
@@ -151,6 +194,7 @@ def worker() -> None:
     """Run only the background jobs (for extra replicas)."""
     config = settings()
     configure_logging(config.log_format)
+    _startable(config)
     run_migrations(config.database_url)
     asyncio.run(_serve(config, with_scheduler=True, with_web=False))
 
@@ -221,6 +265,7 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     from bot.traffic import Traffic
     from bot.web import build_web_app
 
+    sealer = secret_sealer(config)  # before anything is built: it may refuse
     engine = build_engine(config.database_url)
     sessions = build_sessions(engine)
     clock = clock or SystemClock()
@@ -243,9 +288,11 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         organisation_zone=config.inhouse_timezone,
     )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
-    await _add_slack(config, runtime)
+    slack_listening = await _add_slack(config, runtime, sealer)
     _add_teams(config, runtime)
-    if not runtime.platform_on:
+    # Slack listening but not yet delivering (OAuth before the first install, or a
+    # key that cannot decrypt the install): notices wait in the outbox for Slack.
+    if not runtime.platform_on and not slack_listening:
         log.info("channel console: on (notices are written to this log)")
         runtime.channels.append(
             ConsoleChannel(
@@ -256,7 +303,8 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     return runtime
 
 
-async def _add_slack(config: Settings, runtime: Runtime) -> None:
+async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) -> bool:
+    """Whether Slack is on (listening, and delivering once it has a bot token)."""
     if not config.slack_signing_secret or not (
         config.slack_bot_token or (config.slack_client_id and config.slack_client_secret)
     ):
@@ -264,9 +312,15 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
             "channel slack: off (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, "
             "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
         )
-        return
+        return False
     from bot.inbox_writer import InboxWriter
-    from bot.slack.app import SlackConfig, build_slack_app, mount, web_client
+    from bot.slack.app import (
+        SlackConfig,
+        build_slack_app,
+        installed_bot_token,
+        mount,
+        web_client,
+    )
     from bot.slack.channel import SlackChannel
     from bot.slack.desk import SlackDesk
     from handlers.people import remember_slack_id
@@ -282,14 +336,14 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
     desk = SlackDesk(
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
-    bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull)
+    bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull, sealer)
     mount(runtime.web, bolt, pump, slack.signing_secret)
 
     async def remember(person_id: int, slack_user_id: str) -> None:
         async with runtime.sessions.begin() as session:
             await remember_slack_id(session, person_id, slack_user_id)
 
-    token = config.slack_bot_token or await _installed_bot_token(bolt)
+    token = config.slack_bot_token or await installed_bot_token(slack, bolt, runtime.engine)
     if token:
         runtime.channels.append(
             SlackChannel(
@@ -303,14 +357,15 @@ async def _add_slack(config: Settings, runtime: Runtime) -> None:
         log.info("channel slack: on (%s)", "OAuth" if slack.oauth else "single workspace")
     else:
         log.info(
-            "channel slack: listening; delivery starts once the app is installed "
-            "(open /slack/install)"
+            "channel slack: listening; notices wait in the outbox until the app is "
+            "installed (open /slack/install) and inhouse is restarted"
         )
     if config.slack_app_token:
         from bot.slack.socket_mode import socket_mode
 
         runtime.socket_mode = socket_mode(bolt, config.slack_app_token)
         log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
+    return True
 
 
 def _add_teams(config: Settings, runtime: Runtime) -> None:
@@ -361,14 +416,6 @@ def _add_teams(config: Settings, runtime: Runtime) -> None:
             "channel teams: on in local mode (no MICROSOFT_APP_ID: no authentication, "
             "for the Microsoft 365 Agents Playground)"
         )
-
-
-async def _installed_bot_token(bolt: Any) -> str | None:
-    store = bolt.installation_store
-    if store is None:
-        return None
-    bot = await store.async_find_bot(enterprise_id=None, team_id=None)
-    return str(bot.bot_token) if bot is not None and bot.bot_token else None
 
 
 async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> None:
@@ -701,6 +748,63 @@ def outbox_retry(message_id: int) -> None:
         console.print(_("There is no undelivered notice {id}.", id=message_id))
         raise typer.Exit(1)
     console.print(_("Notice {id} is queued again.", id=message_id))
+
+
+@secrets_cli.command("new-key")
+def secrets_new_key() -> None:
+    """Print a fresh key for INHOUSE_SECRET_KEY (put it first to rotate, then run rotate)."""
+    from bot.sealing import new_key
+
+    typer.echo(new_key())
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored Slack token with the first key of INHOUSE_SECRET_KEY."""
+    from bot.sealing import SecretKeyError, missing_key_message
+    from bot.slack.reseal import reseal_all
+
+    config = settings()
+    try:
+        sealer = secret_sealer(config)
+        if sealer is None:
+            raise SecretKeyError(missing_key_message())
+    except SecretKeyError as error:
+        _plain(str(error))
+        raise typer.Exit(2) from None
+    run_migrations(config.database_url)
+
+    async def go() -> Any:
+        engine = build_engine(config.database_url)
+        try:
+            return await reseal_all(engine, sealer)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(go())
+    _plain(
+        ngettext(
+            "{n} stored secret is now encrypted with the first key; {clear} had been "
+            "stored unencrypted.",
+            "{n} stored secrets are now encrypted with the first key; {clear} had been "
+            "stored unencrypted.",
+            done.resealed,
+            clear=done.were_clear,
+        )
+    )
+    if done.unreadable:
+        _plain(
+            ngettext(
+                "{n} stored secret cannot be decrypted with any key in INHOUSE_SECRET_KEY "
+                "and was left as it is: add the key it was encrypted with, then run this "
+                "again.",
+                "{n} stored secrets cannot be decrypted with any key in INHOUSE_SECRET_KEY "
+                "and were left as they are: add the key they were encrypted with, then run "
+                "this again.",
+                done.unreadable,
+            )
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

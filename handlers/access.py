@@ -93,7 +93,8 @@ def record(
             "request": request.key,
             "event": kind,
             "status": str(request.status),
-            "actor": actor.display_name if actor else None,
+            # The person's id, not their name: logs carry no personal text.
+            "actor": actor.id if actor else None,
         },
     )
     session.add(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./inhouse.db"
@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Fernet keys, comma-separated, newest first: the first encrypts the secrets kept
+    # in the database (Slack OAuth tokens), every one decrypts. Required in OAuth mode.
+    inhouse_secret_key: SecretStr | None = None
     microsoft_app_id: str | None = None
     microsoft_app_password: str | None = None
     microsoft_app_tenant_id: str | None = None

@@ -14,14 +14,17 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import desc, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.sealing import Sealer, SecretKeyError, missing_key_message
 from bot.slack import install_tables
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.gate import admit, answer_failures
 from bot.slack.listeners import actions, commands, events, shortcuts, submissions
 from bot.slack.retries import retry_handlers
+from bot.slack.sealed_store import SealedInstallationStore
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,16 @@ def build_slack_app(
     desk: SlackDesk,
     engine: AsyncEngine,
     pace: Callable[[], Awaitable[bool]],
+    sealer: Sealer | None = None,
 ) -> tuple[AsyncApp, CommandPump]:
     """The Bolt app with every listener, and the pump its quick-files go to (it
-    awaits `pace` before each command: bot.traffic)."""
+    awaits `pace` before each command: bot.traffic). In OAuth mode the workspaces'
+    tokens are kept sealed with `sealer`, which is then required."""
     client = web_client(config.bot_token, config.api_url)
     if config.oauth:
         assert config.client_id and config.client_secret
+        if sealer is None:
+            raise SecretKeyError(missing_key_message())
         app = AsyncApp(
             signing_secret=config.signing_secret,
             client=client,
@@ -85,11 +92,14 @@ def build_slack_app(
                 scopes=BOT_SCOPES,
                 install_path=INSTALL_PATH,
                 redirect_uri_path=REDIRECT_PATH,
-                installation_store=AsyncSQLAlchemyInstallationStore(
-                    client_id=config.client_id,
-                    engine=engine,
-                    installations_table_name=install_tables.INSTALLATIONS_TABLE,
-                    bots_table_name=install_tables.BOTS_TABLE,
+                installation_store=SealedInstallationStore(
+                    AsyncSQLAlchemyInstallationStore(
+                        client_id=config.client_id,
+                        engine=engine,
+                        installations_table_name=install_tables.INSTALLATIONS_TABLE,
+                        bots_table_name=install_tables.BOTS_TABLE,
+                    ),
+                    sealer,
                 ),
                 state_store=AsyncSQLAlchemyOAuthStateStore(
                     expiration_seconds=600,
@@ -116,6 +126,35 @@ def build_slack_app(
         listeners.register(app, desk)
     answer_failures(app, desk)
     return app, pump
+
+
+async def installed_bot_token(
+    config: SlackConfig, slack_app: AsyncApp, engine: AsyncEngine
+) -> str | None:
+    """The bot token of the newest installation, which the outbox delivers with; None
+    before the first install (or when its tokens cannot be decrypted)."""
+    store = slack_app.installation_store
+    if store is None or not config.client_id:
+        return None
+    bots = install_tables.bots
+    async with engine.connect() as connection:
+        newest = (
+            await connection.execute(
+                select(bots.c.enterprise_id, bots.c.team_id, bots.c.is_enterprise_install)
+                .where(bots.c.client_id == config.client_id, bots.c.bot_token.is_not(None))
+                .order_by(desc(bots.c.installed_at))
+                .limit(1)
+            )
+        ).first()
+    if newest is None:
+        return None
+    # Through the store, which opens the sealed token.
+    bot = await store.async_find_bot(
+        enterprise_id=newest.enterprise_id,
+        team_id=newest.team_id,
+        is_enterprise_install=newest.is_enterprise_install,
+    )
+    return str(bot.bot_token) if bot is not None and bot.bot_token else None
 
 
 def mount(

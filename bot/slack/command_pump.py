@@ -103,12 +103,9 @@ class CommandPump:
             attempts = await inbox.failed(session, command)
             if attempts < MAX_ATTEMPTS or not await inbox.take(session, command):
                 return
-        log.error(
-            "gave up on a quick-file of %s after %d attempts: %r",
-            command.user_id,
-            attempts,
-            command.text,
-        )
+        # What they typed only at DEBUG: logs at INFO and above carry no message text.
+        log.error("gave up on a quick-file of %s after %d attempts", command.user_id, attempts)
+        log.debug("the quick-file given up on read: %r", command.text)
         answer = self._desk.could_not_file(command.user_id, command.text)
         await self._reply(command, answer, await self._client_for(command.workspace))
 

@@ -39,6 +39,11 @@ gets Slack's ``hello``. ``socket_send`` pushes an envelope (or any frame) to the
 connected clients, as Slack pushes events; ``socket_acks`` keeps what they sent
 back, in order.
 
+OAuth: ``approve_install(authorize_url)`` is Slack's consent page saying yes (it
+returns the code Slack would hand the redirect URL); ``oauth.v2.access`` then
+exchanges that code once, within ten minutes, for the app's credentials (HTTP Basic,
+as slack_sdk sends them, or form fields), answering with ``token`` as the bot token.
+
 The Block Kit checks are written independently of slack_sdk's own model
 validation on purpose: the product builds blocks with ``slack_sdk.models`` and
 this fake is the second, independent check of Slack's documented limits.
@@ -46,6 +51,7 @@ this fake is the second, independent check of Slack's documented limits.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import itertools
@@ -56,6 +62,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
@@ -101,6 +108,10 @@ VIEW_BLOCK_LIMIT = 100
 MODAL_STACK_LIMIT = 3
 RESPONSE_URL_TTL = 30 * 60.0
 RESPONSE_URL_USES = 5
+OAUTH_CODE_TTL = 10 * 60.0  # Slack's OAuth codes expire after ten minutes
+
+# Methods called with the app's client credentials, not with a token.
+_TOKENLESS_METHODS = frozenset({"oauth.v2.access"})
 
 
 # --------------------------------------------------------------------------- records
@@ -224,6 +235,18 @@ class _Failure:
     retry_after: int | None
     disconnect: bool
     remaining: int
+
+
+@dataclass
+class _Grant:
+    """An approved install, waiting for its code to be exchanged (oauth.v2.access)."""
+
+    installer: str
+    scopes: list[str]
+    user_scopes: list[str]
+    redirect_uri: str | None
+    issued_at: float
+    used: bool = False
 
 
 class SlackError(Exception):
@@ -790,6 +813,19 @@ def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def _basic_credentials(request: web.Request) -> dict[str, str]:
+    """client_id and client_secret from an ``Authorization: Basic`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return {}
+    try:
+        decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    login, _, password = decoded.partition(":")
+    return {"client_id": login, "client_secret": password}
+
+
 def _form_value(value: str | bytes | bytearray | web.FileField) -> Any:
     if isinstance(value, web.FileField):
         return value.file.read()
@@ -814,6 +850,10 @@ class FakeSlack:
     bot_id: str = "B0BOT"
     team_name: str = "Fake Team"
     bot_name: str = "inhouse"
+    # The app's OAuth credentials, and the user token an install with user scopes gives.
+    client_id: str = "111.222"
+    client_secret: str = "fake-client-secret"
+    user_token: str = "xoxp-fake-installer"
 
     def __init__(
         self,
@@ -849,6 +889,7 @@ class FakeSlack:
         self._response_born: dict[str, float] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._modal_stacks: dict[str, list[str]] = {}
+        self._grants: dict[str, _Grant] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -876,6 +917,7 @@ class FakeSlack:
             "reactions.remove": self._reactions_remove,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "oauth.v2.access": self._oauth_v2_access,
         }
 
         self.add_user(self.bot_user_id, name=self.bot_name, real_name="Inhouse", is_bot=True)
@@ -1079,15 +1121,20 @@ class FakeSlack:
         if failure is not None:
             return self._fail(request, call, failure)
 
-        if token is None:
-            return self._reply(call, 200, {"ok": False, "error": "not_authed"})
-        expected = self.app_token if method in _APP_TOKEN_METHODS else self.token
-        if token != expected:
-            wrong_kind = token in (self.token, self.app_token)
-            error = "not_allowed_token_type" if wrong_kind else "invalid_auth"
-            return self._reply(call, 200, {"ok": False, "error": error})
-
         args = dict(raw)
+        if method in _TOKENLESS_METHODS:
+            args = {**_basic_credentials(request), **args}
+        elif token is None:
+            return self._reply(call, 200, {"ok": False, "error": "not_authed"})
+        else:
+            expected = (
+                (self.app_token,) if method in _APP_TOKEN_METHODS else (self.token, self.user_token)
+            )
+            if token not in expected:
+                wrong_kind = token in (self.token, self.user_token, self.app_token)
+                error = "not_allowed_token_type" if wrong_kind else "invalid_auth"
+                return self._reply(call, 200, {"ok": False, "error": error})
+
         json_body = request.content_type == "application/json"
         if json_body and method in _FORM_ONLY_METHODS:
             # Slack ignores JSON bodies for these methods; only query args count.
@@ -1458,6 +1505,55 @@ class FakeSlack:
             "blocks": blocks,
             "attachments": attachments,
             "metadata": metadata if isinstance(metadata, dict) else None,
+        }
+
+    # ------------------------------------------------------------------ methods: oauth
+
+    def approve_install(self, authorize_url: str, *, user: str = "U0USER") -> str:
+        """Slack's consent page, approved by ``user``: the code it redirects back with.
+
+        ``authorize_url`` is where the app's install page sends the browser; its
+        ``client_id`` must be this app's (Slack shows an error page otherwise).
+        """
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+        if query.get("client_id") != self.client_id:
+            raise ValueError(f"Slack refuses the consent page: unknown client_id in {query}")
+        code = f"{next(self._ids)}.{hashlib.sha1(authorize_url.encode()).hexdigest()[:20]}"
+        self._grants[code] = _Grant(
+            installer=user,
+            scopes=[s for s in query.get("scope", "").split(",") if s],
+            user_scopes=[s for s in query.get("user_scope", "").split(",") if s],
+            redirect_uri=query.get("redirect_uri"),
+            issued_at=self.clock(),
+        )
+        return code
+
+    def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("client_id") != self.client_id:
+            raise SlackError("invalid_client_id")
+        if args.get("client_secret") != self.client_secret:
+            raise SlackError("bad_client_secret")
+        grant = self._grants.get(str(args.get("code") or ""))
+        if grant is None or grant.used or self.clock() - grant.issued_at > OAUTH_CODE_TTL:
+            raise SlackError("invalid_code")
+        if grant.redirect_uri is not None and args.get("redirect_uri") != grant.redirect_uri:
+            raise SlackError("bad_redirect_uri")
+        grant.used = True
+        installer: dict[str, Any] = {"id": grant.installer}
+        if grant.user_scopes:
+            installer.update(
+                scope=",".join(grant.user_scopes), access_token=self.user_token, token_type="user"
+            )
+        return {
+            "app_id": APP_ID,
+            "authed_user": installer,
+            "scope": ",".join(grant.scopes),
+            "token_type": "bot",
+            "access_token": self.token,
+            "bot_user_id": self.bot_user_id,
+            "team": {"id": self.team_id, "name": self.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
         }
 
     # ------------------------------------------------------------------ methods: auth, chat

@@ -428,6 +428,65 @@ async def test_injected_error_and_auth(slack: FakeSlack, client: AsyncWebClient)
     assert not slack.messages["C1"]
 
 
+# ----------------------------------------------------------------------------- oauth
+
+
+def authorize_url(client_id: str, scope: str = "commands,chat:write", user_scope: str = "") -> str:
+    query = {"client_id": client_id, "scope": scope, "user_scope": user_scope, "state": "s1"}
+    return f"https://slack.com/oauth/v2/authorize?{urlencode(query)}"
+
+
+async def test_oauth_code_is_exchanged_once_for_the_bot_token(slack: FakeSlack) -> None:
+    anonymous = AsyncWebClient(base_url=slack.url)
+    code = slack.approve_install(authorize_url(slack.client_id), user="U1")
+
+    granted = await anonymous.oauth_v2_access(
+        client_id=slack.client_id, client_secret=slack.client_secret, code=code
+    )
+    assert granted["access_token"] == slack.token
+    assert granted["team"] == {"id": slack.team_id, "name": slack.team_name}
+    assert granted["scope"] == "commands,chat:write"
+    assert granted["authed_user"] == {"id": "U1"}  # no user scopes: no user token
+
+    # A code is good for one exchange.
+    again = anonymous.oauth_v2_access(
+        client_id=slack.client_id, client_secret=slack.client_secret, code=code
+    )
+    assert await error_of(again) == "invalid_code"
+
+
+async def test_oauth_refuses_wrong_credentials_and_stale_codes() -> None:
+    now = [0.0]
+    async with FakeSlack(clock=lambda: now[0]) as slack:
+        anonymous = AsyncWebClient(base_url=slack.url)
+        code = slack.approve_install(authorize_url(slack.client_id))
+        wrong_secret = anonymous.oauth_v2_access(
+            client_id=slack.client_id, client_secret="guess", code=code
+        )
+        assert await error_of(wrong_secret) == "bad_client_secret"
+        wrong_app = anonymous.oauth_v2_access(
+            client_id="999.999", client_secret=slack.client_secret, code=code
+        )
+        assert await error_of(wrong_app) == "invalid_client_id"
+        now[0] += 11 * 60
+        stale = anonymous.oauth_v2_access(
+            client_id=slack.client_id, client_secret=slack.client_secret, code=code
+        )
+        assert await error_of(stale) == "invalid_code"
+        with pytest.raises(ValueError, match="client_id"):
+            slack.approve_install(authorize_url("999.999"))
+
+
+async def test_oauth_with_user_scopes_gives_a_user_token(slack: FakeSlack) -> None:
+    code = slack.approve_install(authorize_url(slack.client_id, user_scope="search:read"))
+    granted = await AsyncWebClient(base_url=slack.url).oauth_v2_access(
+        client_id=slack.client_id, client_secret=slack.client_secret, code=code
+    )
+    assert granted["authed_user"]["access_token"] == slack.user_token
+    as_installer = AsyncWebClient(base_url=slack.url, token=slack.user_token)
+    assert (await as_installer.auth_test())["ok"]
+
+
 # ----------------------------------------------------------------------------- files
 
 

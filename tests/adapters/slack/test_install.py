@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from app import build_runtime
@@ -26,6 +27,8 @@ async def test_install_page_starts_oauth_with_state_stored_in_our_database(
             slack_client_id="111.222",
             slack_client_secret="client-secret",
             slack_api_url="http://127.0.0.1:9/api/",
+            # OAuth mode keeps the workspaces' tokens encrypted with it (test_sealed_tokens).
+            inhouse_secret_key=Fernet.generate_key().decode(),  # type: ignore[arg-type]
         )
     )
     runner = web.AppRunner(runtime.web)
