@@ -82,15 +82,16 @@ class _Loader(BoundedLoader):
         if not isinstance(key, ScalarNode):
             kind = _("a mapping") if isinstance(key, MappingNode) else _("a list")
             message = _("expected a name as the key, got {got}", got=kind)
-        elif key.tag == "tag:yaml.org,2002:null":
-            message = _("expected a name as the key, got {got}", got=_("nothing"))
-            where = f"{where}.{key.value}" if where != "(document)" else str(key.value)
         else:
-            message = _(
-                "expected a name as the key, got {got}; put it in quotes if it is one",
-                got=key.value,
-            )
-            where = f"{where}.{key.value}" if where != "(document)" else str(key.value)
+            spelled = str(key.value) or "~"  # `? ` alone is a null key spelled as nothing
+            where = f"{where}.{spelled}" if where != "(document)" else spelled
+            if key.tag == "tag:yaml.org,2002:null":
+                message = _("expected a name as the key, got {got}", got=_("nothing"))
+            else:
+                message = _(
+                    "expected a name as the key, got {got}; put it in quotes if it is one",
+                    got=spelled,
+                )
         self.issues.append(CatalogIssue(where, message))
         return False
 
@@ -137,7 +138,7 @@ def _checked_scalar(
         if longest is None or len(text.replace("_", "").lstrip("+-")) <= longest:
             try:
                 return build(loader, node)
-            except (ValueError, KeyError, ArithmeticError):
+            except (ValueError, LookupError, ArithmeticError):
                 pass  # reported below, as for a value too long to be one
         shown = text if len(text) <= 40 else f"{text[:37]}... ({len(text)} characters)"
         loader.refuse(node, _(expected, got=shown))
