@@ -163,6 +163,19 @@ def _clock_time(value: str) -> str:
     raise ValueError(_("expected a time like 09:00, got {got}", got=show_value(value)))
 
 
+def _one_alias(value: str) -> str:
+    # `aliases: [helpdesk,computer]` is two; `aliases: ["helpdesk,computer"]` would be
+    # one alias nobody types.
+    if "," in value or ";" in value:
+        raise ValueError(
+            _(
+                "expected one alias per entry, like [helpdesk, computer], got {got}",
+                got=show_value(value),
+            )
+        )
+    return value
+
+
 def _bounded_duration(value: object) -> object:
     # parse_duration would hand a number of thousands of digits to int(), whose
     # refusal (Python's own words) is no message for an admin.
@@ -195,6 +208,7 @@ RequestPrefix = Annotated[
 Alias = Annotated[
     str,
     Field(max_length=64),
+    AfterValidator(_one_alias),
     _matching(re.compile(r"\S+"), N_("expected one word without spaces, got '{got}'")),
     AfterValidator(str.lower),
 ]

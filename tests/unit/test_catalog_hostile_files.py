@@ -152,3 +152,11 @@ def test_digest_time_takes_one_time() -> None:
     assert error.issues == [CatalogIssue("digest.time", message)]
     error = parse_error(dump({**doc(), "digest": {"time": "²:00"}}))
     assert error.issues == [CatalogIssue("digest.time", "expected a time like 09:00, got '²:00'")]
+
+
+def test_an_alias_holding_several_is_refused() -> None:
+    data = doc()
+    data["teams"][0]["aliases"] = ["helpdesk", "pc, laptop"]
+    error = parse_error(dump(data))
+    message = "expected one alias per entry, like [helpdesk, computer], got 'pc, laptop'"
+    assert error.issues == [CatalogIssue("teams[0].aliases[1]", message)]
