@@ -495,7 +495,7 @@ def _print_catalog_error(error: Any) -> None:
         ngettext(
             "{n} problem found; nothing was written.",
             "{n} problems found; nothing was written.",
-            len(error.issues),
+            error.total,
         )
     )
 

@@ -73,6 +73,9 @@ __all__ = [
 EXAMPLE_CATALOG: Final = Path(__file__).parent / "catalogs" / "example.yaml"
 
 _SKIP_CROSS_CHECKS: Final = "inhouse_skip_cross_checks"
+# A catalog of 20,000 people is about 2 MB; the bound keeps a wrong file (a log, a
+# disk image, /dev/zero) from being read into memory and parsed for minutes.
+MAX_FILE_BYTES: Final = 4 * 2**20
 
 
 class Catalog(Spec):
@@ -128,27 +131,48 @@ class Catalog(Spec):
 
 def load_catalog(path: str | Path) -> Catalog:
     """Read and validate a catalog file; CatalogError lists every problem."""
+    file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # bounded: the path may be /dev/zero
     except FileNotFoundError:
-        raise CatalogError(str(path), [CatalogIssue("(file)", _("no such file"))]) from None
-    except UnicodeDecodeError:
-        issue = CatalogIssue("(file)", _("expected UTF-8 text"))
-        raise CatalogError(str(path), [issue]) from None
-    except OSError as exc:
-        issue = CatalogIssue("(file)", _("cannot read it: {reason}", reason=exc.strerror or exc))
-        raise CatalogError(str(path), [issue]) from None
-    return parse_catalog(text, str(path))
+        raise CatalogError(file, [CatalogIssue("(file)", _("no such file"))]) from None
+    except IsADirectoryError:
+        issue = CatalogIssue("(file)", _("expected a file, got a directory"))
+        raise CatalogError(file, [issue]) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        issue = CatalogIssue("(file)", _("cannot read it: {reason}", reason=reason))
+        raise CatalogError(file, [issue]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        issue = CatalogIssue(
+            "(file)",
+            _(
+                "the file is larger than {limit} MB; expected a catalog of at most that size",
+                limit=MAX_FILE_BYTES // 2**20,
+            ),
+        )
+        raise CatalogError(file, [issue]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        issue = CatalogIssue(f"line {line}, column {column}", _("expected UTF-8 text"))
+        raise CatalogError(file, [issue]) from None
+    return parse_catalog(text, file)
 
 
 def parse_catalog(text: str, file: str) -> Catalog:
     """Validate catalog YAML `text`; `file` names it in error messages."""
-    data, issues = read_yaml(text, file)
+    document = read_yaml(text, file)
+    data, issues = document.data, list(document.issues)
+    found: list[CatalogIssue] = []
     catalog: Catalog | None = None
     if data is None:
-        issues.append(
-            CatalogIssue("(document)", _("the file is empty; expected calendars and teams"))
-        )
+        if "(document)" not in document.refused:
+            message = _("the file is empty; expected calendars and teams")
+            issues.append(CatalogIssue("(document)", message))
     elif not isinstance(data, dict):
         message = _(
             "expected a mapping with calendars, teams and so on, got {got}", got=show_value(data)
@@ -158,11 +182,21 @@ def parse_catalog(text: str, file: str) -> Catalog:
         try:
             catalog = Catalog.model_validate(data, context={_SKIP_CROSS_CHECKS: True})
         except ValidationError as exc:
-            issues.extend(validation_issues(exc, Catalog))
-        issues.extend(cross_check(data))
+            found.extend(validation_issues(exc, Catalog))
+        found.extend(cross_check(data))
+    # Where the reader refused a value it put nothing; it has said what was wrong there.
+    issues.extend(issue for issue in found if not _beneath(issue.path, document.refused))
     if issues or catalog is None:
         raise CatalogError(file, sorted(dict.fromkeys(issues), key=_document_order))
     return catalog
+
+
+def _beneath(path: str, refused: frozenset[str]) -> bool:
+    """Whether `path` is one of `refused` or inside one of them."""
+    if not refused:
+        return False
+    cuts = [match.start() for match in re.finditer(r"[.\[]", path)]
+    return any(path[:cut] in refused for cut in [*cuts, len(path)])
 
 
 def _document_order(issue: CatalogIssue) -> tuple[tuple[int, int | str], ...]:
@@ -173,8 +207,8 @@ def _document_order(issue: CatalogIssue) -> tuple[tuple[int, int | str], ...]:
         return ((-2, int(line.group(1))), (0, int(line.group(2))))
     parts: list[tuple[int, int | str]] = []
     for index, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", issue.path):
-        if index:
-            parts.append((0, int(index)))
+        if index:  # a list position; a key spelled like one may be long, so bound it
+            parts.append((0, int(index[:18])))
         elif not parts and name in Catalog.model_fields:
             parts.append((-1, list(Catalog.model_fields).index(name)))
         else:

@@ -22,16 +22,50 @@ class CatalogIssue(NamedTuple):
     message: str
 
 
+# A file of 200,000 wrong entries is as wrong after the first hundred; listing them
+# all would keep the admin's terminal busy for minutes.
+MAX_LISTED: Final = 100
+
+
 class CatalogError(Exception):
-    """Everything wrong with one catalog file, one line per issue."""
+    """Everything wrong with one catalog file, one line per issue.
+
+    Paths and messages quote the file, and a file can hold anything: each issue is
+    kept to one printable line of bounded length, so what the admin's terminal
+    shows is the issue, not whatever escape codes or megabytes the file contained.
+    """
 
     def __init__(self, file: str, issues: Sequence[CatalogIssue]) -> None:
-        self.file = file
-        self.issues = list(issues)
-        super().__init__(file, self.issues)
+        self.file = printable(file, 500)
+        self.total = len(issues)  # the issues listed stop at MAX_LISTED, this does not
+        self.issues = [
+            CatalogIssue(printable(issue.path, 200), printable(issue.message, 500))
+            for issue in issues[:MAX_LISTED]
+        ]
+        if self.total > MAX_LISTED:
+            more = self.total - MAX_LISTED
+            message = ngettext(
+                "{n} more problem is not listed; fix the ones above and check again",
+                "{n} more problems are not listed; fix the ones above and check again",
+                more,
+            )
+            self.issues.append(CatalogIssue("(more)", message))
+        super().__init__(self.file, self.issues)
 
     def __str__(self) -> str:
         return "\n".join(f"{self.file}: {issue.path}: {issue.message}" for issue in self.issues)
+
+
+def printable(text: str, limit: int) -> str:
+    """`text` on one line, control and format characters (and lone surrogates, which
+    no terminal can print) escaped, and cut to about `limit` characters."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    shown = "".join(
+        char if char.isprintable() else char.encode("unicode_escape", "backslashreplace").decode()
+        for char in text[: limit + 1]
+    )
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
 # --- pydantic errors as an admin reads them -------------------------------------------------
@@ -41,6 +75,8 @@ _EXPECTED: Final[dict[str, str]] = {
     "int_type": N_("expected a whole number, got {got}"),
     "int_parsing": N_("expected a whole number, got {got}"),
     "int_from_float": N_("expected a whole number, got {got}"),
+    "int_parsing_size": N_("expected a whole number, got {got}"),
+    "finite_number": N_("expected a whole number, got {got}"),
     "bool_type": N_("expected true or false, got {got}"),
     "bool_parsing": N_("expected true or false, got {got}"),
     "list_type": N_("expected a list, got {got}"),
@@ -58,6 +94,11 @@ _EXPECTED: Final[dict[str, str]] = {
 }
 
 
+def shorten(text: str) -> str:
+    """`text` cut to 40 characters, as messages quote what the admin wrote."""
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def show_value(value: object) -> str:
     """`value` as a message quotes it: short, and in the document's own terms."""
     if value is None:
@@ -65,7 +106,7 @@ def show_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"'{value if len(value) <= 40 else value[:37] + '...'}'"
+        return f"'{shorten(value)}'"
     if isinstance(value, Mapping):
         return _("a mapping")
     if isinstance(value, list):

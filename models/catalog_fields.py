@@ -11,8 +11,10 @@ import re
 from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, PlainValidator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator
 
+from models.catalog_errors import shorten, show_value
+from models.durations import BusinessDuration
 from models.i18n import N_, _
 
 Priority = Literal["urgent", "high", "normal", "low"]
@@ -27,7 +29,11 @@ _SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,}")
 _TEAMS_USER = re.compile(r"29:\S+")
 _TEAMS_CHANNEL = re.compile(r"19:\S+")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
-_PERCENT = re.compile(r"\s*([0-9]+)\s*%?\s*")
+_PERCENT = re.compile(r"\s*([0-9]{1,18})\s*%?\s*")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# What people write between days they mean together: mon-fri, mon, wed, mon to fri.
+_BETWEEN_DAYS = re.compile(r"[\s,;/&+-]+|\.\.")
 
 
 def classify_person_ref(ref: str) -> tuple[PersonRefKind, str]:
@@ -100,7 +106,8 @@ def _percent(value: object) -> int:
     elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:
-        raise ValueError(_("expected a percentage like 75%, got '{got}'", got=value))
+        shown = shorten(value) if isinstance(value, str) else value
+        raise ValueError(_("expected a percentage like 75%, got '{got}'", got=shown))
     if not 1 <= number <= 99:
         raise ValueError(_("expected a percentage between 1% and 99%, got {got}%", got=number))
     return number
@@ -116,6 +123,67 @@ def _priority(value: object) -> Priority:
             choices=", ".join(PRIORITIES),
         )
     )
+
+
+def _day_of(text: str) -> str | None:
+    """`mon`, `Tues`, `thursday` -> the day's first three letters; None for anything else."""
+    word = text.strip().lower().rstrip(".")
+    if word == "weds":
+        return "wed"
+    found = [day for day in _WEEKDAYS if len(word) >= 3 and day.startswith(word)]
+    return found[0][:3] if found else None
+
+
+def _weekday(value: str) -> str:
+    day = _day_of(value)
+    if day is not None:
+        return day
+    parts = [part for part in _BETWEEN_DAYS.split(value.strip().lower()) if part]
+    if len(parts) > 1 and any(_day_of(part) for part in parts):
+        raise ValueError(
+            _(
+                "expected one day, like mon, got {got}; it happens once a week",
+                got=show_value(value),
+            )
+        )
+    raise ValueError(_("expected a weekday like mon or friday, got {got}", got=show_value(value)))
+
+
+def _clock_time(value: str) -> str:
+    match = _CLOCK.fullmatch(value.strip())
+    if match and int(match[1]) < 24 and int(match[2]) < 60:
+        return f"{int(match[1]):02d}:{int(match[2]):02d}"
+    if len(_CLOCK.findall(value)) > 1:
+        raise ValueError(
+            _(
+                "expected one time, like 09:00, got {got}; it happens once a week",
+                got=show_value(value),
+            )
+        )
+    raise ValueError(_("expected a time like 09:00, got {got}", got=show_value(value)))
+
+
+def _one_alias(value: str) -> str:
+    # `aliases: [helpdesk,computer]` is two; `aliases: ["helpdesk,computer"]` would be
+    # one alias nobody types.
+    if "," in value or ";" in value:
+        raise ValueError(
+            _(
+                "expected one alias per entry, like [helpdesk, computer], got {got}",
+                got=show_value(value),
+            )
+        )
+    return value
+
+
+def _bounded_duration(value: object) -> object:
+    # parse_duration would hand a number of thousands of digits to int(), whose
+    # refusal (Python's own words) is no message for an admin.
+    if isinstance(value, str) and len(value.strip()) > 24:
+        raise ValueError(
+            _("expected a duration like 45s, 30m, 4h or 2d, got {got}", got=show_value(value))
+        )
+    return value
 
 
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
@@ -140,6 +208,7 @@ RequestPrefix = Annotated[
 Alias = Annotated[
     str,
     Field(max_length=64),
+    AfterValidator(_one_alias),
     _matching(re.compile(r"\S+"), N_("expected one word without spaces, got '{got}'")),
     AfterValidator(str.lower),
 ]
@@ -161,3 +230,6 @@ LanguageTag = Annotated[
     str, _matching(_LANGUAGE, N_("expected a language code like en, de or it, got '{got}'"))
 ]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
+Weekday = Annotated[str, AfterValidator(_weekday)]
+ClockTime = Annotated[str, AfterValidator(_clock_time)]
+Duration = Annotated[BusinessDuration, BeforeValidator(_bounded_duration)]

@@ -18,6 +18,8 @@ from models.calendar import BusinessCalendar, HolidayRule, parse_hours
 from models.catalog_errors import show_value
 from models.catalog_fields import (
     Alias,
+    ClockTime,
+    Duration,
     Email,
     Label,
     LanguageTag,
@@ -33,6 +35,7 @@ from models.catalog_fields import (
     TeamsChannelId,
     TeamsUserId,
     TimeZoneName,
+    Weekday,
 )
 from models.durations import BusinessDuration
 from models.i18n import N_, _
@@ -161,12 +164,12 @@ class PersonSpec(Spec):
 
 
 class StandardSpec(Spec):
-    first_response: BusinessDuration
-    resolution: BusinessDuration
+    first_response: Duration
+    resolution: Duration
 
 
 class EscalationStepSpec(Spec):
-    after: BusinessDuration
+    after: Duration
     notify: list[NotifyRef]
     urgent: bool = False
 
@@ -221,7 +224,7 @@ class TeamSpec(Spec):
 class SurveySpec(Spec):
     scale: int = Field(default=5, ge=2, le=10)
     reopen_below: int = 3
-    auto_close_after: BusinessDuration = BusinessDuration(3, "d")
+    auto_close_after: Duration = BusinessDuration(3, "d")
 
     @model_validator(mode="before")
     @classmethod
@@ -244,39 +247,12 @@ class SurveySpec(Spec):
         return value
 
 
-WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 class DigestSpec(Spec):
     """The weekly digest: each team's week in its channel, at `time` on `day` in the
     team calendar's time zone; and an organisation-wide summary (the
     department-pair matrix and recognitions) in an optional digest channel."""
 
-    day: str = "mon"
-    time: str = "09:00"
+    day: Weekday = "mon"
+    time: ClockTime = "09:00"
     slack_channel: SlackChannelId | None = None
     teams_channel: TeamsChannelId | None = None
-
-    @field_validator("day")
-    @classmethod
-    def _weekday(cls, value: str) -> str:
-        day = value.strip().lower()[:3]
-        if day not in WEEKDAYS:
-            raise ValueError(
-                _("expected a weekday like mon or friday, got {got}", got=show_value(value))
-            )
-        return day
-
-    @field_validator("time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        hours, _sep, minutes = value.strip().partition(":")
-        if not (
-            hours.isdigit()
-            and minutes.isdigit()
-            and int(hours) < 24
-            and int(minutes) < 60
-            and len(minutes) == 2
-        ):
-            raise ValueError(_("expected a time like 09:00, got {got}", got=show_value(value)))
-        return f"{int(hours):02d}:{minutes}"
