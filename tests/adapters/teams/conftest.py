@@ -1,4 +1,5 @@
-"""The real app on a free port in Teams local mode, replies landing on a fake connector."""
+"""The real app on a free port in Teams local mode (turned on explicitly, as an operator
+would for the Agents Playground), replies landing on a fake connector on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -75,11 +76,13 @@ class TeamsWorld:
         return [s for s in self.connector.sent if s.conversation_id.startswith(IT_CHANNEL)]
 
 
-async def start_app(settings: Settings, port: int) -> tuple[Runtime, web.AppRunner]:
+async def start_app(
+    settings: Settings, port: int, host: str = "127.0.0.1"
+) -> tuple[Runtime, web.AppRunner]:
     runtime = await build_runtime(settings)
     runner = web.AppRunner(runtime.web)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, host, port).start()
     return runtime, runner
 
 
@@ -98,6 +101,7 @@ async def teams(
             Settings(
                 _env_file=None,  # type: ignore[call-arg]
                 database_url=f"sqlite+aiosqlite:///{database}",
+                inhouse_teams_local=True,
             ),
             unused_tcp_port,
         )
