@@ -335,7 +335,12 @@ def _card_versions(activity: dict[str, Any]) -> Iterable[str]:
 class FakeConnector:
     """A Bot Framework Connector (Teams flavour) on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, *, port: int = 0, shutdown_timeout: float = 1.0) -> None:
+    def __init__(
+        self, *, port: int = 0, host: str = "127.0.0.1", shutdown_timeout: float = 1.0
+    ) -> None:
+        # Another host (one of this machine's non-loopback addresses) plays a
+        # connector "elsewhere", e.g. an attacker's server an activity points to.
+        self._host = host
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._lock = threading.RLock()
@@ -361,7 +366,7 @@ class FakeConnector:
     def url(self) -> str:
         if not self._ready.is_set() or self._startup_error is not None:
             raise RuntimeError("FakeConnector is not started")
-        return f"http://127.0.0.1:{self._port}/"
+        return f"http://{self._host}:{self._port}/"
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -411,7 +416,7 @@ class FakeConnector:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", self._port)
+            site = web.TCPSite(runner, self._host, self._port)
             await site.start()
             self._port = runner.addresses[0][1]
             self._stopping = asyncio.Event()

@@ -3,19 +3,25 @@ would for the Agents Playground), replies landing on a fake connector on 127.0.0
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import Runtime, build_runtime
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
+from models.directory import Person
+from models.outbox import ConversationAddress, InboundKey, OutboxMessage
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
@@ -75,6 +81,21 @@ class TeamsWorld:
     def channel_posts(self) -> list[Any]:
         return [s for s in self.connector.sent if s.conversation_id.startswith(IT_CHANNEL)]
 
+    async def stored(self) -> dict[str, int]:
+        """How many rows the tables an activity may write hold: an activity that is
+        refused must leave every one of these as it was."""
+        return await stored_rows(self.runtime)
+
+
+async def stored_rows(runtime: Runtime) -> dict[str, int]:
+    async with runtime.sessions() as session:
+        return {
+            table.__tablename__: int(
+                await session.scalar(select(func.count()).select_from(table)) or 0
+            )
+            for table in (ConversationAddress, Person, Request, OutboxMessage, InboundKey)
+        }
+
 
 async def start_app(
     settings: Settings, port: int, host: str = "127.0.0.1"
@@ -86,30 +107,74 @@ async def start_app(
     return runtime, runner
 
 
+def staff(connector: FakeConnector) -> None:
+    """The catalog's people on the connector's roster, with their emails."""
+    for user in ("sam", "alice", "bob", "fay"):
+        connector.add_member(
+            f"aad-{user}", id=f"29:{user}", name=user.title(), email=f"{user}@example.com"
+        )
+
+
+@asynccontextmanager
+async def running(
+    database_url: str,
+    port: int,
+    connector: FakeConnector,
+    host: str = "127.0.0.1",
+    **settings: Any,
+) -> AsyncIterator[TeamsWorld]:
+    """The app with the catalog applied, on `host`:`port`, with these settings."""
+    runtime, runner = await start_app(
+        Settings(_env_file=None, database_url=database_url, **settings),  # type: ignore[call-arg]
+        port,
+        host,
+    )
+    try:
+        async with runtime.sessions.begin() as session:
+            await apply_catalog(session, parse_catalog(CATALOG, "teams-test.yaml"))
+        driver = TeamsDriver(f"http://127.0.0.1:{port}", connector.url)
+        yield TeamsWorld(connector, driver, runtime)
+    finally:
+        await runner.cleanup()
+        await runtime.close()
+
+
 @pytest.fixture
 async def teams(
     tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
 ) -> AsyncIterator[TeamsWorld]:
+    """Local mode, turned on as an operator would for the Agents Playground."""
     database = tmp_path / "inhouse.db"
     shutil.copy(sqlite_template, database)
     async with FakeConnector() as connector:
-        for user in ("sam", "alice", "bob", "fay"):
-            connector.add_member(
-                f"aad-{user}", id=f"29:{user}", name=user.title(), email=f"{user}@example.com"
-            )
-        runtime, runner = await start_app(
-            Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                database_url=f"sqlite+aiosqlite:///{database}",
-                inhouse_teams_local=True,
-            ),
-            unused_tcp_port,
-        )
-        async with runtime.sessions.begin() as session:
-            await apply_catalog(session, parse_catalog(CATALOG, "teams-test.yaml"))
-        driver = TeamsDriver(f"http://127.0.0.1:{unused_tcp_port}", connector.url)
+        staff(connector)
+        async with running(
+            f"sqlite+aiosqlite:///{database}", unused_tcp_port, connector, inhouse_teams_local=True
+        ) as world:
+            yield world
+
+
+@pytest.fixture
+async def local_teams(database_url: str, unused_tcp_port: int) -> AsyncIterator[TeamsWorld]:
+    """Local mode on SQLite and on PostgreSQL (what is stored is what is checked)."""
+    async with FakeConnector() as connector:
+        staff(connector)
+        async with running(
+            database_url, unused_tcp_port, connector, inhouse_teams_local=True
+        ) as world:
+            yield world
+
+
+def non_loopback_address() -> str | None:
+    """One of this machine's own IPv4 addresses that is not loopback, if it has one:
+    a request sent to it arrives from it, so the app sees a caller "from elsewhere"."""
+    candidates = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
-            yield TeamsWorld(connector, driver, runtime)
-        finally:
-            await runner.cleanup()
-            await runtime.close()
+            probe.connect(("192.0.2.1", 9))  # UDP connect only picks a route; nothing is sent
+            candidates.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    with contextlib.suppress(OSError):
+        candidates.append(socket.gethostbyname(socket.gethostname()))
+    return next((a for a in candidates if not ipaddress.ip_address(a).is_loopback), None)
