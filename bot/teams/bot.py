@@ -63,8 +63,8 @@ def image_attachment(png: bytes) -> Attachment:
 def without_bot_mention(activity: Activity) -> str:
     """The text without the bot's @mention ("<at>Inhouse</at> list" -> " list").
 
-    botbuilder's TurnContext.remove_recipient_mention uses the mention's text as a
-    regular expression, so a name with a "(" in it would fail the turn.
+    botbuilder's TurnContext.remove_recipient_mention fails the turn on a mention
+    entity without `mentioned` or `text`, or a message without text; this skips them.
     """
     text = activity.text or ""
     for entity in activity.entities or []:

@@ -76,6 +76,16 @@ class TeamsDriver:
         ):
             return Answer(response.status, await response.text())
 
+    async def post_raw(self, body: bytes, content_type: str = "application/json") -> Answer:
+        """Any bytes at all, as a client that is not Teams might send them."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base_url}/api/messages", data=body, headers={"Content-Type": content_type}
+            ) as response,
+        ):
+            return Answer(response.status, await response.text())
+
     async def say(self, user: str, text: str) -> Answer:
         """A personal-chat message to the bot."""
         return await self.post(self.activity("message", user, text=text, textFormat="plain"))
