@@ -336,11 +336,20 @@ class FakeConnector:
     """A Bot Framework Connector (Teams flavour) on 127.0.0.1; see the module docstring."""
 
     def __init__(
-        self, *, port: int = 0, host: str = "127.0.0.1", shutdown_timeout: float = 1.0
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        shutdown_timeout: float = 1.0,
+        authorize: Callable[[str | None], str | None] | None = None,
     ) -> None:
         # Another host (one of this machine's non-loopback addresses) plays a
         # connector "elsewhere", e.g. an attacker's server an activity points to.
         self._host = host
+        # authorize(Authorization header) -> why it is refused, or None: the real
+        # service answers 401 to a call without a valid bot token. None = no check
+        # (the Agents Playground's local mode).
+        self._authorize = authorize
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._lock = threading.RLock()
@@ -556,6 +565,14 @@ class FakeConnector:
                 )
             op, params, handler = route
             record.op, record.params = op, params
+            if self._authorize is not None:
+                refused = self._authorize(request.headers.get("Authorization"))
+                if refused is not None:
+                    with self._lock:
+                        self.warnings.append(f"401 for {op}: {refused}")
+                    raise _ApiError(
+                        401, "Unauthorized", "Authorization has been denied for this request."
+                    )
             with self._lock:
                 queue = self._failures.get(op)
                 failure = queue.pop(0) if queue else None

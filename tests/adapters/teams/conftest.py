@@ -27,6 +27,7 @@ from models.settings import Settings
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
 from tests.adapters.waiting import eventually
 from tests.fakes.bot_connector import FakeConnector
+from tests.fakes.bot_tokens import FakeBotTokens, FakeEntraID
 
 CATALOG = f"""
 calendars:
@@ -178,3 +179,53 @@ def non_loopback_address() -> str | None:
     with contextlib.suppress(OSError):
         candidates.append(socket.gethostbyname(socket.gethostname()))
     return next((a for a in candidates if not ipaddress.ip_address(a).is_loopback), None)
+
+
+# --- authenticated mode: real tokens from fake token services -----------------------------
+
+APP_ID = "00000000-0000-0000-0000-0000000000b0"
+APP_SECRET = "the-bots-client-secret"
+TENANT_ID = "tenant-1"
+
+
+@dataclass
+class SignedTeams:
+    """The app with MICROSOFT_APP_ID: activities carry channel tokens from `tokens`,
+    the bot gets its own from `entra`, and the connector accepts only those."""
+
+    world: TeamsWorld
+    tokens: FakeBotTokens
+    entra: FakeEntraID
+
+    def token(self, activity: dict[str, Any], **changes: Any) -> str:
+        return self.tokens.token(app_id=APP_ID, service_url=activity["serviceUrl"], **changes)
+
+    async def post_with(self, activity: dict[str, Any], token: str | None) -> int:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return (await self.world.driver.post(activity, headers=headers)).status
+
+
+@pytest.fixture
+async def signed_teams(
+    database_url: str, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[SignedTeams]:
+    async with FakeBotTokens() as tokens, FakeEntraID() as entra:
+        entra.register(APP_ID, APP_SECRET, TENANT_ID)
+        for name, value in entra.environment().items():
+            monkeypatch.setenv(name, value)
+            monkeypatch.setenv(name.lower(), value)  # urllib reads both spellings
+        async with FakeConnector(authorize=lambda header: entra.problem(header, APP_ID)) as connector:
+            staff(connector)
+            async with running(
+                database_url,
+                unused_tcp_port,
+                connector,
+                microsoft_app_id=APP_ID,
+                microsoft_app_password=APP_SECRET,
+                microsoft_app_tenant_id=TENANT_ID,
+                microsoft_openid_metadata_url=tokens.metadata_url,
+            ) as world:
+                world.driver.sign = lambda activity: tokens.token(
+                    app_id=APP_ID, service_url=activity["serviceUrl"]
+                )
+                yield SignedTeams(world, tokens, entra)
