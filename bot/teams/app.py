@@ -57,31 +57,31 @@ class TeamsConfig:
     # "parameterized" authentication, which then needs all of them: with our own
     # metadata URL the rest stay the public cloud's values.
     @property
-    def TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL(self) -> str | None:  # noqa: N802
+    def TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL(self) -> str | None:
         return self.OPENID_METADATA_URL
 
     @property
-    def TO_BOT_FROM_CHANNEL_TOKEN_ISSUER(self) -> str | None:  # noqa: N802
+    def TO_BOT_FROM_CHANNEL_TOKEN_ISSUER(self) -> str | None:
         return self._public(AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER)
 
     @property
-    def TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL(self) -> str | None:  # noqa: N802
+    def TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL(self) -> str | None:
         return self._public(AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL)
 
     @property
-    def TO_CHANNEL_FROM_BOT_OAUTH_SCOPE(self) -> str | None:  # noqa: N802
+    def TO_CHANNEL_FROM_BOT_OAUTH_SCOPE(self) -> str | None:
         return self._public(AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE)
 
     @property
-    def TO_CHANNEL_FROM_BOT_LOGIN_URL(self) -> str | None:  # noqa: N802
+    def TO_CHANNEL_FROM_BOT_LOGIN_URL(self) -> str | None:
         return self._public(AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX)
 
     @property
-    def OAUTH_URL(self) -> str | None:  # noqa: N802
+    def OAUTH_URL(self) -> str | None:
         return self._public(AuthenticationConstants.OAUTH_URL)
 
     @property
-    def CALLER_ID(self) -> str | None:  # noqa: N802
+    def CALLER_ID(self) -> str | None:
         return self._public(CallerIdConstants.public_azure_channel)
 
     def _public(self, value: str) -> str | None:

@@ -103,9 +103,8 @@ class _Activity(_Strict):
 
     @model_validator(mode="after")
     def _value_fits_the_type(self) -> _Activity:
-        if self.type == "message" and self.value is not None:
-            if not isinstance(self.value, dict):
-                raise ValueError("a card submission's value must be an object")
+        if self.type == "message" and self.value is not None and not isinstance(self.value, dict):
+            raise ValueError("a card submission's value must be an object")
         if self.type == "invoke":
             if self.name != CARD_ACTION_INVOKE:
                 raise ValueError(f"only the {CARD_ACTION_INVOKE} invoke is supported")

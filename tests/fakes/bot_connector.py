@@ -55,6 +55,12 @@ connector's shape ``{"error": {"code": "BadArgument", "message": "..."}}``, whic
 botbuilder raises as ``ErrorResponseException`` (``e.response.status_code``,
 ``e.response.headers``, ``e.error.error.code``).
 
+``FakeConnector(authorize=check)`` checks every call's ``Authorization`` header as
+the service does in authenticated mode: ``check(header)`` returns why it is refused
+(then 401 ``Unauthorized``, noted in ``warnings``) or None; e.g. with
+``FakeEntraID.problem`` from tests/fakes/bot_tokens.py. ``host`` serves on another
+of this machine's addresses (a connector "elsewhere").
+
 ``fail_next`` meets botbuilder's transport retries (urllib3 under msrest): POST
 (send, reply, create_conversation) is never retried, so one injected failure is
 one exception; GET/PUT/DELETE (get_member, update, delete, ...) are retried up to

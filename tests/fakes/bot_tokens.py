@@ -91,9 +91,7 @@ def _certificate(
                 decipher_only=False,
             ),
             critical=True,
-        ).add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
+        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     else:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
@@ -117,7 +115,7 @@ def _jwk(key: rsa.RSAPrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
         **RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
         "kid": kid,
         "use": "sig",
-        "x5t": _b64url(hashlib.sha1(der).digest()),  # noqa: S324 - the JWK thumbprint is SHA-1
+        "x5t": _b64url(hashlib.sha1(der).digest()),  # the JWK thumbprint (x5t) is SHA-1
         "x5c": [base64.b64encode(der).decode("ascii")],
         **extra,
     }
@@ -410,7 +408,12 @@ class FakeEntraID:
         self.issued.append(claims)
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid})
         return web.json_response(
-            {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": token,
+            }
         )
 
     async def _unknown(self, request: web.Request) -> web.Response:

@@ -214,7 +214,9 @@ async def signed_teams(
         for name, value in entra.environment().items():
             monkeypatch.setenv(name, value)
             monkeypatch.setenv(name.lower(), value)  # urllib reads both spellings
-        async with FakeConnector(authorize=lambda header: entra.problem(header, APP_ID)) as connector:
+        async with FakeConnector(
+            authorize=lambda header: entra.problem(header, APP_ID)
+        ) as connector:
             staff(connector)
             async with running(
                 database_url,

@@ -50,11 +50,15 @@ REFUSED: dict[str, Forge] = {
     "another scheme": lambda t, a: f"Basic {t.token(a)}",
     "forged signature": lambda t, a: f"Bearer {t.token(a, signed_with=new_signing_key())}",
     "unsigned (alg none)": lambda t, a: f"Bearer {t.token(a, algorithm='none')}",
-    "unknown key": lambda t, a: f"Bearer {t.token(a, kid='bf-unknown', signed_with=new_signing_key())}",
+    "unknown key": lambda t, a: (
+        f"Bearer {t.token(a, kid='bf-unknown', signed_with=new_signing_key())}"
+    ),
     "key not endorsed for Teams": lambda t, a: (
         f"Bearer {t.token(a, kid=t.tokens.publish_key(['webchat']))}"
     ),
-    "for another bot": lambda t, a: f"Bearer {t.token(a, aud='11111111-2222-3333-4444-555555555555')}",
+    "for another bot": lambda t, a: (
+        f"Bearer {t.token(a, aud='11111111-2222-3333-4444-555555555555')}"
+    ),
     "from another issuer": lambda t, a: f"Bearer {t.token(a, iss='https://sts.attacker.example/')}",
     "expired an hour ago": lambda t, a: f"Bearer {t.token(a, issued=now_minus(2))}",
     "not valid for an hour": lambda t, a: f"Bearer {t.token(a, issued=now_minus(-1))}",
@@ -78,7 +82,9 @@ async def test_a_refused_token_is_a_401_and_nothing_is_stored_or_asked(
     ]
     for activity in activities:
         header = forge(signed_teams, activity)
-        answer = await teams.driver.post(activity, headers={"Authorization": header} if header else {})
+        answer = await teams.driver.post(
+            activity, headers={"Authorization": header} if header else {}
+        )
         assert answer.status == 401, answer.body
     assert await teams.stored() == before
     assert teams.connector.requests == []  # no roster lookup, no reply

@@ -82,12 +82,9 @@ async def test_without_credentials_or_local_mode_teams_is_off_and_not_served(
 async def test_local_mode_warns_at_start_that_it_is_unauthenticated_and_loopback_only(
     teams: TeamsWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    warnings = [
-        r.getMessage() for r in caplog.get_records("setup") if r.levelno == logging.WARNING
-    ]
+    warnings = [r.getMessage() for r in caplog.get_records("setup") if r.levelno == logging.WARNING]
     assert any(
-        "LOCAL MODE" in w and "UNAUTHENTICATED" in w and "only this machine" in w
-        for w in warnings
+        "LOCAL MODE" in w and "UNAUTHENTICATED" in w and "only this machine" in w for w in warnings
     ), warnings
     assert "teams" in [c.name for c in teams.runtime.channels]
 
