@@ -18,7 +18,14 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # The one invoke the bot answers (Action.Execute on its cards); Teams sends no other
 # to an app whose cards and manifest use nothing else.
@@ -45,6 +52,14 @@ class _Conversation(_Strict):
     conversationType: Text | None = None
     tenantId: Text | None = None
     isGroup: bool | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _channel_fits(cls, value: str) -> str:
+        # A channel is remembered by its id, the part before ";messageid=".
+        if len(value.partition(";messageid=")[0]) > 200:
+            raise ValueError("the channel id is longer than 200 characters")
+        return value
 
 
 class _Ref(_Strict):

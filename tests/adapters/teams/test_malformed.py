@@ -76,6 +76,7 @@ ACTIVITIES: dict[str, Change] = {
     "id too long": setting("id", "1" * 500),
     "conversation a list": setting("conversation", []),
     "conversation.id null": setting("conversation.id", None),
+    "channel id too long": setting("conversation.id", "19:" + "c" * 300 + ";messageid=1"),
     "serviceUrl a number": setting("serviceUrl", 8080),
     "text a number": setting("text", 5),
     "text an object": setting("text", {"text": "list"}),
