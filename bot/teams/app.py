@@ -135,8 +135,8 @@ def mount(
             return web.Response(status=415)
         try:
             payload = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="the body is not JSON")
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+            return web.Response(status=400, text="not an activity: the body is not JSON")
         problem = shape_problem(payload)
         if problem is not None:
             log.info("Teams activity refused: %s", problem)
