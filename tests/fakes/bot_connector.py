@@ -58,7 +58,7 @@ botbuilder raises as ``ErrorResponseException`` (``e.response.status_code``,
 ``FakeConnector(authorize=check)`` checks every call's ``Authorization`` header as
 the service does in authenticated mode: ``check(header)`` returns why it is refused
 (then 401 ``Unauthorized``, noted in ``warnings``) or None; e.g. with
-``FakeEntraID.problem`` from tests/fakes/bot_tokens.py. ``host`` serves on another
+``FakeEntraID.problem`` from tests/fakes/entra_id.py. ``host`` serves on another
 of this machine's addresses (a connector "elsewhere").
 
 ``fail_next`` meets botbuilder's transport retries (urllib3 under msrest): POST

@@ -27,7 +27,8 @@ from models.settings import Settings
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
 from tests.adapters.waiting import eventually
 from tests.fakes.bot_connector import FakeConnector
-from tests.fakes.bot_tokens import FakeBotTokens, FakeEntraID
+from tests.fakes.bot_tokens import FakeBotTokens
+from tests.fakes.entra_id import FakeEntraID
 
 CATALOG = f"""
 calendars:
