@@ -180,9 +180,19 @@ def serve(
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Run without the background jobs")
     ] = False,
+    teams_local: Annotated[
+        bool,
+        typer.Option(
+            "--teams-local",
+            help="Teams without credentials, unauthenticated, for this machine only "
+            "(the Agents Playground); same as INHOUSE_TEAMS_LOCAL=1",
+        ),
+    ] = False,
 ) -> None:
     """Run the web server (Slack, Teams, /healthz) and, unless told not to, the jobs."""
     config = settings()
+    if teams_local:
+        config = config.model_copy(update={"inhouse_teams_local": True})
     configure_logging(config.log_format)
     _startable(config)
     run_migrations(config.database_url)
@@ -369,21 +379,31 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
 
 
 def _add_teams(config: Settings, runtime: Runtime) -> None:
-    """Teams is always listening at /api/messages: with MICROSOFT_APP_ID it checks
-    Bot Framework tokens; without, it is the local mode the Agents Playground uses."""
+    """Teams listens at /api/messages only when told how to trust it: with
+    MICROSOFT_APP_ID every activity's Bot Framework token is checked; with
+    INHOUSE_TEAMS_LOCAL (`serve --teams-local`) it is the unauthenticated local mode
+    the Agents Playground uses, for this machine only. Otherwise it is off (404)."""
+    app_id = config.microsoft_app_id or ""
+    if not app_id and not config.inhouse_teams_local:
+        log.info(
+            "channel teams: off (set MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and "
+            "MICROSOFT_APP_TENANT_ID, or INHOUSE_TEAMS_LOCAL=1 / serve --teams-local "
+            "for the Agents Playground on this machine)"
+        )
+        return
     from bot.teams.app import TeamsConfig, build_adapter, mount
     from bot.teams.bot import DeskBot
     from bot.teams.channel import TeamsChannel
     from bot.teams.desk import TeamsDesk
     from handlers.people import team_members
 
-    app_id = config.microsoft_app_id or ""
     teams = TeamsConfig(
         APP_ID=app_id,
         APP_PASSWORD=config.microsoft_app_password or "",
         # Local mode has no identity at all; botbuilder calls that "MultiTenant".
         APP_TYPE=config.microsoft_app_type if app_id else "MultiTenant",
         APP_TENANTID=config.microsoft_app_tenant_id or "",
+        OPENID_METADATA_URL=config.microsoft_openid_metadata_url or None,
     )
     missing = teams.missing()
     if missing:
@@ -411,10 +431,16 @@ def _add_teams(config: Settings, runtime: Runtime) -> None:
     if teams.APP_ID:
         runtime.platform_on = True
         log.info("channel teams: on (app %s, %s, tokens checked)", teams.APP_ID, teams.APP_TYPE)
+        if config.inhouse_teams_local:
+            log.warning(
+                "channel teams: INHOUSE_TEAMS_LOCAL / --teams-local ignored: "
+                "MICROSOFT_APP_ID is set, so every activity needs a Bot Framework token"
+            )
     else:
-        log.info(
-            "channel teams: on in local mode (no MICROSOFT_APP_ID: no authentication, "
-            "for the Microsoft 365 Agents Playground)"
+        log.warning(
+            "channel teams: on in LOCAL MODE (INHOUSE_TEAMS_LOCAL / --teams-local): "
+            "/api/messages is UNAUTHENTICATED and answers only this machine (loopback "
+            "callers, loopback serviceUrl), for the Microsoft 365 Agents Playground"
         )
 
 

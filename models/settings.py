@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     microsoft_app_password: str | None = None
     microsoft_app_tenant_id: str | None = None
     microsoft_app_type: str = "SingleTenant"
+    # Where the Bot Framework's signing keys are published (OpenID metadata); None is
+    # Microsoft's public cloud. For private or sovereign clouds, and for tests.
+    microsoft_openid_metadata_url: str | None = None
+    # Teams without credentials: unauthenticated and for this machine only (the
+    # Microsoft 365 Agents Playground). Off by default: without credentials and
+    # without this, /api/messages is not served at all.
+    inhouse_teams_local: bool = False
     sweep_interval_seconds: float = Field(default=15, gt=0)
     # A notice that fails this many times is dead-lettered (`inhouse outbox list`).
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)

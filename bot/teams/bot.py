@@ -60,10 +60,40 @@ def image_attachment(png: bytes) -> Attachment:
     )
 
 
+def without_bot_mention(activity: Activity) -> str:
+    """The text without the bot's @mention ("<at>Inhouse</at> list" -> " list").
+
+    botbuilder's TurnContext.remove_recipient_mention fails the turn on a mention
+    entity without `mentioned` or `text`, or a message without text; this skips them.
+    """
+    text = activity.text or ""
+    for entity in activity.entities or []:
+        props = entity.additional_properties or {}
+        mentioned = props.get("mentioned") or {}
+        said = props.get("text")
+        if (
+            entity.type == "mention"
+            and mentioned.get("id") == activity.recipient.id
+            and isinstance(said, str)
+            and said
+        ):
+            text = text.replace(said, "")
+    return text
+
+
 def channel_of(conversation_id: str) -> tuple[str, str | None]:
     """`19:x@thread.tacv2;messageid=123` -> ("19:x@thread.tacv2", "123")."""
     base, _sep, rest = conversation_id.partition(";messageid=")
     return base, rest or None
+
+
+def _rating(data: dict[str, Any]) -> int:
+    """The card's rating; anything but a whole number is 0, which survey.rate refuses
+    with a message the person can read."""
+    try:
+        return int(str(data.get("rating") or 0))
+    except ValueError:
+        return 0
 
 
 class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
@@ -81,7 +111,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if activity.value:
             await self._card_action(turn, dict(activity.value))
             return
-        said = (TurnContext.remove_recipient_mention(activity) or activity.text or "").strip()
+        said = without_bot_mention(activity).strip()
         _channel, root = channel_of(str(activity.conversation.id))
         if root is not None and await self._thread_reply(turn, root, said):
             return
@@ -213,9 +243,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     await work.reply(session, clock, person, key, str(data.get("text") or ""))
                     return _("Sent on {key}.", key=key)
                 case "rate":
-                    rated = await survey.rate(
-                        session, clock, person, key, int(data.get("rating") or 0)
-                    )
+                    rated = await survey.rate(session, clock, person, key, _rating(data))
                     return None if rated.offer_reopen else _("Thanks for rating {key}!", key=key)
                 case "reopen":
                     await survey.reopen(session, clock, person, key)

@@ -4,9 +4,11 @@ case for them in one transaction, in their language and time zone."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
@@ -43,9 +45,9 @@ class TeamsDesk:
             self._profiles[user_id] = Identity(
                 teams_user_id=user_id,
                 email=email,
-                display_name=sender.name,
-                timezone=turn.activity.local_timezone,
-                language=turn.activity.locale,
+                display_name=(sender.name or "")[:200] or None,
+                timezone=_zone(turn.activity.local_timezone),
+                language=_language(turn.activity.locale),
             )
         return self._profiles[user_id]
 
@@ -58,6 +60,27 @@ class TeamsDesk:
         return await attempt_as(
             self.sessions, identity, work, esc=plain, default_timezone=self.default_timezone
         )
+
+
+# A language tag as Teams sends it ("de-DE"); the profile column holds 16 characters.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8}){0,2}")
+
+
+def _language(locale: str | None) -> str | None:
+    """The activity's locale when it is a language tag; the profile keeps it."""
+    return locale if locale and len(locale) <= 16 and _LANGUAGE_TAG.fullmatch(locale) else None
+
+
+def _zone(name: str | None) -> str | None:
+    """The activity's time zone when this machine knows it. The profile keeps it and
+    every later notice is rendered in it, so an unknown one must not get in."""
+    if not name or len(name) > 64:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+    return name
 
 
 async def _email(turn: TurnContext, user_id: str) -> str | None:

@@ -38,6 +38,18 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
+    def post(self, path: str, body: bytes) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
     def wait_for(
         self, what: str, check: Callable[[], bool], timeout: float, poll: float = 0.1
     ) -> None:
@@ -112,7 +124,9 @@ def test_serve_answers_health_delivers_notices_and_stops_cleanly(desk: Inhouse) 
         assert "channel console: on" in log
         # No platform credentials in the environment: each platform says it is off, and why.
         assert re.search(r"channel slack: off\b.*SLACK_BOT_TOKEN", log), log
-        assert re.search(r"channel teams: on in local mode\b", log), log
+        assert re.search(r"channel teams: off \(set MICROSOFT_APP_ID\b.*--teams-local", log), log
+        # Without credentials or local mode, the Teams endpoint does not exist.
+        assert server.post("/api/messages", b"{}") == 404
         assert f"listening on http://0.0.0.0:{server.port}" in log
         assert "scheduler on" in log
         # The scheduler delivers what the chat queued; with no platform it lands in the log.
@@ -168,3 +182,16 @@ def test_stopping_serve_mid_dispatch_loses_no_delivery(desk: Inhouse) -> None:
     assert delivered == [(shown,)]
     leased = desk.query("SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")
     assert leased == [(0,)]
+
+
+def test_serve_teams_local_serves_the_playground_and_says_it_is_unauthenticated(
+    desk: Inhouse,
+) -> None:
+    with serving(desk, "--teams-local", "--no-scheduler") as server:
+        assert re.search(
+            r"WARNING inhouse: channel teams: on in LOCAL MODE.*UNAUTHENTICATED", server.log
+        )
+        # Served (this is no activity, so 400), from this machine.
+        assert server.post("/api/messages", b"{}") == 400
+        assert server.stop() == 0
+    assert "Traceback" not in server.log

@@ -55,6 +55,12 @@ connector's shape ``{"error": {"code": "BadArgument", "message": "..."}}``, whic
 botbuilder raises as ``ErrorResponseException`` (``e.response.status_code``,
 ``e.response.headers``, ``e.error.error.code``).
 
+``FakeConnector(authorize=check)`` checks every call's ``Authorization`` header as
+the service does in authenticated mode: ``check(header)`` returns why it is refused
+(then 401 ``Unauthorized``, noted in ``warnings``) or None; e.g. with
+``FakeEntraID.problem`` from tests/fakes/entra_id.py. ``host`` serves on another
+of this machine's addresses (a connector "elsewhere").
+
 ``fail_next`` meets botbuilder's transport retries (urllib3 under msrest): POST
 (send, reply, create_conversation) is never retried, so one injected failure is
 one exception; GET/PUT/DELETE (get_member, update, delete, ...) are retried up to
@@ -335,7 +341,21 @@ def _card_versions(activity: dict[str, Any]) -> Iterable[str]:
 class FakeConnector:
     """A Bot Framework Connector (Teams flavour) on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, *, port: int = 0, shutdown_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        shutdown_timeout: float = 1.0,
+        authorize: Callable[[str | None], str | None] | None = None,
+    ) -> None:
+        # Another host (one of this machine's non-loopback addresses) plays a
+        # connector "elsewhere", e.g. an attacker's server an activity points to.
+        self._host = host
+        # authorize(Authorization header) -> why it is refused, or None: the real
+        # service answers 401 to a call without a valid bot token. None = no check
+        # (the Agents Playground's local mode).
+        self._authorize = authorize
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._lock = threading.RLock()
@@ -361,7 +381,7 @@ class FakeConnector:
     def url(self) -> str:
         if not self._ready.is_set() or self._startup_error is not None:
             raise RuntimeError("FakeConnector is not started")
-        return f"http://127.0.0.1:{self._port}/"
+        return f"http://{self._host}:{self._port}/"
 
     async def start(self) -> None:
         if self._thread is not None:
@@ -411,7 +431,7 @@ class FakeConnector:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", self._port)
+            site = web.TCPSite(runner, self._host, self._port)
             await site.start()
             self._port = runner.addresses[0][1]
             self._stopping = asyncio.Event()
@@ -551,6 +571,14 @@ class FakeConnector:
                 )
             op, params, handler = route
             record.op, record.params = op, params
+            if self._authorize is not None:
+                refused = self._authorize(request.headers.get("Authorization"))
+                if refused is not None:
+                    with self._lock:
+                        self.warnings.append(f"401 for {op}: {refused}")
+                    raise _ApiError(
+                        401, "Unauthorized", "Authorization has been denied for this request."
+                    )
             with self._lock:
                 queue = self._failures.get(op)
                 failure = queue.pop(0) if queue else None

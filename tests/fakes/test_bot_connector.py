@@ -701,3 +701,31 @@ async def test_requests_are_recorded_and_wait_for(connector: FakeConnector) -> N
     assert connector.sent[0].activity_id == new_id
     with pytest.raises(AssertionError, match="condition not met"):
         await connector.wait_for(lambda: len(connector.sent) > 1, timeout=0.05)
+
+
+async def test_with_authorize_a_call_without_a_valid_token_is_401(adapter: CloudAdapter) -> None:
+    seen: list[str | None] = []
+
+    def authorize(header: str | None) -> str | None:
+        seen.append(header)
+        return None if header == "Bearer good" else "no valid bot token"
+
+    async with FakeConnector(authorize=authorize) as strict:
+
+        async def logic(turn_context: TurnContext) -> None:
+            await turn_context.send_activity("hello")
+
+        # The local-mode adapter sends no Authorization header: the service refuses.
+        with pytest.raises(ErrorResponseException) as raised:
+            await adapter.continue_conversation(reference(strict, "a:1chat"), logic, "")
+        assert raised.value.response.status_code == 401
+        assert raised.value.error.error.code == "Unauthorized"
+        assert strict.sent == [] and seen == [None]
+        assert strict.warnings == ["401 for reply: no valid bot token"]
+
+        async with aiohttp.ClientSession() as session:
+            url = strict.url + "v3/conversations/a%3A1x/activities"
+            message = {"type": "message", "text": "raw"}
+            async with session.post(url, json=message, headers={"Authorization": "Bearer good"}):
+                pass
+        assert [s.text for s in strict.sent] == ["raw"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,8 @@ class Answer:
 class TeamsDriver:
     base_url: str  # the app, http://127.0.0.1:PORT
     service_url: str  # the fake connector
+    # The channel's token for an activity (authenticated mode); None sends none.
+    sign: Callable[[dict[str, Any]], str] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def activity(self, kind: str, user: str, **fields: Any) -> dict[str, Any]:
@@ -68,10 +71,22 @@ class TeamsDriver:
         }
 
     async def post(self, activity: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+        if headers is None and self.sign is not None:
+            headers = {"Authorization": f"Bearer {self.sign(activity)}"}
         async with (
             aiohttp.ClientSession() as http,
             http.post(
                 f"{self.base_url}/api/messages", json=activity, headers=headers or {}
+            ) as response,
+        ):
+            return Answer(response.status, await response.text())
+
+    async def post_raw(self, body: bytes, content_type: str = "application/json") -> Answer:
+        """Any bytes at all, as a client that is not Teams might send them."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{self.base_url}/api/messages", data=body, headers={"Content-Type": content_type}
             ) as response,
         ):
             return Answer(response.status, await response.text())

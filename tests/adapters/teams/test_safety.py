@@ -135,3 +135,24 @@ async def test_commands_answer_in_the_personal_chat(teams: TeamsWorld) -> None:
     assert any("IT Service Desk: 1 request in the queue" in a for a in answers)
     assert any("History:" in a for a in answers)
     assert any("There is no team called" in a and "finance, it" in a for a in answers)
+
+
+async def test_a_failed_answer_is_apologised_for_in_the_persons_language(
+    teams: TeamsWorld,
+) -> None:
+    teams.connector.fail_next("reply", status=500)
+    german = teams.driver.activity("message", "hans", text="list", locale="de-DE")
+    assert (await teams.driver.post(german)).status == 201
+    assert teams.to("a:1hans")[-1]["text"] == (
+        "Leider ist bei uns etwas schiefgegangen. Bitte versuchen Sie es noch einmal."
+    )
+
+
+async def test_when_not_even_the_apology_gets_through_the_answer_is_502(
+    teams: TeamsWorld,
+) -> None:
+    teams.connector.fail_next("reply", status=500, times=2)
+    answer = await teams.driver.say("sam", "list")
+    assert answer.status == 502
+    assert answer.body == "could not answer at the activity's serviceUrl"
+    assert (await teams.driver.say("sam", "list")).status == 201  # and it carries on
