@@ -203,7 +203,7 @@ INSERT INTO requests (
     key, team_id, number, requester_id, assignee_id, category, priority, title, description,
     status, created_at, first_response_at, resolved_at, closed_at,
     first_response_target_seconds, resolution_target_seconds, first_response_due_at,
-    first_response_business_seconds, resolution_consumed_seconds, resolution_running_since,
+    first_response_business_seconds, resolution_consumed_microseconds, resolution_running_since,
     resolution_due_at, next_check_at, escalation_level)
 SELECT s.prefix || '-' || s.g, s.team_id, s.g, s.requester_id,
     CASE WHEN s.status <> 'OPEN' OR s.u_sub < 0.1 THEN s.staff_id END,
@@ -214,7 +214,7 @@ SELECT s.prefix || '-' || s.g, s.team_id, s.g, s.requester_id,
     CASE WHEN s.status = 'CLOSED' THEN s.res_at + interval '3 days' END,
     s.fr_t, s.res_t, s.fr_due,
     CASE WHEN s.answered THEN s.fr_bs END,
-    s.consumed,
+    CAST(s.consumed AS bigint) * 1000000,
     CASE WHEN s.running THEN s.created END,
     CASE WHEN s.running THEN s.res_due END,
     CASE WHEN s.running AND s.answered THEN s.res_due
@@ -330,11 +330,11 @@ WITH r AS NOT MATERIALIZED (
     COALESCE(r.first_response_business_seconds, CAST(EXTRACT(
       EPOCH FROM CAST(:now AS timestamptz) - r.created_at) AS double precision) / t.factor)
       AS fr_spent,
-    CASE WHEN r.resolution_running_since IS NULL THEN r.resolution_consumed_seconds
-         ELSE r.resolution_consumed_seconds + CAST(EXTRACT(
-           EPOCH FROM CAST(:now AS timestamptz) - r.resolution_running_since)
-           AS double precision) / t.factor
-    END AS res_spent
+    CAST(r.resolution_consumed_microseconds AS double precision) / 1000000
+      + CASE WHEN r.resolution_running_since IS NULL THEN 0
+             ELSE CAST(EXTRACT(EPOCH FROM CAST(:now AS timestamptz) - r.resolution_running_since)
+               AS double precision) / t.factor
+        END AS res_spent
   FROM requests r JOIN bench_teams t ON t.team_id = r.team_id
 )""" + "\nUNION ALL".join(
     ESCALATION_BRANCH.format(clock=clock, level=level, fired_at=fired_at, reached=reached)
@@ -409,7 +409,8 @@ SELECT count(*) AS total,
   count(*) FILTER (WHERE status = 'IN_PROGRESS') AS in_progress,
   count(*) FILTER (WHERE status = 'WAITING') AS waiting,
   count(*) FILTER (WHERE resolved_at IS NOT NULL
-    AND resolution_consumed_seconds <= resolution_target_seconds) AS within,
+    AND resolution_consumed_microseconds
+      <= CAST(resolution_target_seconds AS bigint) * 1000000) AS within,
   count(*) FILTER (WHERE first_response_at IS NOT NULL) AS answered,
   count(*) FILTER (WHERE first_response_at <= first_response_due_at) AS answered_in_time,
   count(*) FILTER (WHERE escalation_level >= 1) AS escalated,
