@@ -72,7 +72,7 @@ def _check_hours(
     return [
         CatalogIssue(path, unknown_calendar(name, calendars))
         for path, name in named
-        if isinstance(name, str) and name not in calendars
+        if isinstance(name, str) and name and name not in calendars  # "" is refused already
     ]
 
 

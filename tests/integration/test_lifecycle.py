@@ -171,6 +171,24 @@ async def test_waiting_pauses_the_resolution_clock_and_the_requester_resumes_it(
     assert resumed.resolution_due_at == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
+async def test_fifty_short_pauses_consume_exactly_what_one_span_would(desk: Desk) -> None:
+    key = await file_it(desk)  # Monday 10:00; 3 business days to resolve
+    for _ in range(50):
+        desk.clock.advance(timedelta(seconds=0.7))
+        await act(desk, "alice@example.com", work.wait_on_requester, key, "One more thing?")
+        desk.clock.advance(timedelta(minutes=2))
+        await act(desk, "sam@example.com", work.reply, key, "Here")
+    request = await load(desk, key)
+    assert request.status == "in_progress"
+    # 50 runs of 0.7 s: 35 s, as stored and read back (whole seconds kept 0 s of it).
+    assert consumed_resolution_time(request) == timedelta(seconds=35)
+    # Resumed at Monday 11:40:35 Berlin with 24 business hours less 35 s to go:
+    # Thursday 11:40:00 Berlin, to the second.
+    assert request.resolution_due_at == datetime(2026, 11, 26, 10, 40, tzinfo=UTC)
+    await act(desk, "alice@example.com", work.wait_on_requester, key)
+    assert consumed_resolution_time(await load(desk, key)) == timedelta(seconds=35)
+
+
 async def test_priority_change_keeps_the_consumed_time(desk: Desk) -> None:
     key = await file_it(desk)
     desk.clock.advance(timedelta(hours=2))
