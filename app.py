@@ -247,7 +247,9 @@ class Runtime:
         from handlers.sweep import sweep_due
 
         started = time_module.perf_counter()
-        report = await sweep_due(self.sessions, self.clock)
+        report = await sweep_due(
+            self.sessions, self.clock, organisation_zone=self.organisation_zone
+        )
         self.metrics.swept(report, time_module.perf_counter() - started)
         return report
 

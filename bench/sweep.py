@@ -101,7 +101,7 @@ INSERT_REQUESTS = """
 INSERT INTO requests (
     key, team_id, number, requester_id, priority, title, description, status,
     created_at, first_response_target_seconds, resolution_target_seconds,
-    first_response_due_at, resolution_consumed_seconds, resolution_running_since,
+    first_response_due_at, resolution_consumed_microseconds, resolution_running_since,
     resolution_due_at, next_check_at, escalation_level)
 SELECT 'OPS-' || g, CAST(:team_id AS integer), g, CAST(:requester_id AS integer), 'NORMAL',
     'Benchmark request ' || g, '', 'OPEN', c.created,

@@ -48,9 +48,16 @@ async def apply_catalog(session: AsyncSession, catalog: Catalog) -> ApplyReport:
     for person_spec in catalog.people:
         await _apply_person(session, person_spec, report)
     admins = {(await _person_for_ref(session, ref, report)).id for ref in catalog.admins}
+    # Own hours are the catalog's alone (no chat profile knows them): whoever it
+    # lists without a calendar, or no longer lists, follows the default again.
+    own_hours = {
+        spec.email.lower(): calendars[spec.calendar].id for spec in catalog.people if spec.calendar
+    }
     for person in await session.scalars(select(Person)):
         if _set(person, is_admin=person.id in admins):
             report.note("admins", person.display_name)
+        if _set(person, calendar_id=own_hours.get(person.email or "")):
+            report.note("working hours changed", person.email or person.display_name)
     kept: set[str] = set()
     for spec in catalog.teams:
         await _apply_team(session, catalog, spec, calendars[spec.calendar], report)
@@ -59,7 +66,7 @@ async def apply_catalog(session: AsyncSession, catalog: Catalog) -> ApplyReport:
         # Retired teams keep their history; they just stop taking requests.
         if _set(team, active=False):
             report.note("teams retired", team.key)
-    await _apply_settings(session, catalog, report)
+    await _apply_settings(session, catalog, calendars, report)
     await session.flush()
     return report
 
@@ -251,8 +258,15 @@ async def _apply_ladder(
         report.note("ladder steps removed", f"{team.key}:{row.level}")
 
 
-async def _apply_settings(session: AsyncSession, catalog: Catalog, report: ApplyReport) -> None:
+async def _apply_settings(
+    session: AsyncSession,
+    catalog: Catalog,
+    calendars: dict[str, CalendarRow],
+    report: ApplyReport,
+) -> None:
+    default = catalog.default_calendar
     values = {
+        "default_calendar_id": calendars[default].id if default else None,
         "survey_scale": catalog.survey.scale,
         "survey_reopen_below": catalog.survey.reopen_below,
         "auto_close_after": str(catalog.survey.auto_close_after),

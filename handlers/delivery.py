@@ -254,7 +254,9 @@ async def _claim(
     earlier = aliased(OutboxMessage)
     # In order per request and recipient: a notice waits while an earlier one of the
     # same request to the same recipient is pending. Different recipients don't wait
-    # on each other (the team channel must not stall behind a requester's DM).
+    # on each other (the team channel must not stall behind a requester's DM). One
+    # held for the recipient's working hours and never tried holds nothing back: an
+    # urgent escalation at 04:00 must not wait for Monday behind the 03:00 one.
     earlier_pending = (
         select(earlier.id)
         .where(
@@ -264,6 +266,7 @@ async def _claim(
             earlier.id < OutboxMessage.id,
             earlier.delivered_at.is_(None),
             earlier.dead_at.is_(None),
+            or_(earlier.attempts > 0, earlier.next_attempt_at <= now),
         )
         .exists()
     )

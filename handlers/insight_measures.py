@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, or_
 
-from models.requests import Request
+from models.requests import Request, resolution_within_standard
 
 RESOLVED = Request.resolved_at.is_not(None)
-WITHIN = and_(RESOLVED, Request.resolution_consumed_seconds <= Request.resolution_target_seconds)
+WITHIN = and_(RESOLVED, resolution_within_standard())
 # A request can only be reopened from resolved, so a reopen means it was resolved once.
 REOPENED = Request.reopen_count > 0
 RESOLVED_ONCE = or_(RESOLVED, REOPENED)

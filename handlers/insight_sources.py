@@ -36,7 +36,13 @@ from sqlalchemy.sql.selectable import Select
 from handlers.insight_measures import BUCKETS, REOPENED, RESOLVED, RESOLVED_ONCE, WITHIN
 from handlers.insight_percentiles import bucket_of
 from models.directory import Person
-from models.requests import Escalation, Request, Survey
+from models.requests import (
+    Escalation,
+    Request,
+    Survey,
+    resolution_consumed_whole_seconds,
+    resolution_within_standard,
+)
 from models.vocabulary import ACTIVE_STATUSES, ClockKind
 
 RATING = "rating"
@@ -187,7 +193,7 @@ def category_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
     answered and their resolution clock stopped (resolve does both), so whether
     they breached no longer depends on the time; active ones are read live."""
     breached = (Request.first_response_at > Request.first_response_due_at) | (
-        Request.resolution_consumed_seconds > Request.resolution_target_seconds
+        ~resolution_within_standard()
     )
     facts = (
         select(
@@ -250,7 +256,7 @@ def duration_rows(where: ColumnElement[bool], dialect: str) -> Select[Any]:
     answered = Request.first_response_business_seconds
     both = union_all(
         facts(answered, answered.is_not(None), 1),
-        facts(Request.resolution_consumed_seconds, RESOLVED, 0),
+        facts(resolution_consumed_whole_seconds(), RESOLVED, 0),
     ).subquery()
     keys = (both.c.team_id, both.c.week, both.c.bucket)
     return select(

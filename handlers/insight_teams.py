@@ -36,7 +36,7 @@ from handlers.insight_sources import (
 )
 from models.directory import Team
 from models.insight_rollup import InsightCategory, InsightDay, InsightDuration, InsightTally
-from models.requests import Request
+from models.requests import Request, resolution_within_standard
 from models.vocabulary import ACTIVE_STATUSES
 
 TOP_CATEGORIES = 3
@@ -210,7 +210,7 @@ def _breached(now: datetime) -> ColumnElement[bool]:
     return (
         (Request.first_response_at > Request.first_response_due_at)
         | (Request.first_response_at.is_(None) & (Request.first_response_due_at <= now))
-        | (Request.resolution_consumed_seconds > Request.resolution_target_seconds)
+        | ~resolution_within_standard()
         | (Request.resolution_running_since.is_not(None) & (Request.resolution_due_at <= now))
     )
 

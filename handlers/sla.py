@@ -9,20 +9,28 @@ from models.calendar import BusinessCalendar, business_time_between, due_at
 from models.requests import Request
 from models.service_clock import ResolutionClock
 
+_MICROSECOND = timedelta(microseconds=1)
+
 
 def resolution_clock(request: Request) -> ResolutionClock:
     return ResolutionClock(
         target=timedelta(seconds=request.resolution_target_seconds),
-        consumed=timedelta(seconds=request.resolution_consumed_seconds),
+        consumed=consumed_resolution_time(request),
         running_since=request.resolution_running_since,
     )
+
+
+def consumed_resolution_time(request: Request) -> timedelta:
+    """Business time the resolution clock consumed before its current run, exactly."""
+    return timedelta(microseconds=request.resolution_consumed_microseconds)
 
 
 def store_resolution_clock(
     request: Request, clock: ResolutionClock, calendar: BusinessCalendar
 ) -> None:
     request.resolution_target_seconds = int(clock.target.total_seconds())
-    request.resolution_consumed_seconds = int(clock.consumed.total_seconds())
+    # timedelta counts in whole microseconds, so this is exact: no pause loses time.
+    request.resolution_consumed_microseconds = clock.consumed // _MICROSECOND
     request.resolution_running_since = clock.running_since
     request.resolution_due_at = clock.due(calendar)
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import inbox
 from models.directory import Team
 from models.outbox import OutboxMessage
-from models.requests import Request
+from models.requests import Request, resolution_within_standard
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ async def desk_figures(session: AsyncSession, now: datetime) -> DeskFigures:
         (Request.first_response_at <= Request.first_response_due_at, "met"), else_="breached"
     )
     resolution = case(
-        (Request.resolution_consumed_seconds <= Request.resolution_target_seconds, "met"),
+        (resolution_within_standard(), "met"),
         else_="breached",
     )
     first_rows = await session.execute(

@@ -4,6 +4,11 @@ It reads only requests with `next_check_at <= now` (an index), claims them with
 FOR UPDATE SKIP LOCKED so replicas split the work, and records each warning and
 ladder step as an `escalations` row unique on (request, clock, level), inserted
 with ON CONFLICT DO NOTHING: whoever inserts it acts on it, exactly once.
+
+A ladder step is recorded when it is due, day or night; only its DMs wait. An
+urgent step's DMs go at once; the others are queued for the recipient's next
+working moment (`recipient_hours`), so a 24x7 team's lapse at 03:00 on a Saturday
+reaches an office lead on Monday morning, and pages nobody at night.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,11 +28,12 @@ from handlers import notices
 from handlers.access import record, team_calendar
 from handlers.notices import NoticeKind
 from handlers.people import people_with_role
+from handlers.sla import consumed_resolution_time
 from handlers.survey import desk_settings
 from models.calendar import BusinessCalendar
 from models.catalog_fields import classify_person_ref
 from models.clock import Clock
-from models.directory import EscalationStep, Person, Team
+from models.directory import CalendarRow, DeskSettings, EscalationStep, Person, Team
 from models.durations import parse_duration
 from models.milestones import (
     AUTO_CLOSE_LEVEL,
@@ -40,6 +46,7 @@ from models.milestones import (
     waited,
 )
 from models.requests import Escalation, Request
+from models.stored_calendar import calendar_from_spec
 from models.vocabulary import ClockKind, Role, Status
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,8 @@ class _Ladder:
     policy: Policy
     steps: dict[int, EscalationStep]
     calendar: BusinessCalendar
+    # Working hours of the people on the ladder who name none of their own.
+    default_hours: BusinessCalendar
 
 
 async def sweep_due(
@@ -67,11 +76,14 @@ async def sweep_due(
     *,
     batch: int = 200,
     max_batches: int = 50,
+    organisation_zone: str = "UTC",
 ) -> SweepReport:
+    """`organisation_zone` (INHOUSE_TIMEZONE) places the built-in office hours that
+    a 24x7 team's ladder falls back on (see `recipient_hours`)."""
     report = SweepReport()
     for _batch in range(max_batches):
         async with sessions.begin() as session:
-            handled = await _sweep_batch(session, clock.now(), batch, report)
+            handled = await _sweep_batch(session, clock.now(), batch, report, organisation_zone)
         if handled < batch:
             break
     return report
@@ -84,7 +96,7 @@ async def next_due(sessions: async_sessionmaker[AsyncSession]) -> datetime | Non
 
 
 async def _sweep_batch(
-    session: AsyncSession, now: datetime, batch: int, report: SweepReport
+    session: AsyncSession, now: datetime, batch: int, report: SweepReport, organisation_zone: str
 ) -> int:
     due = list(
         (
@@ -100,13 +112,13 @@ async def _sweep_batch(
     ladders: dict[int, _Ladder] = {}
     for request in due:
         if request.team_id not in ladders:
-            ladders[request.team_id] = await _ladder(session, request.team)
+            ladders[request.team_id] = await _ladder(session, request.team, organisation_zone)
         await _check(session, request, ladders[request.team_id], now, report)
         report.checked += 1
     return len(due)
 
 
-async def _ladder(session: AsyncSession, team: Team) -> _Ladder:
+async def _ladder(session: AsyncSession, team: Team, organisation_zone: str) -> _Ladder:
     calendar = team_calendar(team)
     steps = {
         s.level: s
@@ -120,7 +132,27 @@ async def _ladder(session: AsyncSession, team: Team) -> _Ladder:
         ladder=tuple(timedelta(seconds=steps[level].after_seconds) for level in sorted(steps)),
         auto_close_after=parse_duration(settings.auto_close_after).resolve(calendar),
     )
-    return _Ladder(policy, steps, calendar)
+    return _Ladder(
+        policy,
+        steps,
+        calendar,
+        await _default_hours(session, settings, calendar, organisation_zone),
+    )
+
+
+async def _default_hours(
+    session: AsyncSession, settings: DeskSettings, team: BusinessCalendar, organisation_zone: str
+) -> BusinessCalendar:
+    """The organisation's default working hours, as a team's ladder sees them: the
+    catalog's `default_calendar`; else the team's own hours, unless the team never
+    closes, and then Monday to Friday 09:00-17:00 in the organisation's zone."""
+    if settings.default_calendar_id is not None:
+        row = await session.get(CalendarRow, settings.default_calendar_id)
+        if row is not None:
+            return calendar_from_spec(row.spec)
+    if not team.always_open:
+        return team
+    return BusinessCalendar.office_hours(_zone_name(organisation_zone) or "UTC")
 
 
 def clock_state(request: Request) -> ClockState:
@@ -129,7 +161,7 @@ def clock_state(request: Request) -> ClockState:
         first_response_at=request.first_response_at,
         first_response_target=timedelta(seconds=request.first_response_target_seconds),
         resolution_target=timedelta(seconds=request.resolution_target_seconds),
-        resolution_consumed=timedelta(seconds=request.resolution_consumed_seconds),
+        resolution_consumed=consumed_resolution_time(request),
         resolution_running_since=request.resolution_running_since,
         resolved_at=request.resolved_at if request.status is Status.RESOLVED else None,
         closed=request.status is Status.CLOSED,
@@ -242,7 +274,7 @@ async def _act(
             person.id,
             NoticeKind.ESCALATION,
             now,
-            deliver_at=now if step.urgent else _working_hours(person, ladder.calendar, now),
+            deliver_at=now if step.urgent else await recipient_hours(session, person, ladder, now),
             clock=milestone.clock.value,
             level=milestone.level,
             waited_seconds=int(waited(state, ladder.calendar, now).total_seconds()),
@@ -282,11 +314,29 @@ async def _notify(session: AsyncSession, team_id: int, refs: list[str]) -> list[
     return list(found.values())
 
 
-def _working_hours(person: Person, team: BusinessCalendar, now: datetime) -> datetime:
-    """Nobody is paged at 3 a.m.: the team's working hours, in the person's time zone."""
-    if team.always_open or not person.timezone:
-        return team.next_working_instant(now)
-    theirs = BusinessCalendar(
-        timezone=ZoneInfo(person.timezone), week=team.week, holidays=team.holidays
-    )
-    return theirs.next_working_instant(now)
+async def recipient_hours(
+    session: AsyncSession, person: Person, ladder: _Ladder, now: datetime
+) -> datetime:
+    """The recipient's next working moment (`now` while they work): their own
+    calendar from the catalog if they have one, else the default hours read on the
+    wall clock of their own time zone (catalog or chat profile) when it is known."""
+    if person.calendar_id is not None:
+        row = await session.get(CalendarRow, person.calendar_id)
+        if row is not None:
+            return calendar_from_spec(row.spec).next_working_instant(now)
+    hours = ladder.default_hours
+    zone = _zone_name(person.timezone)
+    if zone is not None:
+        hours = hours.in_timezone(ZoneInfo(zone))
+    return hours.next_working_instant(now)
+
+
+def _zone_name(name: str | None) -> str | None:
+    """`name` if it is a time zone this machine knows (a profile may say anything)."""
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name

@@ -126,6 +126,17 @@ class BusinessCalendar:
         full_day = (Span(time(0), None),)
         return cls(ZoneInfo(timezone), (full_day,) * 7, always_open=True)
 
+    @classmethod
+    def office_hours(cls, timezone: str = "UTC") -> BusinessCalendar:
+        """Monday to Friday, 09:00-17:00: working hours when nobody named any."""
+        return cls(ZoneInfo(timezone), parse_hours({"mon-fri": "09:00-17:00"}))
+
+    def in_timezone(self, timezone: ZoneInfo) -> BusinessCalendar:
+        """The same hours and holidays, kept by someone living in `timezone`."""
+        if self.always_open or timezone == self.timezone:
+            return self
+        return BusinessCalendar(timezone, self.week, self.holidays)
+
     def is_working(self, at: datetime) -> bool:
         _require_aware(at, "at")
         if self.always_open:

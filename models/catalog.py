@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Final
 
 from pydantic import (
     Field,
@@ -36,6 +36,7 @@ from models.catalog_fields import (
     classify_person_ref,
 )
 from models.catalog_specs import (
+    CalendarName,
     CalendarSpec,
     DigestSpec,
     EscalationStepSpec,
@@ -79,7 +80,9 @@ MAX_FILE_BYTES: Final = 4 * 2**20
 
 
 class Catalog(Spec):
-    calendars: dict[Annotated[str, Field(min_length=1, max_length=64)], CalendarSpec]
+    calendars: dict[CalendarName, CalendarSpec]
+    # Working hours of people who name none of their own (see PersonSpec.calendar).
+    default_calendar: CalendarName | None = None
     people: list[PersonSpec] = Field(default_factory=list)
     admins: list[PersonRef] = Field(default_factory=list)
     teams: list[TeamSpec]

@@ -42,8 +42,10 @@ def cross_check(data: Mapping[str, Any]) -> list[CatalogIssue]:
         except ValueError:  # pydantic's ValidationError is one; reported on its own
             built[str(name)] = None
     teams = _items(data.get("teams"))
+    people = _items(data.get("people"))
     return [
-        *_check_people(_items(data.get("people"))),
+        *_check_hours(data, people, calendars),
+        *_check_people(people),
         *_check_team_names(teams),
         *_check_team_rules(teams, calendars, built),
     ]
@@ -57,6 +59,21 @@ def _items(value: object) -> Items:
 
 def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _check_hours(
+    data: Mapping[str, Any], people: Items, calendars: Mapping[str, Any] | None
+) -> list[CatalogIssue]:
+    """The organisation's default hours and each person's own name defined calendars."""
+    if calendars is None:
+        return []
+    named = [("default_calendar", data.get("default_calendar"))]
+    named += [(f"people[{index}].calendar", person.get("calendar")) for index, person in people]
+    return [
+        CatalogIssue(path, unknown_calendar(name, calendars))
+        for path, name in named
+        if isinstance(name, str) and name and name not in calendars  # "" is refused already
+    ]
 
 
 def _check_people(people: Items) -> list[CatalogIssue]:

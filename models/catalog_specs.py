@@ -40,6 +40,7 @@ from models.catalog_fields import (
 from models.durations import BusinessDuration
 from models.i18n import N_, _
 
+CalendarName = Annotated[str, Field(min_length=1, max_length=64)]
 NEEDS_NORMAL: Final = N_("expected a 'normal' standard; priorities without one fall back to it")
 
 
@@ -161,6 +162,9 @@ class PersonSpec(Spec):
     teams: TeamsUserId | None = None
     timezone: TimeZoneName | None = None
     language: LanguageTag | None = None
+    # The person's own working hours, a calendar of `calendars`: a non-urgent
+    # escalation waits for them. Unset: the organisation's default (`default_calendar`).
+    calendar: CalendarName | None = None
 
 
 class StandardSpec(Spec):

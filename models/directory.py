@@ -28,6 +28,9 @@ class Person(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The person's own working hours (the catalog's `people: - {calendar: ...}`):
+    # when a non-urgent escalation may reach them. None: the organisation's default.
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
 
 
 class CalendarRow(Base):
@@ -130,3 +133,5 @@ class DeskSettings(Base):
     digest_time: Mapped[str] = mapped_column(String(5), default="09:00", server_default="09:00")
     digest_slack_channel: Mapped[str | None] = mapped_column(String(64))
     digest_teams_channel: Mapped[str | None] = mapped_column(String(200))
+    # The catalog's `default_calendar`: working hours of people without their own.
+    default_calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))

@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    cast,
+)
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -17,6 +27,7 @@ TITLE_MAX = 150
 DESCRIPTION_MAX = 3000
 CATEGORY_MAX = 80
 COMMENT_MAX = 2000
+MICROSECONDS = 1_000_000  # per second
 
 
 class Request(Base):
@@ -58,9 +69,13 @@ class Request(Base):
     # Business time from filing to the first response, kept when the clock stops
     # so reports aggregate it in SQL (the calendar arithmetic is not SQL).
     first_response_business_seconds: Mapped[int | None]
-    # Resolution clock: consumed business seconds before the current run, and the
+    # Resolution clock: consumed business time before the current run, and the
     # start of the current run (None while paused, e.g. waiting on the requester).
-    resolution_consumed_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # Microseconds, as exact as the clock's arithmetic: whole seconds would drop up
+    # to a second at every pause, and a request paused often would drift.
+    resolution_consumed_microseconds: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )
     resolution_running_since: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     next_check_at: Mapped[datetime | None]
@@ -72,6 +87,17 @@ class Request(Base):
     team: Mapped[Team] = relationship(lazy="joined")
     requester: Mapped[Person] = relationship(foreign_keys=[requester_id], lazy="joined")
     assignee: Mapped[Person | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+
+
+def resolution_within_standard() -> ColumnElement[bool]:
+    """SQL: the resolution clock consumed at most its target (exactly, to the microsecond)."""
+    target = cast(Request.resolution_target_seconds, BigInteger) * MICROSECONDS
+    return Request.resolution_consumed_microseconds <= target
+
+
+def resolution_consumed_whole_seconds() -> ColumnElement[int]:
+    """SQL: the consumed resolution time in whole seconds (rounded down), for histograms."""
+    return Request.resolution_consumed_microseconds // MICROSECONDS
 
 
 class RequestEvent(Base):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from handlers import queries, survey, work
 from handlers.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from handlers.filing import file_request
+from handlers.sla import consumed_resolution_time
 from models.requests import Request, RequestEvent
 from tests.integration.conftest import Desk
 from tests.integration.outbox_view import queued, queued_with_payload
@@ -158,7 +159,7 @@ async def test_waiting_pauses_the_resolution_clock_and_the_requester_resumes_it(
     paused = await load(desk, key)
     assert paused.status == "waiting"
     assert paused.resolution_due_at is None
-    assert paused.resolution_consumed_seconds == 3600
+    assert consumed_resolution_time(paused) == timedelta(hours=1)
     assert ("waiting", "sam@example.com") in await queued(desk.sessions)
 
     # A full business day later the requester answers: the day does not count.
@@ -170,6 +171,24 @@ async def test_waiting_pauses_the_resolution_clock_and_the_requester_resumes_it(
     assert resumed.resolution_due_at == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
+async def test_fifty_short_pauses_consume_exactly_what_one_span_would(desk: Desk) -> None:
+    key = await file_it(desk)  # Monday 10:00; 3 business days to resolve
+    for _ in range(50):
+        desk.clock.advance(timedelta(seconds=0.7))
+        await act(desk, "alice@example.com", work.wait_on_requester, key, "One more thing?")
+        desk.clock.advance(timedelta(minutes=2))
+        await act(desk, "sam@example.com", work.reply, key, "Here")
+    request = await load(desk, key)
+    assert request.status == "in_progress"
+    # 50 runs of 0.7 s: 35 s, as stored and read back (whole seconds kept 0 s of it).
+    assert consumed_resolution_time(request) == timedelta(seconds=35)
+    # Resumed at Monday 11:40:35 Berlin with 24 business hours less 35 s to go:
+    # Thursday 11:40:00 Berlin, to the second.
+    assert request.resolution_due_at == datetime(2026, 11, 26, 10, 40, tzinfo=UTC)
+    await act(desk, "alice@example.com", work.wait_on_requester, key)
+    assert consumed_resolution_time(await load(desk, key)) == timedelta(seconds=35)
+
+
 async def test_priority_change_keeps_the_consumed_time(desk: Desk) -> None:
     key = await file_it(desk)
     desk.clock.advance(timedelta(hours=2))
@@ -177,7 +196,7 @@ async def test_priority_change_keeps_the_consumed_time(desk: Desk) -> None:
     await act(desk, "alice@example.com", work.set_priority, key, "urgent")
     request = await load(desk, key)
     assert request.resolution_target_seconds == 4 * 3600
-    assert request.resolution_consumed_seconds == 2 * 3600
+    assert consumed_resolution_time(request) == timedelta(hours=2)
     assert request.resolution_due_at is None  # still paused across the change
     await act(desk, "alice@example.com", work.resume, key)
     request = await load(desk, key)
@@ -243,7 +262,7 @@ async def test_a_low_rating_offers_reopen_and_reopening_resumes_the_clock(desk: 
     await act(desk, "sam@example.com", survey.reopen, key, "It crashed again")
     request = await load(desk, key)
     assert request.status == "in_progress"
-    assert request.resolution_consumed_seconds == 3 * 3600
+    assert consumed_resolution_time(request) == timedelta(hours=3)
     # 24h - 3h consumed = 21 business hours from Monday 14:00 Berlin = Thursday 11:00.
     assert request.resolution_due_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     assert await events(desk, key) == [

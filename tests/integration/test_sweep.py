@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import build_engine, build_sessions
 from handlers import survey, work
 from handlers.catalog_apply import apply_catalog
+from handlers.delivery import PendingNotice, Recipient, dispatch_due
 from handlers.filing import file_request
 from handlers.sweep import next_due, sweep_due
-from models.catalog import Catalog
+from models.catalog import Catalog, parse_catalog
 from models.clock import ManualClock
+from models.directory import Person
 from models.outbox import OutboxMessage
 from models.requests import Escalation, Request, RequestEvent
 from tests.integration.conftest import MONDAY_10, Desk
@@ -249,3 +255,185 @@ async def test_three_sweepers_at_once_act_exactly_once(postgresql_url: str, desk
         )
     assert rows == 3 * len(keys)  # the (silent) warning and both rungs
     assert dms == 4 * len(keys)  # rung 1: Carol and Fay; rung 2: Alice and Bob
+
+
+# --- a 24x7 team's ladder and the recipient's working hours -------------------------------------
+
+NIGHT_CATALOG = """
+calendars:
+  office: {timezone: Europe/Berlin, hours: {mon-fri: "09:00-17:00"}}
+  hq: {timezone: America/New_York, hours: {mon-fri: "08:00-16:00"}}
+  always: 24x7
+default_calendar: hq
+people:
+  - {email: sam@example.com, name: Sam Sales}
+  - {email: olga@example.com, name: Olga Ops}
+  - {email: lena@example.com, name: Lena Lead, calendar: office}
+  - {email: nico@example.com, name: Nico Nobody}
+  - {email: tomo@example.com, name: Tomo Tokyo, timezone: Asia/Tokyo}
+teams:
+  - key: ops
+    name: Operations
+    members: [olga@example.com]
+    leads: [lena@example.com]
+    calendar: always
+    standards:
+      normal: {first_response: 1h, resolution: 8h}
+    escalation:
+      - {after: 0m, notify: [leads, nico@example.com, tomo@example.com]}
+      - {after: 1h, notify: [leads], urgent: true}
+  - key: noc
+    name: Network Operations
+    members: [olga@example.com]
+    leads: [lena@example.com]
+    calendar: always
+    standards:
+      normal: {first_response: 1h, resolution: 8h}
+    escalation:
+      - {after: 0m, notify: [leads], urgent: true}
+"""
+
+
+@dataclass
+class Recorder:
+    """A platform that records each notice it is handed (kind, recipient, level)."""
+
+    name: str = "recording"
+    sent: list[tuple[str, str, int | None]] = field(default_factory=list)
+
+    async def reaches(self, recipient: Recipient) -> bool:
+        return True
+
+    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
+        person, team = notice.recipient.person, notice.recipient.team
+        who = f"#{team.key}" if team else str(person.email if person else "?")
+        self.sent.append((notice.kind, who, notice.payload.get("level")))
+        return {"ts": f"m{len(self.sent)}"}
+
+    def dms(self, kind: str = "escalation") -> list[tuple[str, int | None]]:
+        return [(who, level) for sent, who, level in self.sent if sent == kind]
+
+
+async def night_desk(sessions: async_sessionmaker[AsyncSession], text: str = NIGHT_CATALOG) -> Desk:
+    catalog = parse_catalog(text, "night.yaml")
+    async with sessions.begin() as session:
+        await apply_catalog(session, catalog)
+    return Desk(sessions, ManualClock(MONDAY_10), catalog)
+
+
+async def file_in(desk: Desk, team: str, when: datetime) -> str:
+    desk.clock.set(when)
+    sam = await desk.person("sam@example.com")
+    async with desk.sessions.begin() as session:
+        return (await file_request(session, desk.clock, sam, team=team, title="VPN")).request.key
+
+
+async def dispatch_at(desk: Desk, when: datetime, platform: Recorder) -> None:
+    desk.clock.set(when)
+    await dispatch_due(desk.sessions, desk.clock, [platform], owner="test")
+
+
+async def held_until(desk: Desk) -> dict[str, datetime]:
+    """When each escalation DM becomes deliverable, by recipient."""
+    async with desk.sessions() as session:
+        rows = await session.execute(
+            select(Person.email, OutboxMessage.next_attempt_at)
+            .join(Person, Person.id == OutboxMessage.recipient_person_id)
+            .where(OutboxMessage.kind == "escalation")
+        )
+        return {str(email): when for email, when in rows.all()}
+
+
+async def test_a_24x7_lapse_at_night_is_recorded_at_once_and_dms_the_office_lead_on_monday(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    desk = await night_desk(sessions)
+    await file_in(desk, "ops", berlin(28, 2))  # Saturday 02:00; first response due 03:00
+    report = await sweep_at(desk, berlin(28, 3))
+    assert report.escalations[1] == 1
+    async with desk.sessions() as session:
+        steps = (await session.execute(select(Escalation.level, Escalation.fired_at))).all()
+        escalated = await session.scalar(
+            select(RequestEvent.at).where(RequestEvent.kind == "escalated")
+        )
+    assert sorted(steps) == [(0, berlin(28, 3)), (1, berlin(28, 3))]  # the warning, silently
+    assert escalated == berlin(28, 3)
+    # Recorded once, however often the sweep runs before the next rung.
+    await sweep_at(desk, berlin(28, 3, 30))
+    assert await fired(desk) == [("first_response", 0), ("first_response", 1)]
+    # Lena keeps office hours in Berlin: Monday 09:00 there.
+    assert (await held_until(desk))["lena@example.com"] == berlin(30, 9)
+
+    platform = Recorder()
+    await dispatch_at(desk, berlin(28, 3), platform)
+    assert platform.dms() == []
+    assert ("team_card", "#ops", None) in platform.sent  # the channel sees it at once
+    await dispatch_at(desk, berlin(30, 8, 59), platform)
+    assert ("lena@example.com", 1) not in platform.dms()
+    await dispatch_at(desk, berlin(30, 9), platform)
+    await dispatch_at(desk, berlin(30, 9, 1), platform)
+    assert platform.dms().count(("lena@example.com", 1)) == 1
+
+
+async def test_an_urgent_rung_pages_at_once_even_behind_a_held_dm(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    desk = await night_desk(sessions)
+    await file_in(desk, "noc", berlin(28, 2))  # its only rung is urgent
+    await sweep_at(desk, berlin(28, 3))
+    platform = Recorder()
+    await dispatch_at(desk, berlin(28, 3), platform)
+    assert platform.dms() == [("lena@example.com", 1)]
+
+    await file_in(desk, "ops", berlin(28, 2))  # rung 1 held for Monday, rung 2 urgent
+    await sweep_at(desk, berlin(28, 3))
+    await sweep_at(desk, berlin(28, 4))
+    await dispatch_at(desk, berlin(28, 4), platform)
+    assert platform.dms() == [("lena@example.com", 1), ("lena@example.com", 2)]
+    await dispatch_at(desk, berlin(30, 9), platform)
+    lena = [dm for dm in platform.dms() if dm[0] == "lena@example.com"]
+    assert lena[2:] == [("lena@example.com", 1)]  # the held one, on Monday
+
+
+async def test_without_own_hours_the_organisations_default_holds_in_their_zone(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    desk = await night_desk(sessions)
+    await file_in(desk, "ops", berlin(28, 2))
+    await sweep_at(desk, berlin(28, 3))
+    held = await held_until(desk)
+    # The default (hq) is 08:00-16:00 on weekdays: New York's for Nico, whose zone
+    # nobody knows, and Tokyo's for Tomo, whose catalog entry gives one.
+    assert held["nico@example.com"] == datetime(
+        2026, 11, 30, 8, tzinfo=ZoneInfo("America/New_York")
+    )
+    assert held["tomo@example.com"] == datetime(2026, 11, 30, 8, tzinfo=ZoneInfo("Asia/Tokyo"))
+    platform = Recorder()
+    await dispatch_at(desk, held["tomo@example.com"] - timedelta(seconds=1), platform)
+    assert platform.dms() == []
+    await dispatch_at(desk, held["tomo@example.com"], platform)
+    assert platform.dms() == [("tomo@example.com", 1)]
+
+
+async def test_with_no_default_calendar_office_hours_in_the_organisations_zone(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    desk = await night_desk(sessions, NIGHT_CATALOG.replace("default_calendar: hq\n", ""))
+    await file_in(desk, "ops", berlin(28, 2))
+    desk.clock.set(berlin(28, 3))
+    await sweep_due(desk.sessions, desk.clock, organisation_zone="Europe/London")
+    held = await held_until(desk)
+    assert held["nico@example.com"] == datetime(2026, 11, 30, 9, tzinfo=ZoneInfo("Europe/London"))
+    assert held["tomo@example.com"] == datetime(2026, 11, 30, 9, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert held["lena@example.com"] == berlin(30, 9)  # her own hours, as before
+
+
+async def test_hours_dropped_from_the_catalog_fall_back_to_the_default(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    desk = await night_desk(sessions)
+    await night_desk(sessions, NIGHT_CATALOG.replace(", calendar: office}", "}"))
+    await file_in(desk, "ops", berlin(28, 2))
+    await sweep_at(desk, berlin(28, 3))
+    held = await held_until(desk)
+    assert held["lena@example.com"] == held["nico@example.com"]  # hq, in New York

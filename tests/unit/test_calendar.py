@@ -7,7 +7,7 @@ minute up in a per-weekday table, so DST handling is checked independently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from itertools import pairwise
@@ -228,6 +228,21 @@ def test_next_working_instant() -> None:
     assert cal.next_working_instant(working).tzinfo is UTC
     assert cal.next_working_instant(berlin(2026, 3, 28, 10)) == berlin(2026, 3, 30, 9)
     assert cal.next_working_instant(berlin(2026, 3, 30, 17)) == berlin(2026, 3, 31, 9)
+
+
+def test_office_hours_and_the_same_hours_kept_in_another_zone() -> None:
+    saturday_night = berlin(2026, 11, 28, 3)
+    assert BusinessCalendar.office_hours("Europe/Berlin").next_working_instant(
+        saturday_night
+    ) == berlin(2026, 11, 30, 9)
+    # Berlin's hours and holidays, kept by someone in New York: 09:00 there.
+    christmas = office(dates=frozenset({date(2026, 12, 24)})).in_timezone(NEW_YORK)
+    assert christmas.next_working_instant(berlin(2026, 12, 23, 23)) == datetime(
+        2026, 12, 25, 9, tzinfo=NEW_YORK
+    )
+    always = BusinessCalendar.twenty_four_seven()
+    assert always.in_timezone(NEW_YORK) is always
+    assert office().in_timezone(BERLIN) == office()
 
 
 @pytest.mark.parametrize(
@@ -536,6 +551,18 @@ def test_is_working_and_next_working_instant_match_oracle(
     oracle = Oracle(model)
     assert cal.is_working(at) == oracle.working(int(at.timestamp()))
     assert cal.next_working_instant(at) == oracle.next_working(at)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(), st.sampled_from(TIMEZONES))
+def test_hours_moved_to_another_zone_match_the_oracle_there(
+    scenario: tuple[Model, datetime], timezone: str
+) -> None:
+    model, at = scenario
+    moved = model.calendar().in_timezone(ZoneInfo(timezone))
+    oracle = Oracle(replace(model, timezone=timezone))
+    assert moved.is_working(at) == oracle.working(int(at.timestamp()))
+    assert moved.next_working_instant(at) == oracle.next_working(at)
 
 
 @settings(max_examples=60, deadline=None)

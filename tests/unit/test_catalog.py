@@ -242,6 +242,36 @@ def test_unknown_calendar() -> None:
     )
 
 
+def test_people_may_keep_their_own_hours_and_the_desk_a_default() -> None:
+    data = doc()
+    data["default_calendar"] = "office"
+    data["people"][1]["calendar"] = "always"
+    catalog = parse_catalog(dump(data), "catalog.yaml")
+    assert catalog.default_calendar == "office"
+    assert [person.calendar for person in catalog.people] == [None, "always"]
+    assert parse_catalog(dump(doc()), "catalog.yaml").default_calendar is None
+
+
+def test_own_hours_and_the_default_name_a_calendar_of_the_catalog() -> None:
+    data = doc()
+    data["default_calendar"] = "hq"
+    data["people"][1]["calendar"] = "ofice"
+    assert message_at(data, "default_calendar") == (
+        "unknown calendar 'hq'; expected one of: always, office"
+    )
+    assert message_at(data, "people[1].calendar") == (
+        "unknown calendar 'ofice'; expected one of: always, office"
+    )
+
+
+def test_own_hours_are_a_name_not_a_calendar() -> None:
+    data = doc()
+    data["people"][0]["calendar"] = {"timezone": "Europe/Rome"}
+    data["default_calendar"] = ""
+    assert message_at(data, "people[0].calendar") == "expected text, got a mapping"
+    assert message_at(data, "default_calendar") == "expected some text, got ''"
+
+
 def test_bad_duration() -> None:
     data = doc()
     data["teams"][0]["standards"]["urgent"]["first_response"] = "4 hours"
