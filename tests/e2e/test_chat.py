@@ -4,7 +4,8 @@ One story, played once on its own database (each step is a separate `chat`
 process, as separate people at separate keyboards would be):
 
 1. Luca (Sales) files "Printer on fire", mistypes a team, sends an empty
-   request, then files "Monitor flickers" with the step-by-step form.
+   request, mistypes a command, then files "Monitor flickers" with the
+   step-by-step form, where a wrong answer is asked again.
 2. The admin looks at the outbox and requeues the IT channel's notice.
 3. Alice (IT) sees the new requests in her team's channel and queue, claims IT-1.
 4. Maria (Marketing, not on IT) tries to claim IT-1 too.
@@ -47,10 +48,16 @@ def story(tmp_path_factory: pytest.TempPathFactory, example_desk_db: Path) -> St
         "/request it Printer on fire",
         "/request nosuch Broken chair",
         "/request it",
+        "lsit",
+        "dance",
         "/request",  # the form: team, category, priority, title, description
+        "itt",  # asked again, with the teams
         "it",
+        "cables",  # asked again, with IT's categories
         "hardware",
+        "soon",  # asked again, with the priorities
         "urgent",
+        "Monitor " + "flickers " * 20,  # asked again, with the limit
         "Monitor flickers",
         "Since this morning, every few minutes.",
     )
@@ -83,13 +90,35 @@ def test_empty_request_is_refused_and_files_nothing(story: Story) -> None:
     assert "Filed IT-2: Monitor flickers." in story.luca_files
 
 
+def test_a_typo_gets_a_suggestion_not_the_whole_help(story: Story) -> None:
+    seen = story.luca_files
+    assert "I don't know 'lsit'. Did you mean 'list'?\n" in seen
+    # A word like no command still gets the list of what one can type, once.
+    assert "I don't know 'dance'.\nWhat you can type:" in seen
+    assert seen.count("What you can type:") == 1
+
+
 def test_step_by_step_form(story: Story) -> None:
     seen = story.luca_files
-    prompts = [
+    teams = (
         "Team [facilities (Facilities), finance (Finance), hr (People & HR), "
-        "it (IT Service Desk)]:",
-        "Category [Hardware, Software, Access, Network]:",
-        "Priority [urgent, high, normal, low]:",
+        "it (IT Service Desk)]:"
+    )
+    categories = "Category [Hardware, Software, Access, Network]:"
+    priorities = "Priority [urgent, high, normal, low]:"
+    prompts = [
+        teams,
+        "⚠ There is no team called 'itt'. Choose one of: facilities, finance, hr, it.",
+        teams,
+        categories,
+        "⚠ IT Service Desk has no category 'cables'. Choose one of: "
+        "Hardware, Software, Access, Network.",
+        categories,
+        priorities,
+        "⚠ There is no priority 'soon'. Choose one of: urgent, high, normal, low.",
+        priorities,
+        "Title:",
+        "⚠ The title is 187 characters long; the limit is 150.",
         "Title:",
         "Description:",
         "Filed IT-2: Monitor flickers. IT Service Desk aims to respond by",
