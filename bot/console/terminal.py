@@ -39,14 +39,18 @@ class LineTerminal:
     """Lines from a pipe (or any `read`), answers to `show`."""
 
     read: Callable[[str], str] = input
-    show: Callable[[str], None] = print
+    show: Callable[[str], None] | None = None
 
     async def ask(self, prompt: str) -> str:
         # In a thread, so notices can still be delivered while a script is slow to type.
         return await asyncio.to_thread(self.read, prompt)
 
     def write(self, text: str) -> None:
-        self.show(text)
+        if self.show is not None:
+            self.show(text)
+        else:
+            # At once, not when a pipe's buffer fills: a notice is news now.
+            print(text, flush=True)
 
     @contextmanager
     def opened(self) -> Iterator[None]:

@@ -101,8 +101,7 @@ def test_a_typo_gets_a_suggestion_not_the_whole_help(story: Story) -> None:
 def test_step_by_step_form(story: Story) -> None:
     seen = story.luca_files
     teams = (
-        "Team [facilities (Facilities), finance (Finance), hr (People & HR), "
-        "it (IT Service Desk)]:"
+        "Team [facilities (Facilities), finance (Finance), hr (People & HR), it (IT Service Desk)]:"
     )
     categories = "Category [Hardware, Software, Access, Network]:"
     priorities = "Priority [urgent, high, normal, low]:"
@@ -191,3 +190,30 @@ def test_report_csv_counts_the_requests(story: Story) -> None:
     assert (it["filed"], it["resolved"], it["backlog"]) == ("2", "0", "2")
     assert it["first_response_met"] == "1.000"  # IT-1 was claimed within its standard
     assert rows["finance"]["filed"] == "0"
+
+
+def test_a_held_request_is_not_taken_by_a_claim_and_the_history_says_who_took_it(
+    desk: Inhouse,
+) -> None:
+    desk.chat(LUCA, "/request it Printer on fire")
+    desk.chat(ALICE, "claim IT-1")
+    typed = "claim IT-1\nassign IT-1 me\npriority IT-1 urgent\n/request status IT-1\nquit\n"
+    # Bob reads German by the catalog; this terminal asks for English.
+    bob = desk.ok("chat", "--as", "bob@example.com", "--lang", "en", input=typed)
+    assert "⚠ IT-1 is held by Alice Novak. To take it over: assign IT-1 me\n" in bob
+    assert "IT-1 is with Bob Schulz now." in bob
+    history = bob.split("History:")[1]
+    steps = [
+        " · filed · Luca Rossi\n",
+        " · claimed · Alice Novak\n",
+        " · reassigned from Alice Novak to Bob Schulz · by Bob Schulz\n",
+        " · priority changed: normal → urgent · Bob Schulz\n",
+    ]
+    position = -1
+    for step in steps:
+        found = history.find(step, position + 1)
+        assert found > position, f"missing or out of order: {step!r}\n{history}"
+        position = found
+    assert desk.query("SELECT p.email FROM requests r JOIN people p ON p.id = r.assignee_id") == [
+        ("bob@example.com",)
+    ]
