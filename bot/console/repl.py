@@ -27,6 +27,7 @@ from handlers.delivery import dispatch_due
 from handlers.errors import DeskError
 from handlers.people import Identity, resolve_person, teams_of
 from models.clock import Clock
+from models.directory import Team
 from models.i18n import _, reader
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class _Conversation:
                     answer = await self._form()
                 except KeyboardInterrupt:
                     answer = _("Nothing filed.")
+                except EOFError:  # input ended halfway through: nothing is filed
+                    return
                 self.terminal.write(answer)
             elif line.strip():
                 async with self.turn:
@@ -139,26 +142,28 @@ class _Conversation:
         async with self.sessions() as session:
             teams = await active_teams(session)
         listing = ", ".join(f"{t.key} ({t.name})" for t in teams)
-        team = await self._ask(
-            _("Team [{choices}]: ", choices=listing), lambda s, a: filing.check_team(s, a)
-        )
+
+        async def team_named(answer: str) -> Team:
+            async with self.sessions() as session:
+                return await filing.check_team(session, answer)
+
+        team = await self._ask(_("Team [{choices}]: ", choices=listing), team_named)
         categories = ", ".join(team.categories)
         category = (
             await self._ask(
                 _("Category [{choices}]: ", choices=categories),
-                lambda _s, a: _sync(filing.check_category(team, a)),
+                _at_once(lambda answer: filing.check_category(team, answer)),
             )
             if categories
             else None
         )
         priority_prompt = _("Priority [urgent, high, normal, low]: ")
         priority = await self._ask(
-            priority_prompt, lambda _s, a: _sync(filing.check_priority(a.strip() or "normal"))
+            priority_prompt,
+            _at_once(lambda answer: filing.check_priority(answer.strip() or "normal")),
         )
-        title = await self._ask(_("Title: "), lambda _s, a: _sync(filing.check_title(a)))
-        description = await self._ask(
-            _("Description: "), lambda _s, a: _sync(filing.check_description(a))
-        )
+        title = await self._ask(_("Title: "), _at_once(filing.check_title))
+        description = await self._ask(_("Description: "), _at_once(filing.check_description))
         async with self.turn:
             return await self.desk.file(
                 self.identity,
@@ -169,17 +174,21 @@ class _Conversation:
                 priority=priority.value,
             )
 
-    async def _ask(self, prompt: str, check: Callable[[AsyncSession, str], Awaitable[T]]) -> T:
+    async def _ask(self, prompt: str, check: Callable[[str], Awaitable[T]]) -> T:
         """Ask until `check` takes the answer; each refusal says why, by the rules
         filing itself applies (the team list, the length limit...)."""
         while True:
             answer = await self.terminal.ask(prompt)
-            async with self.sessions() as session:
-                try:
-                    return await check(session, answer)
-                except DeskError as error:
-                    self.terminal.write("⚠ " + error.render(render.terminal))
+            try:
+                return await check(answer)
+            except DeskError as error:
+                self.terminal.write("⚠ " + error.render(render.terminal))
 
 
-async def _sync(value: T) -> T:
-    return value
+def _at_once(check: Callable[[str], T]) -> Callable[[str], Awaitable[T]]:
+    """A check that needs no database, in the shape of one that does."""
+
+    async def checked(answer: str) -> T:
+        return check(answer)
+
+    return checked

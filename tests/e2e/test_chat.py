@@ -217,3 +217,9 @@ def test_a_held_request_is_not_taken_by_a_claim_and_the_history_says_who_took_it
     assert desk.query("SELECT p.email FROM requests r JOIN people p ON p.id = r.assignee_id") == [
         ("bob@example.com",)
     ]
+
+
+def test_input_ending_halfway_through_the_form_files_nothing(desk: Inhouse) -> None:
+    seen = desk.ok("chat", "--as", LUCA, input="/request\nit\nhardware\n")
+    assert "Priority [urgent, high, normal, low]:" in seen
+    assert desk.query("SELECT count(*) FROM requests") == [(0,)]

@@ -39,6 +39,12 @@ def test_a_reopen_shows_while_a_line_is_half_typed_and_the_line_stays(desk: Inho
 
         keyboard.type("ain\r")
         keyboard.wait_for("Internal note added to IT-1.")
+
+        # Ctrl-C leaves the step-by-step form without filing anything.
+        keyboard.type("/request\r")
+        keyboard.wait_for("Team [facilities (Facilities)")
+        keyboard.type("\x03")
+        keyboard.wait_for("Nothing filed.")
         keyboard.type("quit\r")
     finally:
         code = keyboard.close()
@@ -48,6 +54,7 @@ def test_a_reopen_shows_while_a_line_is_half_typed_and_the_line_stays(desk: Inho
     # What she typed before and after the notice is one line, as she meant it.
     notes = desk.query("SELECT data FROM request_events WHERE kind = 'note'")
     assert [json.loads(str(data))["text"] for (data,) in notes] == ["Looking again"]
+    assert desk.query("SELECT key FROM requests") == [("IT-1",)]
 
 
 def test_in_a_pipe_a_notice_arrives_while_no_line_comes(desk: Inhouse) -> None:
