@@ -611,7 +611,11 @@ def demo(
         engine = build_engine(url)
         try:
             await play(
-                build_sessions(engine), loaded, write=_plain, language=_terminal_language(lang)
+                build_sessions(engine),
+                loaded,
+                write=_plain,
+                language=_terminal_language(lang),
+                database=database,
             )
         finally:
             await engine.dispose()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 # Verbs that act on one request by key, with optional free text after it.
@@ -35,6 +36,10 @@ ALIASES = {
     "statistiche": "stats",
 }
 STATS_VERB = "stats"  # stats [team] [period]
+ME = "me"  # `assign KEY me`: take a request, also from a colleague who holds it
+# Close enough to a known word to be a typo of it ("clam" -> "claim"), and not so
+# loose that any short word finds a match.
+TYPO_CUTOFF = 0.7
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,10 @@ def _parse_verb(text: str) -> Command:
         return Command("unknown", text=verb)
     key, _, tail = rest.strip().partition(" ")
     return Command(lowered, key=key or None, text=tail.strip())
+
+
+def did_you_mean(word: str) -> str | None:
+    """The command word a mistyped one most likely meant, if one is close."""
+    known = sorted({"/request", *KEYED_VERBS, *LIST_VERBS, STATS_VERB, *ALIASES})
+    found = difflib.get_close_matches(word.lower(), known, n=1, cutoff=TYPO_CUTOFF)
+    return found[0] if found else None

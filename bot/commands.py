@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefing import organisation_lines, recognition_lines, team_lines
-from bot.command_line import Command, period_days
+from bot.command_line import ME, Command, did_you_mean, period_days
 from bot.console import render
 from bot.console.render import Escape
 from handlers import queries, survey, work
@@ -50,7 +50,10 @@ async def run_command(
             done = await work.claim(session, clock, person, key)
             return _("You hold {key} now.", key=done.request.key)
         case "assign":
-            done = await work.assign(session, clock, person, key, c.text)
+            if c.text.strip().lower() == ME:
+                done = await work.take_over(session, clock, person, key)
+            else:
+                done = await work.assign(session, clock, person, key, c.text)
             assignee = done.request.assignee
             return _(
                 "{key} is with {name} now.",
@@ -107,6 +110,11 @@ async def run_command(
         case "form":
             return _("Type: /request <team> <what you need>, e.g. /request it My laptop won't boot")
         case "unknown":
+            guess = did_you_mean(c.text)
+            if guess:  # a typo: name the word it was meant to be, not the whole list
+                return _(
+                    "I don't know '{word}'. Did you mean '{guess}'?", word=esc(c.text), guess=guess
+                )
             return _("I don't know '{word}'.", word=esc(c.text)) + "\n" + help_text()
         case _:
             return help_text()

@@ -152,6 +152,15 @@ def _priority(priority: str) -> Priority:
         ) from None
 
 
+# The console's step-by-step form checks each answer as it is given (and asks
+# again), by the very rules filing applies.
+check_team = _team
+check_title = _title
+check_description = _description
+check_category = _category
+check_priority = _priority
+
+
 async def standard_for(
     session: AsyncSession, team: Team, priority: Priority
 ) -> tuple[timedelta, timedelta]:

@@ -42,12 +42,19 @@ async def claim(session: AsyncSession, clock: Clock, actor: Person, key: str) ->
     _require_active(request)
     if request.assignee_id == actor.id:
         return Outcome(request, changed=False)
+    if request.assignee is not None:
+        # Taking a colleague's request is a decision to say out loud, never the
+        # side effect of a click on a card they are also looking at.
+        raise Conflict(
+            N_("{key} is held by {name}. To take it over: assign {key} me"),
+            key=request.key,
+            name=request.assignee.display_name,
+        )
     now = clock.now()
-    previous = request.assignee.display_name if request.assignee else None
     request.assignee_id = actor.id
     request.assignee = actor
     _start_work(request)
-    record(session, request, actor, "claimed", now, previous_assignee=previous)
+    record(session, request, actor, "claimed", now)
     _first_response(session, request, now, announce=True)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     return Outcome(request)
@@ -56,6 +63,7 @@ async def claim(session: AsyncSession, clock: Clock, actor: Person, key: str) ->
 async def assign(
     session: AsyncSession, clock: Clock, actor: Person, key: str, assignee_email: str
 ) -> Outcome:
+    """Give the request to a team member, whoever holds it now."""
     request = await load_request(session, key, actor)
     await require_team_member(session, request, actor)
     _require_active(request)
@@ -67,13 +75,37 @@ async def assign(
             name=assignee.display_name,
             team=request.team.name,
         )
+    return _hand_over(session, clock, actor, request, assignee)
+
+
+async def take_over(session: AsyncSession, clock: Clock, actor: Person, key: str) -> Outcome:
+    """The actor takes the request, also from a colleague who holds it (`assign KEY me`)."""
+    request = await load_request(session, key, actor)
+    await require_team_member(session, request, actor)
+    _require_active(request)
+    return _hand_over(session, clock, actor, request, actor)
+
+
+def _hand_over(
+    session: AsyncSession, clock: Clock, actor: Person, request: Request, assignee: Person
+) -> Outcome:
     if request.assignee_id == assignee.id:
         return Outcome(request, changed=False)
     now = clock.now()
+    previous = request.assignee.display_name if request.assignee else None
     request.assignee_id = assignee.id
     request.assignee = assignee
     _start_work(request)
-    record(session, request, actor, "assigned", now, assignee=assignee.display_name)
+    # The history names who got it and from whom; the event's actor is who decided.
+    record(
+        session,
+        request,
+        actor,
+        "assigned",
+        now,
+        assignee=assignee.display_name,
+        previous_assignee=previous,
+    )
     _first_response(session, request, now, announce=True)
     notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
     if assignee.id != actor.id:

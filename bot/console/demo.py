@@ -7,9 +7,11 @@ real week, and the demo still finishes in seconds.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -75,6 +77,7 @@ async def play(
     *,
     write: Callable[[Any], None],
     language: str = "en",
+    database: Path | None = None,
 ) -> None:
     clock = ManualClock(STORY_START)
     async with sessions.begin() as session:
@@ -102,3 +105,26 @@ async def play(
     write("")
     with reader(language, STORY_TIMEZONE):
         write(as_text(figures))
+        if database is not None:
+            write("")
+            for line in next_steps(database, STORY_START, clock.now()):
+                write(line)
+
+
+def next_steps(database: Path, start: datetime, end: datetime) -> list[str]:
+    """Where the story is kept, and the exact commands that open it again.
+
+    The report names the story's days: story time is a fixed week, which the
+    report's default (the last 30 days) leaves behind sooner or later.
+    """
+    setting = "DATABASE_URL=" + shlex.quote(f"sqlite+aiosqlite:///{database.resolve()}")
+    since = (start - timedelta(days=1)).date().isoformat()
+    until = (end + timedelta(days=2)).date().isoformat()
+    return [
+        _("The demo's desk is kept in {path}. To look around in it:", path=str(database.resolve())),
+        "  " + _("See its report:"),
+        f"    {setting} inhouse report --since {since} --until {until}",
+        "  " + _("Chat in it as Luca (who asked IT) or as Alice (of the IT Service Desk):"),
+        f"    {setting} inhouse chat --as {LUCA}",
+        f"    {setting} inhouse chat --as {ALICE}",
+    ]

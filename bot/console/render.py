@@ -286,10 +286,33 @@ def story(s: RequestStory, esc: Escape) -> str:
     lines.append(_("History:"))
     for event, actor in s.events:
         lines.append(
-            f"  {format_moment(event.at)} · {event_label(event.kind)}{_event_detail(event.data)}"
-            + (f" · {esc(actor)}" if actor else "")
+            f"  {format_moment(event.at)} · {_event_line(event.kind, event.data, actor, esc)}"
         )
     return "\n".join(lines)
+
+
+def _event_line(kind: str, data: dict[str, object], actor: str | None, esc: Escape) -> str:
+    """One history entry: what happened (to whom, from what to what) and who did it."""
+    by = f" · {esc(actor)}" if actor else ""
+    if kind == "assigned" and data.get("assignee"):
+        name = esc(str(data["assignee"]))
+        if data.get("previous_assignee"):
+            what = _(
+                "reassigned from {previous} to {name}",
+                previous=esc(str(data["previous_assignee"])),
+                name=name,
+            )
+        else:
+            what = _("assigned to {name}", name=name)
+        return what + (" · " + _("by {name}", name=esc(actor)) if actor else "")
+    if kind == "priority_changed" and data.get("previous") and data.get("priority"):
+        what = _(
+            "priority changed: {previous} → {priority}",
+            previous=priority_label(str(data["previous"])),
+            priority=priority_label(str(data["priority"])),
+        )
+        return what + by
+    return f"{event_label(kind)}{_event_detail(data)}{by}"
 
 
 def _event_detail(data: dict[str, object]) -> str:

@@ -4,7 +4,8 @@ One story, played once on its own database (each step is a separate `chat`
 process, as separate people at separate keyboards would be):
 
 1. Luca (Sales) files "Printer on fire", mistypes a team, sends an empty
-   request, then files "Monitor flickers" with the step-by-step form.
+   request, mistypes a command, then files "Monitor flickers" with the
+   step-by-step form, where a wrong answer is asked again.
 2. The admin looks at the outbox and requeues the IT channel's notice.
 3. Alice (IT) sees the new requests in her team's channel and queue, claims IT-1.
 4. Maria (Marketing, not on IT) tries to claim IT-1 too.
@@ -47,10 +48,16 @@ def story(tmp_path_factory: pytest.TempPathFactory, example_desk_db: Path) -> St
         "/request it Printer on fire",
         "/request nosuch Broken chair",
         "/request it",
+        "lsit",
+        "dance",
         "/request",  # the form: team, category, priority, title, description
+        "itt",  # asked again, with the teams
         "it",
+        "cables",  # asked again, with IT's categories
         "hardware",
+        "soon",  # asked again, with the priorities
         "urgent",
+        "Monitor " + "flickers " * 20,  # asked again, with the limit
         "Monitor flickers",
         "Since this morning, every few minutes.",
     )
@@ -83,13 +90,34 @@ def test_empty_request_is_refused_and_files_nothing(story: Story) -> None:
     assert "Filed IT-2: Monitor flickers." in story.luca_files
 
 
+def test_a_typo_gets_a_suggestion_not_the_whole_help(story: Story) -> None:
+    seen = story.luca_files
+    assert "I don't know 'lsit'. Did you mean 'list'?\n" in seen
+    # A word like no command still gets the list of what one can type, once.
+    assert "I don't know 'dance'.\nWhat you can type:" in seen
+    assert seen.count("What you can type:") == 1
+
+
 def test_step_by_step_form(story: Story) -> None:
     seen = story.luca_files
+    teams = (
+        "Team [facilities (Facilities), finance (Finance), hr (People & HR), it (IT Service Desk)]:"
+    )
+    categories = "Category [Hardware, Software, Access, Network]:"
+    priorities = "Priority [urgent, high, normal, low]:"
     prompts = [
-        "Team [facilities (Facilities), finance (Finance), hr (People & HR), "
-        "it (IT Service Desk)]:",
-        "Category [Hardware, Software, Access, Network]:",
-        "Priority [urgent, high, normal, low]:",
+        teams,
+        "⚠ There is no team called 'itt'. Choose one of: facilities, finance, hr, it.",
+        teams,
+        categories,
+        "⚠ IT Service Desk has no category 'cables'. Choose one of: "
+        "Hardware, Software, Access, Network.",
+        categories,
+        priorities,
+        "⚠ There is no priority 'soon'. Choose one of: urgent, high, normal, low.",
+        priorities,
+        "Title:",
+        "⚠ The title is 187 characters long; the limit is 150.",
         "Title:",
         "Description:",
         "Filed IT-2: Monitor flickers. IT Service Desk aims to respond by",
@@ -162,3 +190,36 @@ def test_report_csv_counts_the_requests(story: Story) -> None:
     assert (it["filed"], it["resolved"], it["backlog"]) == ("2", "0", "2")
     assert it["first_response_met"] == "1.000"  # IT-1 was claimed within its standard
     assert rows["finance"]["filed"] == "0"
+
+
+def test_a_held_request_is_not_taken_by_a_claim_and_the_history_says_who_took_it(
+    desk: Inhouse,
+) -> None:
+    desk.chat(LUCA, "/request it Printer on fire")
+    desk.chat(ALICE, "claim IT-1")
+    typed = "claim IT-1\nassign IT-1 me\npriority IT-1 urgent\n/request status IT-1\nquit\n"
+    # Bob reads German by the catalog; this terminal asks for English.
+    bob = desk.ok("chat", "--as", "bob@example.com", "--lang", "en", input=typed)
+    assert "⚠ IT-1 is held by Alice Novak. To take it over: assign IT-1 me\n" in bob
+    assert "IT-1 is with Bob Schulz now." in bob
+    history = bob.split("History:")[1]
+    steps = [
+        " · filed · Luca Rossi\n",
+        " · claimed · Alice Novak\n",
+        " · reassigned from Alice Novak to Bob Schulz · by Bob Schulz\n",
+        " · priority changed: normal → urgent · Bob Schulz\n",
+    ]
+    position = -1
+    for step in steps:
+        found = history.find(step, position + 1)
+        assert found > position, f"missing or out of order: {step!r}\n{history}"
+        position = found
+    assert desk.query("SELECT p.email FROM requests r JOIN people p ON p.id = r.assignee_id") == [
+        ("bob@example.com",)
+    ]
+
+
+def test_input_ending_halfway_through_the_form_files_nothing(desk: Inhouse) -> None:
+    seen = desk.ok("chat", "--as", LUCA, input="/request\nit\nhardware\n")
+    assert "Priority [urgent, high, normal, low]:" in seen
+    assert desk.query("SELECT count(*) FROM requests") == [(0,)]

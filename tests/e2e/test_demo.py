@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,3 +101,50 @@ def test_demo_summary_shows_the_department_pairs(demo: Demo) -> None:
     # Sales asked IT, Marketing asked Finance: one cell each in the matrix.
     assert re.search(r"│ Sales\s*│\s*–\s*│\s*100% · 5 · 1\s*│", summary), summary
     assert re.search(r"│ Marketing\s*│\s*– · 2 · 1\s*│", summary), summary
+
+
+def test_demo_ends_with_the_commands_that_open_its_desk_and_they_work(
+    demo: Demo, tmp_path: Path
+) -> None:
+    out = demo.runs[-1].result.stdout
+    told = out.split("The demo's desk is kept in ", 1)[1]
+    path, _, rest = told.partition(". To look around in it:")
+    assert Path(path) == (demo.machine.workdir / "inhouse-demo.db").resolve()
+    commands = [line.strip() for line in rest.splitlines() if " inhouse " in line]
+    setting = f"DATABASE_URL=sqlite+aiosqlite:///{path}"
+    assert commands == [
+        f"{setting} inhouse report --since 2026-11-22 --until 2026-11-26",
+        f"{setting} inhouse chat --as luca@example.com",
+        f"{setting} inhouse chat --as alice@example.com",
+    ]
+    report = _typed(commands[0], demo.machine, tmp_path)
+    luca = _typed(commands[1], demo.machine, tmp_path, "/request status IT-1\nquit\n")
+    alice = _typed(commands[2], demo.machine, tmp_path, "/request status FIN-1\nquit\n")
+    # The same figures as the demo's own summary, from another folder.
+    assert re.search(r"│ IT Service Desk\s*│ 1\s*│ 1\s*│ 0\s*│", report), report
+    assert re.search(r"│ Finance\s*│ 1\s*│ 0\s*│ 1\s*│", report), report
+    assert "Hello Luca Rossi." in luca and "Rated 5 of 5" in luca, luca
+    # Alice is not on Finance: she cannot see its request, as in Slack.
+    assert "Hello Alice Novak." in alice, alice
+    assert "There is no request FIN-1 that you can see." in alice, alice
+
+
+def _typed(command: str, machine: Inhouse, cwd: Path, input: str = "") -> str:
+    """A line from the demo's output, typed into a shell as it stands."""
+    env = machine.env()
+    del env["DATABASE_URL"]  # only what the printed line sets
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    result = subprocess.run(
+        ["bash", "-c", command],
+        input=input,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stdout + result.stderr, describe(result)
+    return result.stdout

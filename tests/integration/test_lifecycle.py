@@ -83,6 +83,51 @@ async def test_only_the_team_may_claim_and_a_refusal_changes_nothing(desk: Desk)
     assert await events(desk, key) == ["filed"]
 
 
+async def test_claiming_a_request_a_colleague_holds_is_refused_naming_them(desk: Desk) -> None:
+    key = await file_it(desk)
+    await act(desk, "alice@example.com", work.claim, key)
+    before = await queued(desk.sessions)
+    with pytest.raises(Conflict) as refused:
+        await act(desk, "bob@example.com", work.claim, key)
+    assert refused.value.render(str) == (
+        f"{key} is held by Alice IT. To take it over: assign {key} me"
+    )
+    request = await load(desk, key)
+    assert request.assignee is not None and request.assignee.email == "alice@example.com"
+    assert await events(desk, key) == ["filed", "claimed"]
+    assert await queued(desk.sessions) == before
+
+
+async def test_taking_over_says_from_whom_and_keeps_the_first_response(desk: Desk) -> None:
+    key = await file_it(desk)
+    await act(desk, "alice@example.com", work.claim, key)
+    claimed_at = desk.clock.now()
+    desk.clock.advance(timedelta(minutes=30))
+    await act(desk, "bob@example.com", work.take_over, key)
+    request = await load(desk, key)
+    assert request.assignee is not None and request.assignee.email == "bob@example.com"
+    assert request.first_response_at == claimed_at
+    story = await act(desk, "bob@example.com", queries.request_story, key)
+    taken = story.events[-1]
+    assert (taken[0].kind, taken[1]) == ("assigned", "Bob IT")
+    assert taken[0].data == {"assignee": "Bob IT", "previous_assignee": "Alice IT"}
+    # Bob took it himself: nobody needs telling but the team's card.
+    assert [k for k, _ in await queued(desk.sessions)][-1] == "team_card"
+    assert ("assigned", "bob@example.com") not in await queued(desk.sessions)
+
+
+async def test_assigning_records_to_whom_and_priority_from_what_to_what(desk: Desk) -> None:
+    key = await file_it(desk)
+    await act(desk, "alice@example.com", work.assign, key, "bob@example.com")
+    await act(desk, "carol@example.com", work.set_priority, key, "urgent")
+    story = await act(desk, "sam@example.com", queries.request_story, key)
+    assigned, changed = story.events[-2:]
+    assert (assigned[0].kind, assigned[1]) == ("assigned", "Alice IT")
+    assert assigned[0].data == {"assignee": "Bob IT", "previous_assignee": None}
+    assert (changed[0].kind, changed[1]) == ("priority_changed", "Carol Lead")
+    assert changed[0].data == {"previous": "normal", "priority": "urgent"}
+
+
 async def test_unknown_key_is_named_in_the_answer(desk: Desk) -> None:
     with pytest.raises(NotFound) as refused:
         await act(desk, "alice@example.com", work.claim, "it-99")

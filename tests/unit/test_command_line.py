@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.command_line import Command, parse
+from bot.command_line import Command, did_you_mean, parse
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,23 @@ def test_a_team_called_like_a_verb_is_still_reachable_by_filing_text() -> None:
     # "/request list" lists; a team must not be called "list" (the catalog's slug rule
     # allows it, so the words win and the team stays reachable by its aliases).
     assert parse("/request list printers").verb == "list"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("clam", "claim"),
+        ("asign", "assign"),
+        ("reslove", "resolve"),
+        ("RESLOVE", "resolve"),
+        ("lsit", "list"),
+        ("/requets", "/request"),
+        ("priorty", "priority"),
+        ("aiut", "aiuto"),  # the local aliases are known words too
+        ("dance", None),
+        ("thanks", None),
+        ("x", None),
+    ],
+)
+def test_a_typo_is_matched_to_the_word_it_was_meant_to_be(typed: str, meant: str | None) -> None:
+    assert did_you_mean(typed) == meant

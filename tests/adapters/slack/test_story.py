@@ -168,6 +168,50 @@ async def test_survey_answered_by_reaction(slack: SlackWorld) -> None:
     assert "5 of 5" in str(survey.blocks)
 
 
+async def test_claim_on_a_held_request_says_who_holds_it_and_takes_nothing(
+    slack: SlackWorld,
+) -> None:
+    driver, fake = slack.driver, slack.fake
+    await slack.say("U0SAM", "it Printer on fire")
+    await slack.deliver()
+    card = slack.card()
+    await driver.press("U0ALICE", "claim", "IT-1", channel="C0ITDESK", message_ts=card.ts)
+    await slack.eventually(lambda: _status(slack, "IT-1", "in_progress"))
+    await slack.deliver()
+    edits = card.edited
+
+    # Bob presses Claim on the same card: only he is told, and the request stays Alice's.
+    await driver.press("U0BOB", "claim", "IT-1", channel="C0ITDESK", message_ts=card.ts)
+    await slack.eventually(lambda: fake.calls_to("chat.postEphemeral"))
+    told = fake.calls_to("chat.postEphemeral")[-1].args
+    assert (told["user"], told["channel"]) == ("U0BOB", "C0ITDESK")
+    assert told["text"] == "⚠️ IT-1 is held by Alice IT. To take it over: assign IT-1 me"
+    assert "blocks" not in told  # nothing to press that would take it after all
+    await slack.deliver()
+    assert (await slack.request("IT-1")).assignee_id == (await _holder_id(slack, "alice"))
+    assert slack.card().edited == edits
+
+    # Taking it over is said out loud, and the history says who gave it to whom.
+    taken = await slack.say("U0BOB", "assign IT-1 me")
+    assert taken == "IT-1 is with Bob IT now."
+    assert await slack.say("U0BOB", "priority IT-1 urgent") == "IT-1 is urgent now."
+    story = await slack.say("U0SAM", "status IT-1")
+    assert "claimed · Alice IT" in story
+    assert "reassigned from Alice IT to Bob IT · by Bob IT" in story
+    assert "priority changed: normal → urgent · Bob IT" in story
+
+
+async def _holder_id(slack: SlackWorld, name: str) -> int:
+    from sqlalchemy import select
+
+    from models.directory import Person
+
+    async with slack.runtime.sessions() as session:
+        found = await session.scalar(select(Person.id).where(Person.email == f"{name}@example.com"))
+        assert found is not None
+        return found
+
+
 async def _status(slack: SlackWorld, key: str, status: str) -> bool:
     try:
         return (await slack.request(key)).status == status

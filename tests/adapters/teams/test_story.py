@@ -138,3 +138,37 @@ async def test_survey_by_reaction(teams: TeamsWorld) -> None:
     assert (await teams.request("IT-1")).status == "closed"
     answered = [a for a in teams.to("a:1sam") if a["id"] == survey["id"]][-1]
     assert "5 of 5" in card_text(answered)
+
+
+async def test_claim_on_a_held_request_says_who_holds_it_and_takes_nothing(
+    teams: TeamsWorld,
+) -> None:
+    driver, connector = teams.driver, teams.connector
+    await driver.install_in_team("alice")
+    await driver.say("sam", "request it Printer on fire")
+    await teams.deliver()
+    card_id = [s for s in teams.channel_posts() if s.op in ("send", "reply")][-1].activity_id
+    await driver.submit(
+        "alice", {"action": "claim", "key": "IT-1"}, reply_to=card_id, in_channel=True
+    )
+    await teams.deliver()
+    alice = (await teams.request("IT-1")).assignee_id
+    sent = len(connector.sent)
+
+    # Bob presses Claim on the same card: he is told who holds it; nothing changes.
+    await driver.submit(
+        "bob", {"action": "claim", "key": "IT-1"}, reply_to=card_id, in_channel=True
+    )
+    await teams.deliver()
+    answer = card_text(connector.sent[-1].activity)
+    assert "IT\\\\-1 is held by Alice IT. To take it over: assign IT\\\\-1 me" in answer
+    assert len(connector.sent) == sent + 1  # that answer only: the card was not edited
+    assert (await teams.request("IT-1")).assignee_id == alice
+
+    # Taking it over is said out loud, and the history says who gave it to whom.
+    await driver.say("bob", "assign IT-1 me")
+    assert "IT-1 is with Bob IT now." in card_text(connector.sent[-1].activity)
+    assert (await teams.request("IT-1")).assignee_id != alice
+    await driver.say("sam", "status IT-1")
+    story = card_text(connector.sent[-1].activity)
+    assert "reassigned from Alice IT to Bob IT · by Bob IT" in story
