@@ -370,7 +370,7 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
         from bot.slack.socket_mode import socket_mode
 
         runtime.socket_mode = socket_mode(bolt, config.slack_app_token, runtime.traffic)
-        log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
+        log.info("slack: Socket Mode on (SLACK_APP_TOKEN set; `serve` holds the connection)")
     if not config.slack_signing_secret:
         log.info("slack: POST /slack/events off (no SLACK_SIGNING_SECRET to verify it with)")
     return True

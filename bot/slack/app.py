@@ -187,7 +187,9 @@ def mount(
     web_app.router.add_get(REDIRECT_PATH, redirect)
 
 
-def _mount_events(web_app: web.Application, slack_app: AsyncApp, verifier: SignatureVerifier) -> None:
+def _mount_events(
+    web_app: web.Application, slack_app: AsyncApp, verifier: SignatureVerifier
+) -> None:
     async def slack_events(request: web.Request) -> web.Response:
         # Verified on the raw bytes before anything is parsed (bot.slack.gate).
         admitted = await admit(request, verifier)

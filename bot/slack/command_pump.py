@@ -103,9 +103,7 @@ class CommandPump:
         async with self._desk.sessions.begin() as session:
             attempts = await inbox.failed(session, command)
             # Given up on, not carried out: delivered again, it is tried afresh.
-            if attempts < MAX_ATTEMPTS or not await inbox.take(
-                session, command, carried_out=False
-            ):
+            if attempts < MAX_ATTEMPTS or not await inbox.take(session, command, carried_out=False):
                 return
         # What they typed only at DEBUG: logs at INFO and above carry no message text.
         log.error("gave up on a quick-file of %s after %d attempts", command.user_id, attempts)
@@ -151,10 +149,12 @@ class CommandPump:
         for command in taken:
             answer = self._desk.in_known_language(
                 command.user_id,
-                lambda: "✅ "
-                + _(
-                    "That command reached the desk twice and was carried out once. "
-                    "/request list shows your requests."
+                lambda: (
+                    "✅ "
+                    + _(
+                        "That command reached the desk twice and was carried out once. "
+                        "/request list shows your requests."
+                    )
                 ),
             )
             await self._reply(command, answer, await self._client_for(command.workspace))

@@ -111,7 +111,9 @@ def event(event: dict[str, Any]) -> dict[str, Any]:
 
 def acks(fake: FakeSlack, envelope: dict[str, Any]) -> list[Any]:
     """What the app sent back for this envelope, one entry per acknowledgement."""
-    return [a.get("payload") for a in fake.socket_acks if a["envelope_id"] == envelope["envelope_id"]]
+    return [
+        a.get("payload") for a in fake.socket_acks if a["envelope_id"] == envelope["envelope_id"]
+    ]
 
 
 async def acked(world: SlackWorld, envelope: dict[str, Any], within: float = 5.0) -> Any:
@@ -125,8 +127,10 @@ async def reconnected(world: SlackWorld, connections: int) -> None:
     """slack_sdk asked for a new URL, and exactly one connection is open again."""
     fake = world.fake
     await fake.wait_for(
-        lambda: len(fake.calls_to("apps.connections.open")) == connections
-        and fake.socket_connections == 1,
+        lambda: (
+            len(fake.calls_to("apps.connections.open")) == connections
+            and fake.socket_connections == 1
+        ),
         timeout=RECONNECT_SECONDS,
     )
 
@@ -177,9 +181,7 @@ def test_the_socket_mode_manifest_differs_only_in_what_socket_mode_changes() -> 
     assert socket["settings"].pop("socket_mode_enabled") is True
     for command_entry in over_http["features"]["slash_commands"]:
         assert command_entry.pop("url").endswith("/slack/events")
-    assert over_http["settings"]["event_subscriptions"].pop("request_url").endswith(
-        "/slack/events"
-    )
+    assert over_http["settings"]["event_subscriptions"].pop("request_url").endswith("/slack/events")
     assert over_http["settings"]["interactivity"].pop("request_url").endswith("/slack/events")
     assert [u.split("/", 3)[-1] for u in over_http["oauth_config"].pop("redirect_urls")] == [
         "slack/oauth_redirect"
