@@ -1366,7 +1366,10 @@ class FakeSlack:
                     self.warnings.append(f"socket: not an acknowledgement: {frame.data[:200]!r}")
                     continue
                 self.socket_acks.append(sent)
-                connection.unacked.pop(str(sent["envelope_id"]), None)
+                # An envelope id is the app's, not the connection's: a client that
+                # moved to a new connection meanwhile acknowledges over that one.
+                for each in self._connections:
+                    each.unacked.pop(str(sent["envelope_id"]), None)
         finally:
             self._connections.remove(connection)
             for envelope in connection.unacked.values():

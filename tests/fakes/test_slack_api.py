@@ -597,14 +597,15 @@ async def test_socket_mode_with_the_real_client(slack: FakeSlack, client: AsyncW
 
 
 class SocketApp:
-    """slack_sdk's own Socket Mode client, pinging often so a lost connection is
-    noticed quickly, acknowledging every envelope it gets."""
+    """slack_sdk's own Socket Mode client, pinging every second so a lost connection
+    is noticed quickly (not faster: four missed pongs make it reconnect, and a busy
+    test machine can be slow to answer), acknowledging every envelope it gets."""
 
     def __init__(self, slack: FakeSlack) -> None:
         self.client = SocketModeClient(
             app_token=slack.app_token,
             web_client=AsyncWebClient(base_url=slack.url),
-            ping_interval=0.2,
+            ping_interval=1.0,
         )
         self.received: list[SocketModeRequest] = []
         self.client.socket_mode_request_listeners.append(self.acknowledge)  # type: ignore[arg-type]
