@@ -222,6 +222,31 @@ async def test_socket_mode_alone_files_and_works_a_request(socket_only: SlackWor
     assert "is on it" in world.dms("U0SAM")[-1].text
 
 
+async def test_with_a_signing_secret_too_both_ways_in_work(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> None:
+    async with running(
+        tmp_path, sqlite_template, unused_tcp_port, slack_app_token=FakeSlack.app_token
+    ) as world:
+        await world.runtime.socket_mode.connect_async()
+        await world.fake.wait_for(lambda: world.fake.socket_connected)
+        assert "Filed IT-1: Over HTTP." in await world.say("U0SAM", "it Over HTTP")
+        url = world.fake.new_response_url()
+        filed = command(world.fake, "U0SAM", "it Over the socket", url)
+        await world.fake.socket_send(filed)
+        assert await acked(world, filed) == FILING
+        await world.eventually(lambda: world.fake.responses[url])
+        assert "Filed IT-2: Over the socket." in world.fake.responses[url][0]["text"]
+        # A forged post is still refused at the HTTP door.
+        forged = await world.driver.post(
+            world.driver.command_body("U0SAM", "it Forged"),
+            "application/x-www-form-urlencoded",
+            secret="wrong",
+        )
+        assert forged.status == 401
+        assert await titles(world) == ["Over HTTP", "Over the socket"]
+
+
 async def _has(world: SlackWorld, key: str, kind: str) -> bool:
     return kind in await kinds(world, key)
 
