@@ -7,6 +7,7 @@ clients, channels and the scheduler, and hands them to the code that needs them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -316,13 +317,18 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
 
 
 async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) -> bool:
-    """Whether Slack is on (listening, and delivering once it has a bot token)."""
-    if not config.slack_signing_secret or not (
+    """Whether Slack is on (listening, and delivering once it has a bot token).
+
+    Slack reaches the desk over Socket Mode (SLACK_APP_TOKEN), over HTTP (signed
+    with SLACK_SIGNING_SECRET), or both; either is enough.
+    """
+    if not (config.slack_app_token or config.slack_signing_secret) or not (
         config.slack_bot_token or (config.slack_client_id and config.slack_client_secret)
     ):
         log.info(
-            "channel slack: off (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, "
-            "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
+            "channel slack: off (set SLACK_BOT_TOKEN and SLACK_APP_TOKEN for Socket Mode, "
+            "or SLACK_SIGNING_SECRET for HTTP; several workspaces: SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET instead of SLACK_BOT_TOKEN)"
         )
         return False
     from bot.inbox_writer import InboxWriter
@@ -375,8 +381,10 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
     if config.slack_app_token:
         from bot.slack.socket_mode import socket_mode
 
-        runtime.socket_mode = socket_mode(bolt, config.slack_app_token)
-        log.info("slack: Socket Mode on (SLACK_APP_TOKEN set)")
+        runtime.socket_mode = socket_mode(bolt, config.slack_app_token, runtime.traffic)
+        log.info("slack: Socket Mode on (SLACK_APP_TOKEN set; `serve` holds the connection)")
+    if not config.slack_signing_secret:
+        log.info("slack: POST /slack/events off (no SLACK_SIGNING_SECRET to verify it with)")
     return True
 
 
@@ -463,8 +471,14 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", config.port).start()
         log.info("listening on http://0.0.0.0:%s (GET /healthz)", config.port)
-    if runtime.socket_mode is not None:
-        await runtime.socket_mode.connect_async()
+    connecting = None
+    if runtime.socket_mode is not None and with_web:
+        # The serving process holds the connection (workers have no command pump).
+        # In the background: while Slack cannot be reached slack_sdk keeps trying,
+        # and everything else serves meanwhile.
+        connecting = asyncio.create_task(
+            runtime.socket_mode.connect_async(), name="slack-socket-mode"
+        )
     jobs = None
     if with_scheduler:
         jobs = Jobs(
@@ -486,6 +500,10 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
     log.info("shutting down")
     if jobs is not None:
         await jobs.stop()
+    if connecting is not None:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
     if runner is not None:
         await runner.cleanup()
     await runtime.close()

@@ -4,14 +4,16 @@ Slack gives an acknowledgement 3 seconds, and the person behind it waits for
 every millisecond; a team card posted or a queued quick-file filed 50 ms later
 makes no difference to anyone. They share one event loop, so the background
 work (the command pump, the outbox dispatch) asks `lull()` before each item:
-it goes on when no request is being answered, or after `patience` at the latest,
-so it is never starved for long under sustained load.
+it goes on when no request is being answered (over HTTP, or an envelope over
+Slack's Socket Mode connection), or after `patience` at the latest, so it is
+never starved for long under sustained load.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -26,18 +28,25 @@ class Traffic:
         self._quiet = asyncio.Event()
         self._quiet.set()
 
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """While inside, one interactive request is being answered (an HTTP request,
+        or a Socket Mode envelope: bot.slack.socket_mode)."""
         self._in_flight += 1
         self._quiet.clear()
         try:
-            return await handler(request)
+            yield
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._quiet.set()
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        with self.answering():
+            return await handler(request)
 
     async def lull(self) -> bool:
         """Wait for a lull; True if there was one, False if patience ran out."""

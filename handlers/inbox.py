@@ -3,7 +3,10 @@
 See models.inbox for why a command waits here between the acknowledgement and
 the work. Taking a command deletes it in the caller's transaction, the one that
 carries it out: the command and its effects land together, so it is done once,
-even with several processes taking from the same inbox.
+even with several processes taking from the same inbox. Its delivery key is kept
+beyond the inbox row (as an inbound key), so the platform delivering the same
+command again after it was carried out (Slack sends a Socket Mode envelope again
+when its acknowledgement was lost) is recognised as a repeat, not done twice.
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.inbox import DELIVERY_KEY_MAX, PendingCommand
+from models.outbox import InboundKey
+
+# Inbound keys are this long at most (models.outbox.InboundKey).
+_INBOUND_KEY_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,9 @@ class Accepted:
     text: str
     reply_address: str
     received_at: datetime
+    delivery_key: str = ""
+    # Delivered again after the same command was carried out: answer, do not act.
+    repeat: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,10 @@ async def waiting(session: AsyncSession, platform: str, limit: int) -> list[Acce
             PendingCommand.text,
             PendingCommand.reply_address,
             PendingCommand.received_at,
+            PendingCommand.delivery_key,
+            InboundKey.key.is_not(None),
         )
+        .outerjoin(InboundKey, InboundKey.key == _done_key_sql())
         .where(PendingCommand.platform == platform)
         .order_by(PendingCommand.id)
         .limit(limit)
@@ -98,12 +112,38 @@ async def waiting(session: AsyncSession, platform: str, limit: int) -> list[Acce
     return [Accepted(*row) for row in rows]
 
 
-async def take(session: AsyncSession, command: Accepted) -> bool:
-    """Claim a command for this transaction; False when another process took it."""
+def _done_key(command: Accepted) -> str:
+    """The inbound key that says a command was carried out."""
+    return f"command:{command.platform}:{command.delivery_key}"[:_INBOUND_KEY_MAX]
+
+
+def _done_key_sql() -> ColumnElement[str]:
+    """`_done_key` of a pending command, in SQL."""
+    return func.substr(
+        literal("command:") + PendingCommand.platform + literal(":") + PendingCommand.delivery_key,
+        1,
+        _INBOUND_KEY_MAX,
+    )
+
+
+async def take(session: AsyncSession, command: Accepted, *, carried_out: bool = True) -> bool:
+    """Claim a command for this transaction; False when another process took it.
+
+    Unless it is a repeat, or is given up on (`carried_out=False`, so a delivery of
+    it again is tried afresh), its delivery key is kept as done, in this transaction.
+    """
     taken = await session.scalar(
         delete(PendingCommand).where(PendingCommand.id == command.id).returning(PendingCommand.id)
     )
-    return taken is not None
+    if taken is None:
+        return False
+    if carried_out and not command.repeat:
+        session.add(InboundKey(key=_done_key(command), seen_at=command.received_at))
+        # Here, not inside the work's savepoint: a repeat read before its first
+        # delivery was carried out fails the whole transaction, and is recognised
+        # as a repeat when it is read again.
+        await session.flush()
+    return True
 
 
 async def failed(session: AsyncSession, command: Accepted) -> int:

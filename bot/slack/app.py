@@ -46,7 +46,8 @@ BOT_SCOPES = [
 
 @dataclass(frozen=True)
 class SlackConfig:
-    signing_secret: str
+    # None in Socket Mode alone: nothing arrives over HTTP, so nothing is verified.
+    signing_secret: str | None
     api_url: str
     bot_token: str | None = None
     client_id: str | None = None
@@ -84,7 +85,7 @@ def build_slack_app(
         if sealer is None:
             raise SecretKeyError(missing_key_message())
         app = AsyncApp(
-            signing_secret=config.signing_secret,
+            signing_secret=config.signing_secret or "",
             client=client,
             oauth_settings=AsyncOAuthSettings(
                 client_id=config.client_id,
@@ -109,7 +110,9 @@ def build_slack_app(
             ),
         )
     else:
-        app = AsyncApp(token=config.bot_token, signing_secret=config.signing_secret, client=client)
+        app = AsyncApp(
+            token=config.bot_token, signing_secret=config.signing_secret or "", client=client
+        )
     bolt = app
 
     async def client_for(workspace: str | None) -> AsyncWebClient:
@@ -158,21 +161,16 @@ async def installed_bot_token(
 
 
 def mount(
-    web_app: web.Application, slack_app: AsyncApp, pump: CommandPump, signing_secret: str
+    web_app: web.Application, slack_app: AsyncApp, pump: CommandPump, signing_secret: str | None
 ) -> None:
-    """POST /slack/events for everything Slack sends; the OAuth pages when on; the
-    command pump runs while the web app serves."""
+    """POST /slack/events for everything Slack sends, when there is a signing secret
+    to verify it with; the OAuth pages when on; the command pump runs while the web
+    app serves."""
     web_app.cleanup_ctx.append(pump.lifespan)
-    verifier = SignatureVerifier(signing_secret)
-
-    async def slack_events(request: web.Request) -> web.Response:
-        # Verified on the raw bytes before anything is parsed (bot.slack.gate).
-        admitted = await admit(request, verifier)
-        if isinstance(admitted, web.Response):
-            return admitted
-        return await to_aiohttp_response(await slack_app.async_dispatch(admitted))
-
-    web_app.router.add_post(EVENTS_PATH, slack_events)
+    # Without a signing secret (Socket Mode alone) nothing could tell Slack's posts
+    # from anybody's: POST /slack/events is not served at all (404).
+    if signing_secret:
+        _mount_events(web_app, slack_app, SignatureVerifier(signing_secret))
     flow = slack_app.oauth_flow
     if flow is None:
         return
@@ -187,3 +185,16 @@ def mount(
 
     web_app.router.add_get(INSTALL_PATH, install)
     web_app.router.add_get(REDIRECT_PATH, redirect)
+
+
+def _mount_events(
+    web_app: web.Application, slack_app: AsyncApp, verifier: SignatureVerifier
+) -> None:
+    async def slack_events(request: web.Request) -> web.Response:
+        # Verified on the raw bytes before anything is parsed (bot.slack.gate).
+        admitted = await admit(request, verifier)
+        if isinstance(admitted, web.Response):
+            return admitted
+        return await to_aiohttp_response(await slack_app.async_dispatch(admitted))
+
+    web_app.router.add_post(EVENTS_PATH, slack_events)

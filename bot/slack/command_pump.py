@@ -29,6 +29,7 @@ from bot.slack.mrkdwn import escape
 from bot.slack.retries import retry_handlers
 from handlers import inbox
 from models.directory import Person
+from models.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class CommandPump:
     async def _failed(self, command: inbox.Accepted) -> None:
         async with self._desk.sessions.begin() as session:
             attempts = await inbox.failed(session, command)
-            if attempts < MAX_ATTEMPTS or not await inbox.take(session, command):
+            # Given up on, not carried out: delivered again, it is tried afresh.
+            if attempts < MAX_ATTEMPTS or not await inbox.take(session, command, carried_out=False):
                 return
         # What they typed only at DEBUG: logs at INFO and above carry no message text.
         log.error("gave up on a quick-file of %s after %d attempts", command.user_id, attempts)
@@ -122,6 +124,11 @@ class CommandPump:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
     async def _carry_out(self, batch: list[inbox.Accepted]) -> int:
+        repeats = [command for command in batch if command.repeat]
+        if repeats:
+            batch = [command for command in batch if not command.repeat]
+            done = await self._answer_repeats(repeats)
+            return done + (await self._carry_out(batch) if batch else 0)
         claimed = []
         clients: dict[int, AsyncWebClient] = {}
         for command in batch:
@@ -132,6 +139,26 @@ class CommandPump:
         for command, answer in answers:
             await self._reply(command, answer, clients[command.id])
         return len(answers)
+
+    async def _answer_repeats(self, repeats: list[inbox.Accepted]) -> int:
+        """Slack delivered these again after they were carried out (its Socket Mode
+        envelope was not acknowledged in time): take them without acting again, and
+        tell the person, whose second "Filing…" would otherwise stay unanswered."""
+        async with self._desk.sessions.begin() as session:
+            taken = [command for command in repeats if await inbox.take(session, command)]
+        for command in taken:
+            answer = self._desk.in_known_language(
+                command.user_id,
+                lambda: (
+                    "✅ "
+                    + _(
+                        "That command reached the desk twice and was carried out once. "
+                        "/request list shows your requests."
+                    )
+                ),
+            )
+            await self._reply(command, answer, await self._client_for(command.workspace))
+        return len(taken)
 
     def _work(self, parsed: Command) -> Work[str]:
         async def work(session: AsyncSession, person: Person) -> str:

@@ -34,10 +34,17 @@ seeds a message from a person; ``fail_next(..., disconnect=True)`` drops the
 connection.
 
 Socket Mode: ``apps.connections.open`` (with the app-level token ``app_token``,
-as Slack requires) returns a ``ws://`` URL on the fake; a client that connects
-gets Slack's ``hello``. ``socket_send`` pushes an envelope (or any frame) to the
-connected clients, as Slack pushes events; ``socket_acks`` keeps what they sent
-back, in order.
+as Slack requires) returns a ``ws://`` URL on the fake, good for one connection; a
+client that connects gets Slack's ``hello``. ``socket_send`` pushes an envelope (or
+any frame) to the newest connection, as Slack pushes each envelope to one of the
+app's connections; ``socket_acks`` keeps what they sent back, in order.
+``socket_disconnect(reason)`` sends Slack's ``disconnect`` message and closes the
+connection itself a while later unless the client has; ``socket_cut()`` ends every
+connection abruptly (no close frame), and ``socket_send(..., then_cut=True)`` ends
+the connection right after the envelope, so its acknowledgement is lost. An
+envelope not acknowledged when its connection ends is sent again on the next one,
+with ``retry_attempt`` counting up and ``retry_reason`` "timeout" (Slack documents
+retries for Events API envelopes; the fake retries every kind, which is harsher).
 
 OAuth: ``approve_install(authorize_url)`` is Slack's consent page saying yes (it
 returns the code Slack would hand the redirect URL); ``oauth.v2.access`` then
@@ -51,6 +58,7 @@ this fake is the second, independent check of Slack's documented limits.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -235,6 +243,17 @@ class _Failure:
     retry_after: int | None
     disconnect: bool
     remaining: int
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One Socket Mode connection, and the envelopes it has not acknowledged yet."""
+
+    socket: web.WebSocketResponse
+    request: web.Request
+    unacked: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Going down: whatever it sends now is lost on the way.
+    cut: bool = False
 
 
 @dataclass
@@ -882,8 +901,12 @@ class FakeSlack:
         self.responses: dict[str, list[dict[str, Any]]] = {}
         # What Socket Mode clients sent back (acknowledgements), in order.
         self.socket_acks: list[dict[str, Any]] = []
-        self._sockets: list[web.WebSocketResponse] = []
+        self._connections: list[_Connection] = []
         self._socket_tickets: set[str] = set()
+        # Envelopes whose connection ended before they were acknowledged: sent again
+        # on the next connection.
+        self._redeliver: list[dict[str, Any]] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
         self._triggers: dict[str, _Trigger] = {}
         self._response_born: dict[str, float] = {}
@@ -947,8 +970,10 @@ class FakeSlack:
         self._base = f"http://{host}:{port}"
 
     async def stop(self) -> None:
-        for socket in list(self._sockets):
-            await socket.close()
+        for task in list(self._closing):
+            task.cancel()
+        for connection in list(self._connections):
+            await connection.socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1068,16 +1093,58 @@ class FakeSlack:
     @property
     def socket_connected(self) -> bool:
         """A Socket Mode client is connected (and has been sent ``hello``)."""
-        return bool(self._sockets)
+        return bool(self._connections)
 
-    async def socket_send(self, frame: str | dict[str, Any]) -> None:
-        """Push a frame to every connected Socket Mode client, as Slack pushes an
-        envelope: a dict is sent as JSON, a string as it is (garbage included)."""
-        if not self._sockets:
+    @property
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections are open now."""
+        return len(self._connections)
+
+    async def socket_send(self, frame: str | dict[str, Any], *, then_cut: bool = False) -> None:
+        """Push a frame to the newest Socket Mode connection, as Slack pushes an
+        envelope: a dict is sent as JSON, a string as it is (garbage included).
+
+        ``then_cut`` ends that connection right after the frame has gone out, without
+        a close frame: the client receives the envelope but its acknowledgement is
+        lost, so the envelope is sent again on the next connection.
+        """
+        if not self._connections:
             raise AssertionError("no Socket Mode client is connected")
+        connection = self._connections[-1]
+        if isinstance(frame, dict) and isinstance(frame.get("envelope_id"), str):
+            connection.unacked[frame["envelope_id"]] = frame
         text = frame if isinstance(frame, str) else json.dumps(frame)
-        for socket in list(self._sockets):
-            await socket.send_str(text)
+        if then_cut:
+            connection.cut = True
+        await connection.socket.send_str(text)
+        if then_cut and connection.request.transport is not None:
+            connection.request.transport.close()  # what was written goes out first
+
+    async def socket_cut(self) -> None:
+        """End every Socket Mode connection abruptly, as a dropped network or a
+        restarted proxy does: no close frame, and nothing more from either side."""
+        for connection in list(self._connections):
+            connection.cut = True
+            if connection.request.transport is not None:
+                connection.request.transport.abort()
+
+    async def socket_disconnect(
+        self, reason: str = "refresh_requested", *, close_after: float = 10.0
+    ) -> None:
+        """Slack's notice that it is about to close the connections (``warning``,
+        ``refresh_requested``, ...): a client should open a new one. Slack closes the
+        old connection itself ``close_after`` seconds later if the client has not."""
+        for connection in list(self._connections):
+            await connection.socket.send_json(
+                {"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}}
+            )
+            task = asyncio.create_task(self._close_later(connection, close_after))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, connection: _Connection, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await connection.socket.close()
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -1275,15 +1342,20 @@ class FakeSlack:
         await socket.send_json(
             {
                 "type": "hello",
-                "num_connections": len(self._sockets) + 1,
+                "num_connections": len(self._connections) + 1,
                 "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
                 "connection_info": {"app_id": APP_ID},
             }
         )
-        self._sockets.append(socket)
+        connection = _Connection(socket, request)
+        self._connections.append(connection)
         try:
+            pending, self._redeliver = self._redeliver, []
+            for envelope in pending:
+                connection.unacked[envelope["envelope_id"]] = envelope
+                await socket.send_json(envelope)
             async for frame in socket:
-                if frame.type != WSMsgType.TEXT:
+                if frame.type != WSMsgType.TEXT or connection.cut:
                     continue
                 try:
                     sent = json.loads(frame.data)
@@ -1294,8 +1366,21 @@ class FakeSlack:
                     self.warnings.append(f"socket: not an acknowledgement: {frame.data[:200]!r}")
                     continue
                 self.socket_acks.append(sent)
+                # An envelope id is the app's, not the connection's: a client that
+                # moved to a new connection meanwhile acknowledges over that one.
+                for each in self._connections:
+                    each.unacked.pop(str(sent["envelope_id"]), None)
         finally:
-            self._sockets.remove(socket)
+            self._connections.remove(connection)
+            for envelope in connection.unacked.values():
+                attempt = envelope.get("retry_attempt")
+                self._redeliver.append(
+                    {
+                        **envelope,
+                        "retry_attempt": (attempt if isinstance(attempt, int) else 0) + 1,
+                        "retry_reason": "timeout",
+                    }
+                )
         return socket
 
     # ------------------------------------------------------------------ model helpers

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
+from aiohttp import WSMsgType
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -592,3 +594,97 @@ async def test_socket_mode_with_the_real_client(slack: FakeSlack, client: AsyncW
         await socket.close()
     assert [r.envelope_id for r in received] == ["E1"]
     assert slack.socket_acks == [{"envelope_id": "E1", "payload": {"text": "hi"}}]
+
+
+class SocketApp:
+    """slack_sdk's own Socket Mode client, pinging every second so a lost connection
+    is noticed quickly (not faster: four missed pongs make it reconnect, and a busy
+    test machine can be slow to answer), acknowledging every envelope it gets."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        self.client = SocketModeClient(
+            app_token=slack.app_token,
+            web_client=AsyncWebClient(base_url=slack.url),
+            ping_interval=1.0,
+        )
+        self.received: list[SocketModeRequest] = []
+        self.client.socket_mode_request_listeners.append(self.acknowledge)  # type: ignore[arg-type]
+
+    async def acknowledge(self, client: SocketModeClient, request: SocketModeRequest) -> None:
+        self.received.append(request)
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+
+
+@pytest.fixture
+async def socket_app(slack: FakeSlack) -> AsyncIterator[SocketApp]:
+    app = SocketApp(slack)
+    await app.client.connect()
+    await slack.wait_for(lambda: slack.socket_connected)
+    try:
+        yield app
+    finally:
+        await app.client.close()
+
+
+def envelope(envelope_id: str) -> dict[str, Any]:
+    return {
+        "type": "events_api",
+        "envelope_id": envelope_id,
+        "accepts_response_payload": False,
+        "payload": {"type": "event_callback", "event_id": f"Ev{envelope_id}", "event": {}},
+    }
+
+
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning"])
+async def test_socket_disconnect_message_makes_the_client_move_to_a_new_connection(
+    slack: FakeSlack, socket_app: SocketApp, reason: str
+) -> None:
+    await slack.socket_disconnect(reason)
+    # A new URL, a new connection, and the old one closed by the client itself.
+    await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) == 2)
+    await slack.wait_for(lambda: slack.socket_connections == 1)
+    await slack.socket_send(envelope("E2"))
+    await slack.wait_for(lambda: bool(slack.socket_acks))
+    assert [a["envelope_id"] for a in slack.socket_acks] == ["E2"]
+
+
+async def test_socket_disconnect_closes_the_connection_a_client_keeps(slack: FakeSlack) -> None:
+    opened = await AsyncWebClient(base_url=slack.url).apps_connections_open(
+        app_token=slack.app_token
+    )
+    async with aiohttp.ClientSession() as http, http.ws_connect(opened["url"]) as socket:
+        assert (await socket.receive_json())["type"] == "hello"
+        await slack.socket_disconnect("warning", close_after=0.1)
+        assert await socket.receive_json() == {
+            "type": "disconnect",
+            "reason": "warning",
+            "debug_info": {"host": "fake-slack"},
+        }
+        assert (await socket.receive(timeout=2)).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    # A URL is good for one connection.
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(opened["url"])
+
+
+async def test_an_envelope_whose_ack_was_lost_comes_again_on_the_next_connection(
+    slack: FakeSlack, socket_app: SocketApp
+) -> None:
+    await slack.socket_send(envelope("E1"), then_cut=True)
+    # The client got it, but its acknowledgement went nowhere; it reconnects, and
+    # Slack sends the envelope again, saying it is a retry.
+    await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) == 2)
+    await slack.wait_for(lambda: bool(slack.socket_acks))
+    assert [(r.envelope_id, r.retry_attempt) for r in socket_app.received] == [
+        ("E1", None),
+        ("E1", 1),
+    ]
+    assert socket_app.received[1].retry_reason == "timeout"
+    assert [a["envelope_id"] for a in slack.socket_acks] == ["E1"]
+    # Acknowledged now: a further reconnect does not bring it back.
+    await slack.socket_cut()
+    await slack.wait_for(lambda: len(slack.calls_to("apps.connections.open")) == 3)
+    await slack.wait_for(lambda: slack.socket_connected)
+    await slack.socket_send(envelope("E3"))
+    await slack.wait_for(lambda: len(slack.socket_acks) == 2)
+    assert [r.envelope_id for r in socket_app.received] == ["E1", "E1", "E3"]

@@ -6,8 +6,12 @@ import asyncio
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.socket_mode import socket_mode
 from bot.traffic import Traffic
+from tests.fakes.slack_api import FakeSlack
 
 
 async def test_background_work_waits_until_no_request_is_being_answered() -> None:
@@ -47,3 +51,54 @@ async def test_under_sustained_traffic_background_work_goes_on_after_its_patienc
     assert await traffic.lull() is False
     assert 0.09 <= loop.time() - started < 1.0
     answering.cancel()
+
+
+async def test_a_socket_mode_envelope_being_answered_holds_background_work_back() -> None:
+    """Interactive traffic over Slack's Socket Mode connection counts as much as a
+    request over HTTP: background work waits while an envelope is being answered."""
+    traffic = Traffic(patience=5.0)
+    answering = asyncio.Event()
+    release = asyncio.Event()
+    async with FakeSlack() as slack:
+        app = AsyncApp(
+            client=AsyncWebClient(base_url=slack.url, token=slack.token), signing_secret=""
+        )
+
+        @app.command("/request")
+        async def slow(ack: AsyncAck) -> None:
+            answering.set()
+            await release.wait()
+            await ack(text="done")
+
+        handler = socket_mode(app, slack.app_token, traffic)
+        await handler.connect_async()
+        try:
+            await slack.wait_for(lambda: slack.socket_connected)
+            assert await asyncio.wait_for(traffic.lull(), 1.0) is True  # nothing in flight
+            await slack.socket_send(
+                {
+                    "type": "slash_commands",
+                    "envelope_id": "E1",
+                    "accepts_response_payload": True,
+                    "payload": {
+                        "team_id": "T0TEAM",
+                        "channel_id": "C0GENERAL",
+                        "user_id": "U0SAM",
+                        "command": "/request",
+                        "text": "list",
+                        "api_app_id": "A0INHOUSE",
+                        "response_url": slack.new_response_url(),
+                        "trigger_id": slack.new_trigger_id("U0SAM"),
+                    },
+                }
+            )
+            await asyncio.wait_for(answering.wait(), 5.0)
+            waiting = asyncio.create_task(traffic.lull())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            release.set()
+            assert await asyncio.wait_for(waiting, 2.0) is True  # a lull, not impatience
+            await slack.wait_for(lambda: bool(slack.socket_acks))
+        finally:
+            await handler.close_async()
+    assert slack.socket_acks == [{"envelope_id": "E1", "payload": {"text": "done"}}]

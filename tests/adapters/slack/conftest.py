@@ -140,7 +140,7 @@ async def running(
             _env_file=None,  # type: ignore[call-arg]
             database_url=f"sqlite+aiosqlite:///{database}",
             slack_bot_token=fake.token,
-            slack_signing_secret=SECRET,
+            slack_signing_secret=settings.pop("slack_signing_secret", SECRET),
             slack_api_url=fake.url,
             **settings,
         )
