@@ -31,16 +31,21 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+# What each workspace grants at install; deploy/slack-manifest.yml asks for the same
+# (tests/adapters/slack/test_scopes.py holds them together, and the fake Slack grants
+# exactly these, refusing any method whose scope is missing).
 BOT_SCOPES = [
     "commands",
     "chat:write",
     "im:write",
     "im:history",
+    "mpim:history",
     "channels:history",
     "groups:history",
     "reactions:read",
     "users:read",
     "users:read.email",
+    "files:write",
 ]
 
 

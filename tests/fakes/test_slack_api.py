@@ -31,12 +31,21 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack_api import Call, FakeSlack
+from tests.fakes.slack_api import METHOD_SCOPES, Call, FakeSlack
+
+# Every scope any method needs: the fake's own tests call methods the app never does.
+EVERY_SCOPE = sorted(
+    {
+        scope
+        for needed in METHOD_SCOPES.values()
+        for scope in (needed.values() if isinstance(needed, dict) else needed)
+    }
+)
 
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
+    async with FakeSlack(scopes=EVERY_SCOPE) as fake:
         fake.add_channel("C1", "general")
         fake.add_user(
             "U1", email="ana@example.com", name="ana", real_name="Ana Lima", tz="America/Sao_Paulo"
