@@ -30,6 +30,7 @@ from models.catalog_fields import (
     PriorityKey,
     RequestPrefix,
     SlackChannelId,
+    SlackWorkspaceId,
     SlackUserId,
     TeamKey,
     TeamsChannelId,
@@ -187,6 +188,8 @@ class TeamSpec(Spec):
     prefix: RequestPrefix | None = None
     aliases: list[Alias] = Field(default_factory=list)
     slack_channel: SlackChannelId | None = None
+    # The workspace of slack_channel when several are installed (Slack team id, T…).
+    slack_workspace: SlackWorkspaceId | None = None
     teams_channel: TeamsChannelId | None = None
     language: LanguageTag | None = None  # the team channel's language (default English)
     members: list[PersonRef]
@@ -255,4 +258,5 @@ class DigestSpec(Spec):
     day: Weekday = "mon"
     time: ClockTime = "09:00"
     slack_channel: SlackChannelId | None = None
+    slack_workspace: SlackWorkspaceId | None = None
     teams_channel: TeamsChannelId | None = None
