@@ -1096,6 +1096,11 @@ class FakeSlack:
         return self.workspaces[self.team_id].token
 
     @property
+    def methods(self) -> frozenset[str]:
+        """The Web API methods the fake answers."""
+        return frozenset(self._methods)
+
+    @property
     def _caller(self) -> Workspace:
         return self.workspaces[self._caller_team]
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
-import yaml
 from sqlalchemy import select
 
-from bot.slack.app import BOT_SCOPES, EVENTS_PATH
-from bot.slack.listeners.shortcuts import FILE_SHORTCUT
 from models.directory import Person
 from tests.adapters.slack.conftest import SlackWorld
-
-MANIFEST = Path(__file__).parents[3] / "deploy" / "slack-manifest.yml"
 
 
 async def test_message_shortcut_opens_the_form_prefilled_with_a_permalink(
@@ -133,19 +126,6 @@ async def test_app_home_shows_my_requests_and_my_teams_queue(slack: SlackWorld) 
     sam = str(slack.fake.home_views["U0SAM"])
     assert "Queue: IT Service Desk" in alice and "Printer on fire" in alice
     assert "My requests" in sam and "Printer on fire" in sam and "Queue:" not in sam
-
-
-def test_the_manifest_asks_for_what_the_app_uses() -> None:
-    manifest = yaml.safe_load(MANIFEST.read_text())
-    assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
-    assert manifest["features"]["slash_commands"][0]["command"] == "/request"
-    assert manifest["features"]["shortcuts"][0]["callback_id"] == FILE_SHORTCUT
-    for url in (
-        manifest["settings"]["event_subscriptions"]["request_url"],
-        manifest["settings"]["interactivity"]["request_url"],
-        manifest["features"]["slash_commands"][0]["url"],
-    ):
-        assert url.endswith(EVENTS_PATH)
 
 
 async def test_health_is_served_beside_slack(slack: SlackWorld) -> None:
