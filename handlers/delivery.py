@@ -204,9 +204,7 @@ async def _deliver_claimed(
                 if dead_letter_unreachable:
                     message.attempts += 1
                     message.dead_at = clock.now()
-                    message.last_error = _explained(channels, recipient) or _unreachable(
-                        recipient
-                    )
+                    message.last_error = _explained(channels, recipient) or _unreachable(recipient)
                     message.lease_owner = message.lease_until = None
                     report.dead += 1
                     continue

@@ -147,7 +147,7 @@ class SlackChannel:
             workspace = installed[0] if installed else None
         client = await self.workspaces.client(workspace)
         if client is None:
-            return self.workspaces.why_not(workspace)
+            return await self.workspaces.why_not(workspace)
         return Route(client, workspace)
 
     async def _person(self, person: Person) -> Route | str:

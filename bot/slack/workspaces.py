@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.sealing import KEY_VARIABLE
 from bot.slack import install_tables
 from bot.slack.retries import retry_handlers
 from handlers.workspaces import uninstalled_reason
@@ -83,6 +84,10 @@ class SlackWorkspaces:
     async def installed(self) -> list[str]:
         """The workspaces the app is installed in whose token can be read (OAuth mode;
         in single-workspace mode the token's workspace is not named: [])."""
+        return [team for team in await self._stored() if await self._token(team)]
+
+    async def _stored(self) -> list[str]:
+        """The workspaces with a bot in the store, readable or not."""
         if self.store is None or self.engine is None:
             return []
         bots = install_tables.bots
@@ -98,8 +103,7 @@ class SlackWorkspaces:
                 .distinct()
                 .order_by(bots.c.team_id)
             )
-            candidates = [str(team) for team in teams]
-        return [team for team in candidates if await self._token(team)]
+            return [str(team) for team in teams]
 
     async def client(self, workspace: str | None) -> AsyncWebClient | None:
         """The client speaking with this workspace's bot token; None when the app is
@@ -133,7 +137,7 @@ class SlackWorkspaces:
         if self.store is None:
             self._clients.clear()
 
-    def why_not(self, workspace: str | None) -> str:
+    async def why_not(self, workspace: str | None) -> str:
         """Why `client(workspace)` gave nothing, for the dead letter."""
         if workspace in self._gone or (self.store is None and self._gone):
             return uninstalled_reason(workspace or next(iter(self._gone)))
@@ -141,6 +145,11 @@ class SlackWorkspaces:
             return "no Slack bot token is set"
         if workspace is None:
             return "the app is not installed in any Slack workspace yet (open /slack/install)"
+        if workspace in await self._stored():
+            return (
+                f"the stored tokens of Slack workspace {workspace} cannot be decrypted with "
+                f"any key in {KEY_VARIABLE}"
+            )
         return f"the app is not installed in Slack workspace {workspace} (open /slack/install)"
 
     async def _token(self, workspace: str) -> str | None:

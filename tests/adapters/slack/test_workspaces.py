@@ -167,9 +167,7 @@ async def outbox(world: SlackWorld) -> list[OutboxMessage]:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-async def test_two_workspaces_each_served_with_its_own_token(
-    desk_db: str, fake: FakeSlack
-) -> None:
+async def test_two_workspaces_each_served_with_its_own_token(desk_db: str, fake: FakeSlack) -> None:
     async with two_workspaces(desk_db, fake) as (alpha, beta):
         # Filed in each workspace, to a team of the same one and across.
         assert "IT-1" in await alpha.say("U0SAM", "it Printer on fire")
@@ -213,9 +211,7 @@ async def test_two_workspaces_each_served_with_its_own_token(
         assert {fake.token_of(ALPHA), fake.token_of(BETA)} <= tokens
 
         async with alpha.runtime.sessions() as session:
-            people = {
-                p.email: p.slack_workspace for p in await session.scalars(select(Person))
-            }
+            people = {p.email: p.slack_workspace for p in await session.scalars(select(Person))}
             filed = {r.key: r.slack_workspace for r in await session.scalars(select(Request))}
         assert people["rita@beta.example.com"] == BETA
         assert people["ivy@beta.example.com"] == BETA  # found by email, in Beta
