@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # The workspace of the Slack payload being handled (None outside one, or when the
 # payload names none). A context variable because Bolt's context is not handed on
 # to the desk's helpers that every listener shares; asyncio copies it into the
-# task Bolt runs a listener in.
+# tasks Bolt runs listeners in.
 current_workspace: ContextVar[str | None] = ContextVar("slack_workspace", default=None)
 
 
@@ -56,12 +56,12 @@ def web_client(token: str | None, api_url: str) -> AsyncWebClient:
 async def note_workspace(
     context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
 ) -> BoltResponse:
-    """Bolt middleware: the payload's workspace, for as long as it is handled."""
-    token = current_workspace.set(context.team_id)
-    try:
-        return await next()
-    finally:
-        current_workspace.reset(token)
+    """Bolt middleware: the payload's workspace, for its listeners. Bolt runs them
+    after the middleware chain returns, so the value is set, not reset: every
+    payload is dispatched in a task of its own (one per HTTP request or Socket Mode
+    envelope), and each sets it afresh before anything else reads it."""
+    current_workspace.set(context.team_id)
+    return await next()
 
 
 @dataclass

@@ -39,7 +39,8 @@ people:
   - {email: sam@example.com, name: Sam Sales, department: Sales, slack: U0SAM}
   - {email: alice@example.com, name: Alice IT, department: Operations, slack: U0ALICE}
   - {email: rita@beta.example.com, name: Rita Research, department: Research}
-  - {email: hugo@beta.example.com, name: Hugo HR, department: People}
+  - {email: hugo@beta.example.com, name: Hugo HR, department: People, slack: U0HUGO,
+     timezone: Europe/Rome, language: it}
   - {email: ivy@beta.example.com, name: Ivy HR, department: People}
 teams:
   - key: it
@@ -216,6 +217,9 @@ async def test_two_workspaces_each_served_with_its_own_token(desk_db: str, fake:
         assert people["rita@beta.example.com"] == BETA
         assert people["ivy@beta.example.com"] == BETA  # found by email, in Beta
         assert people["sam@example.com"] == ALPHA
+        # The catalog told all about Hugo but his workspace: the payloads named it.
+        assert people["hugo@beta.example.com"] == BETA
+        assert not [c for c in fake.calls_to("users.info") if c.args.get("user") == "U0HUGO"]
         assert filed == {"IT-1": ALPHA, "HR-1": BETA, "IT-2": BETA, "HR-2": BETA, "FIN-1": BETA}
 
 
@@ -260,6 +264,16 @@ async def test_an_uninstalled_workspace_stops_cleanly_and_an_install_is_served_a
         assert "HR-3" in await beta.say("U0RITA", "hr Chair broken")
         await alpha.deliver()
         assert [m for m in fake.messages["C0BETAHR"] if "Chair" in str(m.blocks)]
+
+        assert "HR-4" in await beta.say("U0RITA", "hr Desk lamp")
+        await beta.driver.event({"type": "tokens_revoked", "tokens": {"bot": ["UBOTBETA"]}})
+        await alpha.eventually(lambda: _installed(alpha, BETA, expected=0))
+        await alpha.deliver()
+        lamp = next(
+            m for m in await outbox(alpha) if m.payload.get("request", {}).get("key") == "HR-4"
+        )
+        assert lamp.last_error == f"app uninstalled from workspace {BETA}" and lamp.dead_at
+        assert not [m for m in fake.messages["C0BETAHR"] if "Desk lamp" in str(m.blocks)]
         check_every_token(fake)
 
 
