@@ -223,6 +223,8 @@ class Runtime:
     traffic: Any  # bot.traffic.Traffic: what the web app is answering right now
     metrics: Any = None  # bot.metrics.DeskMetrics
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
+    slack_workspaces: Any = None  # bot.slack.workspaces.SlackWorkspaces, when Slack is on
+    # A platform delivers (so a recipient none reaches is a dead letter, not a wait).
     platform_on: bool = False
     max_attempts: int = 8
     organisation_zone: str = "UTC"
@@ -237,12 +239,19 @@ class Runtime:
             owner=self.owner,
             # With a platform on, a person it cannot reach is a dead letter with the
             # reason, not a notice that waits forever.
-            dead_letter_unreachable=self.platform_on,
+            dead_letter_unreachable=await self.delivering(),
             policy=RetryPolicy(max_attempts=self.max_attempts),
             pace=self.traffic.lull,
         )
         self.metrics.dispatched(report)
         return report
+
+    async def delivering(self) -> bool:
+        """Whether a platform delivers now: one was on at start, or a Slack workspace
+        has installed the app since."""
+        if self.platform_on:
+            return True
+        return self.slack_workspaces is not None and bool(await self.slack_workspaces.installed())
 
     async def sweep(self) -> Any:
         from handlers.sweep import sweep_due
@@ -332,13 +341,7 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
         )
         return False
     from bot.inbox_writer import InboxWriter
-    from bot.slack.app import (
-        SlackConfig,
-        build_slack_app,
-        installed_bot_token,
-        mount,
-        web_client,
-    )
+    from bot.slack.app import SlackConfig, build_slack_app, mount
     from bot.slack.channel import SlackChannel
     from bot.slack.desk import SlackDesk
     from handlers.people import remember_slack_id
@@ -354,29 +357,32 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
     desk = SlackDesk(
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
-    bolt, pump = build_slack_app(slack, desk, runtime.engine, runtime.traffic.lull, sealer)
+    bolt, pump, workspaces = build_slack_app(
+        slack, desk, runtime.engine, runtime.traffic.lull, sealer
+    )
     mount(runtime.web, bolt, pump, slack.signing_secret)
 
-    async def remember(person_id: int, slack_user_id: str) -> None:
+    async def remember(person_id: int, slack_user_id: str, workspace: str | None) -> None:
         async with runtime.sessions.begin() as session:
-            await remember_slack_id(session, person_id, slack_user_id)
+            await remember_slack_id(session, person_id, slack_user_id, workspace)
 
-    token = config.slack_bot_token or await installed_bot_token(slack, bolt, runtime.engine)
-    if token:
-        runtime.channels.append(
-            SlackChannel(
-                web_client(token, config.slack_api_url),
-                runtime.clock,
-                remember,
-                config.inhouse_timezone,
-            )
-        )
+    # Each notice goes out with its workspace's token, read from the installations at
+    # each delivery: a workspace installed later is served without a restart.
+    runtime.channels.append(
+        SlackChannel(workspaces, runtime.clock, remember, config.inhouse_timezone)
+    )
+    runtime.slack_workspaces = workspaces
+    installed = await workspaces.installed()
+    if not slack.oauth:
         runtime.platform_on = True
-        log.info("channel slack: on (%s)", "OAuth" if slack.oauth else "single workspace")
+        log.info("channel slack: on (single workspace)")
+    elif installed:
+        runtime.platform_on = True
+        log.info("channel slack: on (OAuth; installed in %s)", ", ".join(installed))
     else:
         log.info(
             "channel slack: listening; notices wait in the outbox until the app is "
-            "installed (open /slack/install) and inhouse is restarted"
+            "installed (open /slack/install)"
         )
     if config.slack_app_token:
         from bot.slack.socket_mode import socket_mode

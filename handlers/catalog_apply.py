@@ -152,6 +152,7 @@ async def _apply_team(
         "calendar_id": calendar.id,
         "categories": list(spec.categories),
         "slack_channel": spec.slack_channel,
+        "slack_workspace": spec.slack_workspace,
         "teams_channel": spec.teams_channel,
         "warn_at_percent": spec.warn_at,
         "language": spec.language,
@@ -274,6 +275,7 @@ async def _apply_settings(
         "digest_day": catalog.digest.day,
         "digest_time": catalog.digest.time,
         "digest_slack_channel": catalog.digest.slack_channel,
+        "digest_slack_workspace": catalog.digest.slack_workspace,
         "digest_teams_channel": catalog.digest.teams_channel,
     }
     settings = await session.get(DeskSettings, 1)

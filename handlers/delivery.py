@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -89,6 +89,14 @@ class Channel(Protocol):
         replies and reactions to that message find their request.
         """
         ...
+
+
+@runtime_checkable
+class ExplainsUnreachable(Protocol):
+    """A channel that can say why it does not reach a recipient it is meant for (a
+    Slack workspace that is not installed, say): the dead letter then says so."""
+
+    def unreachable_because(self, recipient: Recipient) -> str | None: ...
 
 
 @dataclass
@@ -196,7 +204,7 @@ async def _deliver_claimed(
                 if dead_letter_unreachable:
                     message.attempts += 1
                     message.dead_at = clock.now()
-                    message.last_error = _unreachable(recipient)
+                    message.last_error = _explained(channels, recipient) or _unreachable(recipient)
                     message.lease_owner = message.lease_until = None
                     report.dead += 1
                     continue
@@ -423,6 +431,15 @@ def _unreachable(recipient: Recipient) -> str:
     person = recipient.person
     who = (person.email or person.display_name) if person else "?"
     return f"no channel reaches {who}: not found on any platform that is on"
+
+
+def _explained(channels: Sequence[Channel], recipient: Recipient) -> str | None:
+    for channel in channels:
+        if isinstance(channel, ExplainsUnreachable):
+            reason = channel.unreachable_because(recipient)
+            if reason:
+                return reason
+    return None
 
 
 def _release(message: OutboxMessage) -> None:

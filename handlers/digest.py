@@ -65,6 +65,8 @@ async def queue_digests(session: AsyncSession, now: datetime, organisation_zone:
         )
         if value
     }
+    if settings.digest_slack_channel and settings.digest_slack_workspace:
+        destination["slack_workspace"] = settings.digest_slack_workspace
     week = digest_week(now, ZoneInfo(organisation_zone), settings.digest_day, settings.digest_time)
     if destination and week and await first_time(session, f"digest:organisation:{week}", now):
         figures = for_a_channel(await insight(session, since=now - WEEK, until=now, now=now))

@@ -62,6 +62,7 @@ async def file_request(
         description=clean_description,
         status=Status.OPEN,
         source_ref=source_ref,
+        slack_workspace=actor.slack_workspace,
         created_at=now,
     )
     sla.start_clocks(request, now, first_response, resolution, team_calendar(owning_team))

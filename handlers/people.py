@@ -19,6 +19,8 @@ class Identity:
 
     email: str | None = None
     slack_user_id: str | None = None
+    # The Slack workspace (team id) the slack_user_id belongs to, when known.
+    slack_workspace: str | None = None
     teams_user_id: str | None = None
     display_name: str | None = None
     timezone: str | None = None
@@ -66,6 +68,9 @@ def _fill_gaps(person: Person, identity: Identity) -> None:
         person.email = identity.email.lower()
     if identity.slack_user_id and not person.slack_user_id:
         person.slack_user_id = identity.slack_user_id
+    if identity.slack_workspace and identity.slack_user_id == person.slack_user_id:
+        # Where Slack says the person is: a fact, not a gap (the catalog names no workspace).
+        person.slack_workspace = identity.slack_workspace
     if identity.teams_user_id and not person.teams_user_id:
         person.teams_user_id = identity.teams_user_id
     if identity.display_name and person.display_name in ("?", person.email):
@@ -128,11 +133,18 @@ async def people_with_role(session: AsyncSession, team_id: int, role: Role) -> l
     return list(rows)
 
 
-async def remember_slack_id(session: AsyncSession, person_id: int, slack_user_id: str) -> None:
-    """A catalog person found in Slack by email: keep the id so we ask only once."""
+async def remember_slack_id(
+    session: AsyncSession, person_id: int, slack_user_id: str, workspace: str | None = None
+) -> None:
+    """A catalog person found in Slack (by email, or in one of several workspaces):
+    keep the id and its workspace so we ask only once."""
     person = await session.get(Person, person_id)
-    if person is not None and not person.slack_user_id:
+    if person is None:
+        return
+    if not person.slack_user_id:
         person.slack_user_id = slack_user_id
+    if workspace and person.slack_user_id == slack_user_id:
+        person.slack_workspace = workspace
 
 
 async def team_members(session: AsyncSession, team_id: int) -> list[Person]:

@@ -26,6 +26,7 @@ _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{2,}")
+_SLACK_WORKSPACE = re.compile(r"T[A-Z0-9]{2,31}")
 _TEAMS_USER = re.compile(r"29:\S+")
 _TEAMS_CHANNEL = re.compile(r"19:\S+")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
@@ -217,6 +218,10 @@ SlackUserId = Annotated[
 ]
 SlackChannelId = Annotated[
     str, _matching(_SLACK_CHANNEL, N_("expected a Slack channel id like C0123ABC, got '{got}'"))
+]
+SlackWorkspaceId = Annotated[
+    str,
+    _matching(_SLACK_WORKSPACE, N_("expected a Slack workspace id like T0123ABC, got '{got}'")),
 ]
 TeamsUserId = Annotated[
     str, Field(max_length=200), _matching(_TEAMS_USER, N_("expected a Teams id like 29:1abc..."))

@@ -31,6 +31,7 @@ from models.catalog_fields import (
     RequestPrefix,
     SlackChannelId,
     SlackUserId,
+    SlackWorkspaceId,
     TeamKey,
     TeamsChannelId,
     TeamsUserId,
@@ -191,6 +192,8 @@ class TeamSpec(Spec):
     prefix: RequestPrefix | None = None
     aliases: list[Alias] = Field(default_factory=list)
     slack_channel: SlackChannelId | None = None
+    # The workspace of slack_channel when several are installed (Slack team id, T…).
+    slack_workspace: SlackWorkspaceId | None = None
     teams_channel: TeamsChannelId | None = None
     language: LanguageTag | None = None  # the team channel's language (default English)
     members: list[PersonRef]
@@ -259,4 +262,5 @@ class DigestSpec(Spec):
     day: Weekday = "mon"
     time: ClockTime = "09:00"
     slack_channel: SlackChannelId | None = None
+    slack_workspace: SlackWorkspaceId | None = None
     teams_channel: TeamsChannelId | None = None

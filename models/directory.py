@@ -26,6 +26,8 @@ class Person(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(16))
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # The Slack workspace (team id, T…) of slack_user_id: whose bot token reaches them.
+    slack_workspace: Mapped[str | None] = mapped_column(String(32))
     teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # The person's own working hours (the catalog's `people: - {calendar: ...}`):
@@ -53,6 +55,8 @@ class Team(Base):
     calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id"))
     categories: Mapped[list[str]] = mapped_column(JSON)
     slack_channel: Mapped[str | None] = mapped_column(String(64))
+    # The Slack workspace of slack_channel (None: the only one installed).
+    slack_workspace: Mapped[str | None] = mapped_column(String(32))
     teams_channel: Mapped[str | None] = mapped_column(String(200))
     warn_at_percent: Mapped[int] = mapped_column(Integer, default=75)
     # The language of the team's channel (its cards and digests); None = English.
@@ -132,6 +136,7 @@ class DeskSettings(Base):
     digest_day: Mapped[str] = mapped_column(String(3), default="mon", server_default="mon")
     digest_time: Mapped[str] = mapped_column(String(5), default="09:00", server_default="09:00")
     digest_slack_channel: Mapped[str | None] = mapped_column(String(64))
+    digest_slack_workspace: Mapped[str | None] = mapped_column(String(32))
     digest_teams_channel: Mapped[str | None] = mapped_column(String(200))
     # The catalog's `default_calendar`: working hours of people without their own.
     default_calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))

@@ -56,6 +56,8 @@ class Request(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text)
     # Where the request came from, so a platform retry finds it instead of filing twice.
     source_ref: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The requester's Slack workspace when it was filed (None: not known in Slack).
+    slack_workspace: Mapped[str | None] = mapped_column(String(32))
 
     created_at: Mapped[datetime]
     first_response_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""Building the Bolt app: credentials, the Web API client, listeners, routes."""
+"""Building the Bolt app: credentials, the workspaces' tokens, listeners, routes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import desc, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.sealing import Sealer, SecretKeyError, missing_key_message
@@ -22,25 +21,30 @@ from bot.slack import install_tables
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.gate import admit, answer_failures
-from bot.slack.listeners import actions, commands, events, shortcuts, submissions
-from bot.slack.retries import retry_handlers
+from bot.slack.listeners import actions, commands, events, installs, shortcuts, submissions
 from bot.slack.sealed_store import SealedInstallationStore
+from bot.slack.workspaces import SlackWorkspaces, note_workspace, web_client
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+# What each workspace grants at install; deploy/slack-manifest.yml asks for the same
+# (tests/adapters/slack/test_scopes.py holds them together, and the fake Slack grants
+# exactly these, refusing any method whose scope is missing).
 BOT_SCOPES = [
     "commands",
     "chat:write",
     "im:write",
     "im:history",
+    "mpim:history",
     "channels:history",
     "groups:history",
     "reactions:read",
     "users:read",
     "users:read.email",
+    "files:write",
 ]
 
 
@@ -59,31 +63,35 @@ class SlackConfig:
         return bool(self.client_id and self.client_secret)
 
 
-def web_client(token: str | None, api_url: str) -> AsyncWebClient:
-    """Every Web API call goes to `api_url`, with slack_sdk's own retries for
-    connection errors, 429 (honouring Retry-After) and 5xx."""
-    return AsyncWebClient(
-        token=token,
-        base_url=api_url,
-        retry_handlers=retry_handlers(),
-    )
-
-
 def build_slack_app(
     config: SlackConfig,
     desk: SlackDesk,
     engine: AsyncEngine,
     pace: Callable[[], Awaitable[bool]],
     sealer: Sealer | None = None,
-) -> tuple[AsyncApp, CommandPump]:
-    """The Bolt app with every listener, and the pump its quick-files go to (it
-    awaits `pace` before each command: bot.traffic). In OAuth mode the workspaces'
-    tokens are kept sealed with `sealer`, which is then required."""
+) -> tuple[AsyncApp, CommandPump, SlackWorkspaces]:
+    """The Bolt app with every listener, the pump its quick-files go to (it awaits
+    `pace` before each command: bot.traffic), and which token speaks to which
+    workspace. In OAuth mode the workspaces' tokens are kept sealed with `sealer`,
+    which is then required."""
     client = web_client(config.bot_token, config.api_url)
+    workspaces = SlackWorkspaces(config.api_url, token=config.bot_token)
     if config.oauth:
         assert config.client_id and config.client_secret
         if sealer is None:
             raise SecretKeyError(missing_key_message())
+        store = SealedInstallationStore(
+            AsyncSQLAlchemyInstallationStore(
+                client_id=config.client_id,
+                engine=engine,
+                installations_table_name=install_tables.INSTALLATIONS_TABLE,
+                bots_table_name=install_tables.BOTS_TABLE,
+            ),
+            sealer,
+        )
+        workspaces = SlackWorkspaces(
+            config.api_url, store=store, engine=engine, client_id=config.client_id
+        )
         app = AsyncApp(
             signing_secret=config.signing_secret or "",
             client=client,
@@ -93,15 +101,7 @@ def build_slack_app(
                 scopes=BOT_SCOPES,
                 install_path=INSTALL_PATH,
                 redirect_uri_path=REDIRECT_PATH,
-                installation_store=SealedInstallationStore(
-                    AsyncSQLAlchemyInstallationStore(
-                        client_id=config.client_id,
-                        engine=engine,
-                        installations_table_name=install_tables.INSTALLATIONS_TABLE,
-                        bots_table_name=install_tables.BOTS_TABLE,
-                    ),
-                    sealer,
-                ),
+                installation_store=store,
                 state_store=AsyncSQLAlchemyOAuthStateStore(
                     expiration_seconds=600,
                     engine=engine,
@@ -113,51 +113,19 @@ def build_slack_app(
         app = AsyncApp(
             token=config.bot_token, signing_secret=config.signing_secret or "", client=client
         )
-    bolt = app
+    # Who acts is stored with their workspace (bot.slack.workspaces.current_workspace).
+    app.middleware(note_workspace)
 
     async def client_for(workspace: str | None) -> AsyncWebClient:
-        # In OAuth mode each workspace has its own bot token.
-        store = bolt.installation_store
-        if store is None or workspace is None:
-            return bolt.client
-        found = await store.async_find_bot(enterprise_id=None, team_id=workspace)
-        return web_client(found.bot_token if found else None, config.api_url)
+        return await workspaces.any_client(workspace)
 
     pump = CommandPump(desk, client_for, pace)
     commands.register(app, desk, pump)
     for listeners in (actions, submissions, events, shortcuts):
         listeners.register(app, desk)
+    installs.register(app, desk, workspaces)
     answer_failures(app, desk)
-    return app, pump
-
-
-async def installed_bot_token(
-    config: SlackConfig, slack_app: AsyncApp, engine: AsyncEngine
-) -> str | None:
-    """The bot token of the newest installation, which the outbox delivers with; None
-    before the first install (or when its tokens cannot be decrypted)."""
-    store = slack_app.installation_store
-    if store is None or not config.client_id:
-        return None
-    bots = install_tables.bots
-    async with engine.connect() as connection:
-        newest = (
-            await connection.execute(
-                select(bots.c.enterprise_id, bots.c.team_id, bots.c.is_enterprise_install)
-                .where(bots.c.client_id == config.client_id, bots.c.bot_token.is_not(None))
-                .order_by(desc(bots.c.installed_at))
-                .limit(1)
-            )
-        ).first()
-    if newest is None:
-        return None
-    # Through the store, which opens the sealed token.
-    bot = await store.async_find_bot(
-        enterprise_id=newest.enterprise_id,
-        team_id=newest.team_id,
-        is_enterprise_install=newest.is_enterprise_install,
-    )
-    return str(bot.bot_token) if bot is not None and bot.bot_token else None
+    return app, pump, workspaces
 
 
 def mount(

@@ -1,4 +1,9 @@
-"""Slack as a delivery channel for the outbox: post, edit in place, thread, DM."""
+"""Slack as a delivery channel for the outbox: post, edit in place, thread, DM.
+
+Each notice goes out with the bot token of the workspace it goes to
+(bot/slack/workspaces.py): a team channel's (the catalog's slack_workspace), a
+person's (where Slack last saw them), the digest channel's.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,13 @@ from bot.reports import charts
 from bot.reports.charts import team_card_chart
 from bot.slack import messages
 from bot.slack.mrkdwn import escape
+from bot.slack.workspaces import SlackWorkspaces
 from handlers.delivery import DeliveryError, PendingNotice, Recipient
 from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.sla import snapshot_time_left
 from models.clock import Clock
+from models.directory import Person
 from models.i18n import reader
 from models.stored_calendar import calendar_from_spec
 
@@ -47,58 +54,174 @@ PERMANENT = {
     "restricted_action",
 }
 
-RememberSlackId = Callable[[int, str], Awaitable[None]]
+# (person id, Slack user id, workspace): a person found in Slack, to keep.
+RememberSlackId = Callable[[int, str, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a notice goes in Slack: the client with the workspace's bot token."""
+
+    client: AsyncWebClient
+    workspace: str | None
 
 
 @dataclass
 class SlackChannel:
-    client: AsyncWebClient
+    workspaces: SlackWorkspaces
     clock: Clock
     remember_slack_id: RememberSlackId
     default_timezone: str = "UTC"
     name: str = "slack"
-    _dm_channels: dict[str, str] = field(default_factory=dict)
-    _unknown_emails: set[str] = field(default_factory=set)
+    _dm_channels: dict[tuple[str | None, str], str] = field(default_factory=dict)
+    _unknown_emails: set[tuple[str | None, str]] = field(default_factory=set)
+    # Why the last `reaches` said no, by recipient (bot.slack.workspaces.why_not).
+    _why: dict[str, str] = field(default_factory=dict)
 
     async def reaches(self, recipient: Recipient) -> bool:
-        if recipient.destination is not None:
-            return bool(recipient.destination.get("slack_channel"))
-        if recipient.team is not None:
-            return bool(recipient.team.slack_channel)
-        person = recipient.person
-        if person is None:
-            return False
-        if person.slack_user_id:
+        route = await self._route(recipient)
+        if isinstance(route, Route):
+            self._why.pop(recipient.target, None)
             return True
-        if not person.email or person.email in self._unknown_emails:
-            return False
-        # People the catalog names by email: find them in Slack once, then remember.
-        try:
-            found = await self.client.users_lookupByEmail(email=person.email)
-        except SlackApiError as error:
-            if error.response.get("error") == "users_not_found":
-                self._unknown_emails.add(person.email)
-            return False
-        except ClientError:
-            return False
-        user_id = str(found["user"]["id"])
-        person.slack_user_id = user_id
-        await self.remember_slack_id(person.id, user_id)
-        return True
+        if route is None:
+            self._why.pop(recipient.target, None)
+        else:
+            self._why[recipient.target] = route
+        return False
+
+    def unreachable_because(self, recipient: Recipient) -> str | None:
+        return self._why.get(recipient.target)
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
         try:
+            route = await self._route(notice.recipient)
+            if not isinstance(route, Route):
+                # Uninstalled since `reaches` said yes: no token will do any more.
+                raise DeliveryError(route or "not addressed in Slack", transient=False)
             if notice.kind == NoticeKind.DIGEST:
-                return await self._digest(notice)
+                return await self._digest(notice, route.client)
             if notice.recipient.team is not None:
-                return await self._to_team(notice)
-            return await self._to_person(notice)
+                return await self._to_team(notice, route.client)
+            return await self._to_person(notice, route)
         except SlackApiError as error:
             raise _delivery_error(error) from error
         except (ClientError, TimeoutError) as error:
             raise DeliveryError(f"Slack unreachable: {error!r}", transient=True) from error
 
-    async def _to_team(self, notice: PendingNotice) -> dict[str, Any]:
+    # -- which workspace, which token
+
+    async def _route(self, recipient: Recipient) -> Route | str | None:
+        """The route to the recipient; the reason there is none when Slack is where
+        they are meant to be reached; None when Slack is not (no Slack address)."""
+        if recipient.destination is not None:
+            channel = recipient.destination.get("slack_channel")
+            if not channel:
+                return None
+            return await self._placed(
+                recipient.destination.get("slack_workspace"), f"the digest channel {channel}"
+            )
+        if recipient.team is not None:
+            team = recipient.team
+            if not team.slack_channel:
+                return None
+            return await self._placed(
+                team.slack_workspace, f"channel {team.slack_channel} of team {team.key}"
+            )
+        person = recipient.person
+        if person is None:
+            return None
+        if person.slack_user_id:
+            return await self._person(person)
+        if person.email:
+            return await self._found_by_email(person)
+        return None
+
+    async def _placed(self, workspace: str | None, what: str) -> Route | str:
+        if workspace is None and self.workspaces.oauth:
+            installed = await self.workspaces.installed()
+            if len(installed) > 1:
+                return (
+                    f"several Slack workspaces are installed ({', '.join(installed)}): "
+                    f"name the one of {what} as slack_workspace in the catalog"
+                )
+            workspace = installed[0] if installed else None
+        client = await self.workspaces.client(workspace)
+        if client is None:
+            return await self.workspaces.why_not(workspace)
+        return Route(client, workspace)
+
+    async def _person(self, person: Person) -> Route | str:
+        assert person.slack_user_id
+        workspace = person.slack_workspace
+        if workspace is None and self.workspaces.oauth:
+            installed = await self.workspaces.installed()
+            if len(installed) > 1:
+                # Named by id in the catalog, never seen in Slack: ask each workspace.
+                found = await self._workspace_of(person.slack_user_id, installed)
+                if found is None:
+                    return (
+                        f"{person.slack_user_id} is a member of none of the installed "
+                        f"Slack workspaces ({', '.join(installed)})"
+                    )
+                await self._remember(person, person.slack_user_id, found)
+                workspace = found
+        return await self._placed(workspace, f"{person.slack_user_id}'s DM")
+
+    async def _workspace_of(self, user_id: str, workspaces: list[str]) -> str | None:
+        for workspace in workspaces:
+            client = await self.workspaces.client(workspace)
+            if client is None:
+                continue
+            try:
+                await client.users_info(user=user_id)
+            except SlackApiError as error:
+                if error.response.get("error") != "user_not_found":
+                    log.warning("users.info in %s: %s", workspace, error.response.get("error"))
+                continue
+            except ClientError:
+                continue
+            return workspace
+        return None
+
+    async def _found_by_email(self, person: Person) -> Route | None:
+        """People the catalog names by email: found in Slack once, then remembered."""
+        assert person.email
+        if person.slack_workspace or not self.workspaces.oauth:
+            candidates: list[str | None] = [person.slack_workspace]
+        else:
+            candidates = [*await self.workspaces.installed()]
+        for workspace in candidates:
+            if (workspace, person.email) in self._unknown_emails:
+                continue
+            client = await self.workspaces.client(workspace)
+            if client is None:
+                continue
+            try:
+                found = await client.users_lookupByEmail(email=person.email)
+            except SlackApiError as error:
+                if error.response.get("error") == "users_not_found":
+                    self._unknown_emails.add((workspace, person.email))
+                else:
+                    log.warning("users.lookupByEmail: %s", error.response.get("error"))
+                continue
+            except ClientError:
+                return None
+            user = found["user"]
+            # Slack names the workspace, also in single-workspace mode.
+            where = str(user.get("team_id") or workspace or "") or None
+            await self._remember(person, str(user["id"]), where)
+            return Route(client, workspace)
+        return None
+
+    async def _remember(self, person: Person, user_id: str, workspace: str | None) -> None:
+        person.slack_user_id = person.slack_user_id or user_id
+        if workspace:
+            person.slack_workspace = workspace
+        await self.remember_slack_id(person.id, user_id, workspace)
+
+    # -- what is said
+
+    async def _to_team(self, notice: PendingNotice, client: AsyncWebClient) -> dict[str, Any]:
         team = notice.recipient.team
         assert team is not None and team.slack_channel
         calendar = calendar_from_spec(team.calendar.spec)
@@ -110,16 +233,16 @@ class SlackChannel:
                 text, blocks = messages.team_card(notice.payload["request"], time_left)
                 card = notice.refs.get("team_card")
                 if card:
-                    return await self._update(card, text, blocks)
-                return await self._post(team.slack_channel, text, blocks)
+                    return await self._update(client, card, text, blocks)
+                return await self._post(client, team.slack_channel, text, blocks)
             # Thread lines (replies, notes, ratings, warnings) go under the card.
             card = notice.refs.get("team_card")
             text = messages.thread_line(notice.payload)
             thread_ts = str(card["message"]) if card else None
             channel = str(card["conversation"]) if card else team.slack_channel
-            return await self._post(channel, text, None, thread_ts=thread_ts)
+            return await self._post(client, channel, text, None, thread_ts=thread_ts)
 
-    async def _digest(self, notice: PendingNotice) -> dict[str, Any]:
+    async def _digest(self, notice: PendingNotice, client: AsyncWebClient) -> dict[str, Any]:
         """The week's figures as a message, and its chart as a picture beside it."""
         team = notice.recipient.team
         if team is not None:
@@ -139,8 +262,8 @@ class SlackChannel:
                 if notice.payload["scope"] == "team" and figures.teams
                 else charts.overview(figures)
             )
-        posted = await self._post(channel, text, None)
-        await self.client.files_upload_v2(
+        posted = await self._post(client, channel, text, None)
+        await client.files_upload_v2(
             channel=posted["conversation"],
             thread_ts=posted["message"],
             content=picture,
@@ -149,7 +272,7 @@ class SlackChannel:
         )
         return posted
 
-    async def _to_person(self, notice: PendingNotice) -> dict[str, Any]:
+    async def _to_person(self, notice: PendingNotice, route: Route) -> dict[str, Any]:
         person = notice.recipient.person
         assert person is not None and person.slack_user_id
         with reader(person.language, person.timezone or self.default_timezone):
@@ -159,27 +282,29 @@ class SlackChannel:
                 text, blocks = messages.survey_answered(notice.payload)
                 survey = notice.refs.get("survey")
                 if survey:
-                    return await self._update(survey, text, blocks)
+                    return await self._update(route.client, survey, text, blocks)
             else:
                 text, blocks = messages.dm(notice.kind, notice.payload)
-        channel = await self._dm_channel(person.slack_user_id)
-        return await self._post(channel, text, blocks)
+        channel = await self._dm_channel(route, person.slack_user_id)
+        return await self._post(route.client, channel, text, blocks)
 
-    async def _dm_channel(self, user_id: str) -> str:
-        if user_id not in self._dm_channels:
-            opened = await self.client.conversations_open(users=user_id)
-            self._dm_channels[user_id] = str(opened["channel"]["id"])
-        return self._dm_channels[user_id]
+    async def _dm_channel(self, route: Route, user_id: str) -> str:
+        key = (route.workspace, user_id)
+        if key not in self._dm_channels:
+            opened = await route.client.conversations_open(users=user_id)
+            self._dm_channels[key] = str(opened["channel"]["id"])
+        return self._dm_channels[key]
 
     async def _post(
         self,
+        client: AsyncWebClient,
         channel: str,
         text: str,
         blocks: list[Block] | None,
         *,
         thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        posted = await self.client.chat_postMessage(
+        posted = await client.chat_postMessage(
             channel=channel,
             text=text,
             blocks=blocks,
@@ -189,8 +314,10 @@ class SlackChannel:
         )
         return {"conversation": str(posted["channel"]), "message": str(posted["ts"])}
 
-    async def _update(self, ref: dict[str, Any], text: str, blocks: list[Block]) -> dict[str, Any]:
-        updated = await self.client.chat_update(
+    async def _update(
+        self, client: AsyncWebClient, ref: dict[str, Any], text: str, blocks: list[Block]
+    ) -> dict[str, Any]:
+        updated = await client.chat_update(
             channel=str(ref["conversation"]), ts=str(ref["message"]), text=text, blocks=blocks
         )
         return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}

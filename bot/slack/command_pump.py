@@ -27,6 +27,7 @@ from bot.commands import run_command
 from bot.slack.desk import PLATFORM, SlackDesk, Work
 from bot.slack.mrkdwn import escape
 from bot.slack.retries import retry_handlers
+from bot.slack.workspaces import current_workspace
 from handlers import inbox
 from models.directory import Person
 from models.i18n import _
@@ -133,7 +134,12 @@ class CommandPump:
         clients: dict[int, AsyncWebClient] = {}
         for command in batch:
             client = clients[command.id] = await self._client_for(command.workspace)
-            identity = await self._desk.identity(client, command.user_id)
+            # The person is stored with the workspace the command came from.
+            noted = current_workspace.set(command.workspace)
+            try:
+                identity = await self._desk.identity(client, command.user_id)
+            finally:
+                current_workspace.reset(noted)
             claimed.append((command, identity, self._work(parse("/request " + command.text))))
         answers = await self._desk.attempt_claimed(claimed)
         for command, answer in answers:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.acting import attempt_as, attempt_in
 from bot.inbox_writer import InboxWriter
 from bot.slack.mrkdwn import escape
+from bot.slack.workspaces import current_workspace
 from handlers import inbox
 from handlers.people import Identity, resolve_person
 from models.clock import Clock
@@ -48,7 +49,9 @@ class SlackDesk:
         async with self.sessions() as session:
             known = await session.scalar(select(Person).where(Person.slack_user_id == user_id))
         if known is not None and known.timezone and known.language:
-            identity = Identity(slack_user_id=user_id, email=known.email)
+            identity = Identity(
+                slack_user_id=user_id, email=known.email, slack_workspace=current_workspace.get()
+            )
         else:
             identity = await self._profile(client, user_id)
         self._profiles[user_id] = identity
@@ -60,11 +63,14 @@ class SlackDesk:
         except SlackApiError as error:
             # Without the profile we still know the Slack id; the desk works with it.
             log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
-            return Identity(slack_user_id=user_id, display_name=user_id)
+            return Identity(
+                slack_user_id=user_id, display_name=user_id, slack_workspace=current_workspace.get()
+            )
         user = response.get("user") or {}
         profile = user.get("profile") or {}
         return Identity(
             slack_user_id=user_id,
+            slack_workspace=user.get("team_id") or current_workspace.get(),
             email=profile.get("email"),
             display_name=user.get("real_name") or profile.get("real_name") or user.get("name"),
             timezone=user.get("tz"),

@@ -344,6 +344,30 @@ class _HomeOpened(_Shape):
     tab: Text | None = None
 
 
+class AppUninstalled(_Shape):
+    """The app was removed from a workspace (its tokens are revoked with it)."""
+
+    team_id: SlackId
+    event_id: Token
+
+
+class _Tokens(_Shape):
+    oauth: list[SlackId] = Field(default_factory=list)
+    bot: list[SlackId] = Field(default_factory=list)
+
+
+class _Revoked(_Shape):
+    tokens: _Tokens = Field(default_factory=_Tokens)
+
+
+class TokensRevoked(_Shape):
+    """Tokens of a workspace were revoked: the users' (oauth) or the bot's."""
+
+    team_id: SlackId
+    event_id: Token
+    event: _Revoked
+
+
 MessageDelivery = Delivery[Said]
 ReactionDelivery = Delivery[_Reaction]
 HomeOpened = Delivery[_HomeOpened]

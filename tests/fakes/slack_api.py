@@ -49,7 +49,25 @@ retries for Events API envelopes; the fake retries every kind, which is harsher)
 OAuth: ``approve_install(authorize_url)`` is Slack's consent page saying yes (it
 returns the code Slack would hand the redirect URL); ``oauth.v2.access`` then
 exchanges that code once, within ten minutes, for the app's credentials (HTTP Basic,
-as slack_sdk sends them, or form fields), answering with ``token`` as the bot token.
+as slack_sdk sends them, or form fields), answering with that workspace's bot token
+(``token`` for the first workspace) and granting the scopes the install URL asked for.
+
+Scopes: each bot token holds exactly the scopes it was granted: those of
+``deploy/slack-manifest.yml`` for the token a workspace starts with (what "Install
+App" on the app's page grants), those of the install URL after an OAuth install. A
+method whose scope the token lacks answers ``missing_scope`` with ``needed`` and
+``provided``, as Slack does (``METHOD_SCOPES``: Slack's documented scope per method;
+where it depends on the conversation, public channel, private channel, DM or group
+DM, the one for the conversation addressed). Every answer carries the token's
+scopes in ``x-oauth-scopes``; ``users.info`` leaves out the email without
+``users:read.email``.
+
+Workspaces: the fake starts with one (``team_id``, ``token``); ``add_workspace``
+adds more, each with its own bot user and, once installed, its own bot token.
+Users, channels and files belong to one workspace: a call with one workspace's
+token about another's channel answers ``channel_not_found`` (``user_not_found``
+for a user), as Slack does. ``uninstall(team_id)`` revokes that workspace's tokens
+(``token_revoked``); installing again issues a new one.
 
 The Block Kit checks are written independently of slack_sdk's own model
 validation on purpose: the product builds blocks with ``slack_sdk.models`` and
@@ -69,10 +87,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import yaml
 from aiohttp import WSMsgType, web
 
 from tests.fakes.polling import wait_or_explain
@@ -86,6 +107,8 @@ __all__ = [
     "UploadedFile",
     "User",
     "View",
+    "Workspace",
+    "manifest",
 ]
 
 PERMALINK_BASE = "https://fake.slack.test"
@@ -121,6 +144,74 @@ OAUTH_CODE_TTL = 10 * 60.0  # Slack's OAuth codes expire after ten minutes
 # Methods called with the app's client credentials, not with a token.
 _TOKENLESS_METHODS = frozenset({"oauth.v2.access"})
 
+# The one source of the scopes a workspace grants and the events Slack sends.
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
+
+
+def manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def manifest_bot_scopes(path: Path = MANIFEST) -> list[str]:
+    return list(manifest(path)["oauth_config"]["scopes"]["bot"])
+
+
+def manifest_bot_events(path: Path = MANIFEST) -> list[str]:
+    return list(manifest(path)["settings"]["event_subscriptions"]["bot_events"])
+
+
+# Slack's documented scope for each method the fake implements (docs.slack.dev,
+# "Required scopes", bot tokens). A tuple: any one of them will do (empty: none is
+# needed). A dict: the scope depends on the conversation addressed, by its kind
+# (public channel, private channel, DM, group DM), and the method checks it once
+# it knows the conversation.
+MethodScopes = tuple[str, ...] | dict[str, str]
+METHOD_SCOPES: dict[str, MethodScopes] = {
+    "auth.test": (),
+    "apps.connections.open": ("connections:write",),
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "chat.getPermalink": (),
+    "conversations.open": {
+        "channel": "channels:manage",
+        "group": "groups:write",
+        "im": "im:write",
+        "mpim": "mpim:write",
+    },
+    "conversations.info": {
+        "channel": "channels:read",
+        "group": "groups:read",
+        "im": "im:read",
+        "mpim": "mpim:read",
+    },
+    "conversations.history": {
+        "channel": "channels:history",
+        "group": "groups:history",
+        "im": "im:history",
+        "mpim": "mpim:history",
+    },
+    "conversations.replies": {
+        "channel": "channels:history",
+        "group": "groups:history",
+        "im": "im:history",
+        "mpim": "mpim:history",
+    },
+    "views.open": (),
+    "views.push": (),
+    "views.update": (),
+    "views.publish": (),
+    "users.info": ("users:read",),
+    "users.lookupByEmail": ("users:read.email",),
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "oauth.v2.access": (),
+}
+
 
 # --------------------------------------------------------------------------- records
 
@@ -134,6 +225,8 @@ class Call:
     http_method: str = field(default="POST", compare=False)
     content_type: str = field(default="", compare=False)
     token: str | None = field(default=None, compare=False, repr=False)
+    # The workspace the token belongs to (None: no token, or one Slack does not know).
+    workspace: str | None = field(default=None, compare=False, repr=False)
     at: float = field(default=0.0, compare=False, repr=False)  # time.monotonic() on arrival
     status: int = field(default=200, compare=False, repr=False)
     response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -195,6 +288,7 @@ class User:
     tz: str = "Europe/Berlin"
     locale: str = "en-US"
     is_bot: bool = False
+    team: str = "T0TEAM"
 
 
 @dataclass
@@ -207,10 +301,35 @@ class Channel:
     members: set[str] | None = None  # None: anybody may see ephemeral messages here
     im_user: str | None = None  # the other user of a DM channel
     mpim_users: list[str] | None = None
+    team: str = "T0TEAM"
 
     @property
     def is_im(self) -> bool:
         return self.im_user is not None
+
+    @property
+    def kind(self) -> str:
+        """What Slack's scopes distinguish: channel, group (private), im, mpim."""
+        if self.is_im:
+            return "im"
+        if self.mpim_users is not None:
+            return "mpim"
+        return "group" if self.is_private else "channel"
+
+
+@dataclass
+class Workspace:
+    """A Slack workspace (team) with the app's bot user in it."""
+
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    token: str
+    scopes: frozenset[str]
+    # False before an install and after an uninstall: the token is refused.
+    installed: bool = True
+    revoked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -227,6 +346,7 @@ class UploadedFile:
     channels: list[str] = field(default_factory=list)
     thread_ts: str | None = None
     initial_comment: str | None = None
+    team: str = "T0TEAM"
 
 
 @dataclass
@@ -261,6 +381,7 @@ class _Grant:
     """An approved install, waiting for its code to be exchanged (oauth.v2.access)."""
 
     installer: str
+    team: str
     scopes: list[str]
     user_scopes: list[str]
     redirect_uri: str | None
@@ -851,6 +972,39 @@ def _form_value(value: str | bytes | bytearray | web.FileField) -> Any:
     return bytes(value) if isinstance(value, bytearray) else value
 
 
+def _between(messages: list[Message], args: dict[str, Any]) -> list[Message]:
+    """The messages after ``oldest`` and before ``latest`` (both included with
+    ``inclusive``), as conversations.history and .replies read them."""
+    oldest = _stamp(args.get("oldest"), Decimal(0))
+    latest = _stamp(args.get("latest"), Decimal("Infinity"))
+    inclusive = _truthy(args.get("inclusive"))
+    chosen = []
+    for message in messages:
+        at = Decimal(message.ts)
+        if (oldest <= at <= latest) if inclusive else (oldest < at < latest):
+            chosen.append(message)
+    return chosen
+
+
+def _stamp(value: Any, default: Decimal) -> Decimal:
+    text = _as_str(value)
+    if text is None:
+        return default
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise SlackError(
+            "invalid_ts_latest" if default.is_infinite() else "invalid_ts_oldest"
+        ) from None
+
+
+def _limit(args: dict[str, Any], *, default: int, most: int) -> int:
+    text = _as_str(args.get("limit"))
+    if text is None or not text.isdigit() or int(text) == 0:
+        return default
+    return min(int(text), most)
+
+
 def _split_ids(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v).strip() for v in value if str(v).strip()]
@@ -862,7 +1016,6 @@ def _split_ids(value: Any) -> list[str]:
 class FakeSlack:
     """The fake Slack Web API server. See the module docstring."""
 
-    token: str = "xoxb-test"
     app_token: str = "xapp-test"
     bot_user_id: str = "UBOT"
     team_id: str = "T0TEAM"
@@ -878,12 +1031,12 @@ class FakeSlack:
         self,
         *,
         token: str | None = None,
+        scopes: Iterable[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         trigger_ttl: float = 3.0,
         unique_action_ids: bool = True,
     ) -> None:
-        if token is not None:
-            self.token = token
+        """``scopes``: what the first workspace's token holds (default: the manifest's)."""
         self.clock = clock
         self.trigger_ttl = trigger_ttl
         self.unique_action_ids = unique_action_ids
@@ -896,6 +1049,7 @@ class FakeSlack:
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
         self.files: dict[str, UploadedFile] = {}
+        self.workspaces: dict[str, Workspace] = {}
         self.warnings: list[str] = []  # lenient acceptances, e.g. an unknown thread_ts
         # What was posted to each response_url (new_response_url), in order.
         self.responses: dict[str, list[dict[str, Any]]] = {}
@@ -913,10 +1067,15 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._modal_stacks: dict[str, list[str]] = {}
         self._grants: dict[str, _Grant] = {}
+        self._user_scopes: frozenset[str] = frozenset()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
+        # The workspace of the call being answered (methods run one at a time).
+        self._caller_team = self.team_id
+        self._scopes: frozenset[str] | None = None
+        self._scope_checked = False
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -942,8 +1101,31 @@ class FakeSlack:
             "files.completeUploadExternal": self._files_complete_upload_external,
             "oauth.v2.access": self._oauth_v2_access,
         }
+        unscoped = set(self._methods) - set(METHOD_SCOPES)
+        assert not unscoped, f"give these methods their Slack scopes: {sorted(unscoped)}"
 
-        self.add_user(self.bot_user_id, name=self.bot_name, real_name="Inhouse", is_bot=True)
+        self.add_workspace(
+            self.team_id,
+            self.team_name,
+            bot_user_id=self.bot_user_id,
+            bot_id=self.bot_id,
+            token=token or "xoxb-test",
+            scopes=scopes,
+        )
+
+    @property
+    def token(self) -> str:
+        """The first workspace's bot token (a new one after it is installed again)."""
+        return self.workspaces[self.team_id].token
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The Web API methods the fake answers."""
+        return frozenset(self._methods)
+
+    @property
+    def _caller(self) -> Workspace:
+        return self.workspaces[self._caller_team]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -987,6 +1169,54 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ test set-up
 
+    def add_workspace(
+        self,
+        team_id: str,
+        name: str = "",
+        *,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        token: str | None = None,
+        scopes: Iterable[str] | None = None,
+        installed: bool = True,
+    ) -> Workspace:
+        """A workspace with the app's bot user in it; its own bot token, which works
+        from the start with ``scopes`` (default: the manifest's), or, with
+        ``installed=False``, only once an OAuth install grants it."""
+        suffix = team_id.removeprefix("T")
+        workspace = Workspace(
+            team_id=team_id,
+            name=name or f"Workspace {suffix}",
+            bot_user_id=bot_user_id or f"UBOT{suffix}",
+            bot_id=bot_id or f"BBOT{suffix}",
+            token=token or self._new_bot_token(team_id),
+            scopes=frozenset(manifest_bot_scopes() if scopes is None else scopes),
+            installed=installed,
+        )
+        self.workspaces[team_id] = workspace
+        self.add_user(
+            workspace.bot_user_id,
+            name=self.bot_name,
+            real_name="Inhouse",
+            is_bot=True,
+            team=team_id,
+        )
+        return workspace
+
+    def uninstall(self, team_id: str) -> None:
+        """The app is removed from the workspace: its token is revoked for good
+        (``token_revoked``); an install afterwards issues a new one."""
+        workspace = self.workspaces[team_id]
+        workspace.revoked.add(workspace.token)
+        workspace.installed = False
+
+    def token_of(self, team_id: str) -> str:
+        return self.workspaces[team_id].token
+
+    def _new_bot_token(self, team_id: str) -> str:
+        digest = hashlib.sha1(f"{team_id}-{next(self._ids)}".encode()).hexdigest()[:24]
+        return f"xoxb-{team_id.lower()}-{digest}"
+
     def add_user(
         self,
         user_id: str,
@@ -997,9 +1227,13 @@ class FakeSlack:
         tz: str = "Europe/Berlin",
         locale: str = "en-US",
         is_bot: bool = False,
+        team: str | None = None,
     ) -> None:
+        """A person in ``team`` (default: the first workspace)."""
         ZoneInfo(tz)  # fail early on a typo
-        self.users[user_id] = User(user_id, email, name, real_name, tz, locale, is_bot)
+        self.users[user_id] = User(
+            user_id, email, name, real_name, tz, locale, is_bot, team or self.team_id
+        )
 
     def add_channel(
         self,
@@ -1010,19 +1244,40 @@ class FakeSlack:
         is_private: bool = False,
         is_archived: bool = False,
         members: Iterable[str] | None = None,
+        team: str | None = None,
     ) -> None:
         """Make a channel known. ``is_member=False``: the bot is not in it (``not_in_channel``).
 
         ``members``: if given, chat.postEphemeral to anyone else fails with
-        ``user_not_in_channel``.
+        ``user_not_in_channel``. ``D<user id>`` is that user's DM with the bot.
         """
+        im_user = channel_id[1:] if channel_id.startswith("D") else None
+        if im_user is not None and team is None and im_user in self.users:
+            team = self.users[im_user].team
         self.channels[channel_id] = Channel(
             channel_id,
-            name or channel_id.lower(),
+            "" if im_user else (name or channel_id.lower()),
             is_member=is_member,
-            is_private=is_private,
+            is_private=is_private or im_user is not None,
             is_archived=is_archived,
             members=set(members) if members is not None else None,
+            im_user=im_user,
+            team=team or self.team_id,
+        )
+        self.messages.setdefault(channel_id, [])
+
+    def add_group_dm(self, channel_id: str, users: Iterable[str]) -> None:
+        """A group DM (mpim) of these people and the bot of their workspace."""
+        people = list(users)
+        team = self.users[people[0]].team if people and people[0] in self.users else self.team_id
+        members = sorted({*people, self.workspaces[team].bot_user_id})
+        self.channels[channel_id] = Channel(
+            channel_id,
+            "mpdm-" + "--".join(members),
+            is_private=True,
+            members=set(members),
+            mpim_users=members,
+            team=team,
         )
         self.messages.setdefault(channel_id, [])
 
@@ -1189,24 +1444,28 @@ class FakeSlack:
             return self._fail(request, call, failure)
 
         args = dict(raw)
+        scopes: frozenset[str] | None = None
+        self._caller_team = self.team_id
         if method in _TOKENLESS_METHODS:
             args = {**_basic_credentials(request), **args}
         elif token is None:
             return self._reply(call, 200, {"ok": False, "error": "not_authed"})
         else:
-            expected = (
-                (self.app_token,) if method in _APP_TOKEN_METHODS else (self.token, self.user_token)
-            )
-            if token not in expected:
-                wrong_kind = token in (self.token, self.user_token, self.app_token)
-                error = "not_allowed_token_type" if wrong_kind else "invalid_auth"
-                return self._reply(call, 200, {"ok": False, "error": error})
+            refused = self._authenticate(method, token)
+            if refused is not None:
+                return self._reply(call, 200, {"ok": False, "error": refused})
+            scopes = self._scopes_of(token)
+            call.workspace = self._caller_team
+        headers = {"x-oauth-scopes": ",".join(sorted(scopes))} if scopes is not None else None
 
         json_body = request.content_type == "application/json"
         if json_body and method in _FORM_ONLY_METHODS:
             # Slack ignores JSON bodies for these methods; only query args count.
             args = {k: v for k, v in raw.items() if k not in body_args}
+        self._scopes = scopes
+        self._scope_checked = False
         try:
+            self._require(METHOD_SCOPES[method])
             result = self._methods[method](args)
         except SlackError as error:
             body = error.body()
@@ -1214,8 +1473,51 @@ class FakeSlack:
                 body.setdefault("response_metadata", {}).setdefault("messages", []).append(
                     f"[WARN] {method} does not accept JSON bodies; their arguments were ignored"
                 )
-            return self._reply(call, 200, body)
-        return self._reply(call, 200, {"ok": True, **result})
+            return self._reply(call, 200, body, headers)
+        if not self._scope_checked:
+            raise AssertionError(f"FakeSlack bug: {method} answered without checking its scope")
+        return self._reply(call, 200, {"ok": True, **result}, headers)
+
+    def _authenticate(self, method: str, token: str) -> str | None:
+        """The error for a token this method does not take, else None (and the
+        caller's workspace is set)."""
+        if token == self.app_token:
+            return None if method in _APP_TOKEN_METHODS else "not_allowed_token_type"
+        if token == self.user_token:
+            return "not_allowed_token_type" if method in _APP_TOKEN_METHODS else None
+        for workspace in self.workspaces.values():
+            if token in workspace.revoked:
+                return "token_revoked"
+            if token == workspace.token and workspace.installed:
+                if method in _APP_TOKEN_METHODS:
+                    return "not_allowed_token_type"
+                self._caller_team = workspace.team_id
+                return None
+        return "invalid_auth"
+
+    def _scopes_of(self, token: str) -> frozenset[str]:
+        if token == self.app_token:
+            return frozenset({"connections:write"})
+        if token == self.user_token:
+            return self._user_scopes
+        return self._caller.scopes
+
+    def _require(self, needed: MethodScopes, kind: str | None = None) -> None:
+        """Slack's missing_scope unless the token holds the scope (for a dict, the
+        one for a conversation of this kind; the method calls again once it knows)."""
+        if isinstance(needed, dict):
+            if kind is None:
+                return
+            needed = (needed[kind],)
+        self._scope_checked = True
+        if self._scopes is None or not needed or set(needed) & self._scopes:
+            return
+        raise SlackError(
+            "missing_scope", needed=",".join(needed), provided=",".join(sorted(self._scopes))
+        )
+
+    def _require_for(self, method: str, channel: Channel) -> None:
+        self._require(METHOD_SCOPES[method], channel.kind)
 
     async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], set[str], str | None]:
         args: dict[str, Any] = dict(request.query)
@@ -1396,24 +1698,37 @@ class FakeSlack:
         channel_id = "D" + user_id
         channel = self.channels.get(channel_id)
         if channel is None:
-            channel = Channel(channel_id, "", im_user=user_id, is_private=True)
+            team = self.users[user_id].team if user_id in self.users else self._caller_team
+            channel = Channel(channel_id, "", im_user=user_id, is_private=True, team=team)
             self.channels[channel_id] = channel
             self.messages.setdefault(channel_id, [])
         return channel
 
     def _channel(self, value: Any) -> Channel:
+        """A conversation of the caller's workspace: another workspace's is as
+        unknown to this token as one that does not exist."""
         channel_id = _as_str(value)
         if channel_id is None:
             raise SlackError("channel_not_found")
+        found: Channel | None = None
         if channel_id in self.channels:
-            return self.channels[channel_id]
-        if channel_id[0] in "UW" and channel_id in self.users:
-            return self._dm_channel(channel_id)  # chat.postMessage(channel=<user id>)
-        name = channel_id.lstrip("#")
-        for channel in self.channels.values():
-            if channel.name and channel.name == name and not channel.is_im:
-                return channel
-        raise SlackError("channel_not_found")
+            found = self.channels[channel_id]
+        elif channel_id[0] in "UW" and channel_id in self.users:
+            if self.users[channel_id].team == self._caller_team:
+                found = self._dm_channel(channel_id)  # chat.postMessage(channel=<user id>)
+        else:
+            name = channel_id.lstrip("#")
+            found = next(
+                (
+                    c
+                    for c in self.channels.values()
+                    if c.name and c.name == name and not c.is_im and c.team == self._caller_team
+                ),
+                None,
+            )
+        if found is None or found.team != self._caller_team:
+            raise SlackError("channel_not_found")
+        return found
 
     def _writable_channel(self, value: Any) -> Channel:
         channel = self._channel(value)
@@ -1434,7 +1749,10 @@ class FakeSlack:
         user_id = _as_str(value)
         if user_id is None or user_id not in self.users:
             raise SlackError(error)
-        return self.users[user_id]
+        user = self.users[user_id]
+        if user.team != self._caller_team:
+            raise SlackError(error)  # not a member of the caller's workspace
+        return user
 
     def _message_payload(self, channel: Channel, message: Message) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -1442,10 +1760,11 @@ class FakeSlack:
             "text": message.text,
             "user": message.user,
             "ts": message.ts,
-            "team": self.team_id,
+            "team": channel.team,
         }
-        if message.user == self.bot_user_id:
-            payload.update(bot_id=self.bot_id, app_id=APP_ID)
+        bot = self.workspaces[channel.team]
+        if message.user == bot.bot_user_id:
+            payload.update(bot_id=bot.bot_id, app_id=APP_ID)
         if message.blocks is not None:
             payload["blocks"] = message.blocks
         if message.attachments is not None:
@@ -1483,7 +1802,7 @@ class FakeSlack:
             "is_member": channel.is_member,
             "is_channel": not channel.is_im and channel.mpim_users is None,
             "is_group": channel.is_private and not channel.is_im and channel.mpim_users is None,
-            "context_team_id": self.team_id,
+            "context_team_id": channel.team,
         }
         if channel.is_im:
             payload["user"] = channel.im_user
@@ -1502,15 +1821,17 @@ class FakeSlack:
             "real_name_normalized": real_name,
             "display_name": user.name,
             "display_name_normalized": user.name,
-            "team": self.team_id,
+            "team": user.team,
         }
-        if user.email is not None:
+        # Slack shows the email only to a token with users:read.email.
+        if user.email is not None and "users:read.email" in (self._scopes or ()):
             profile["email"] = user.email
-        if user.is_bot and user.id == self.bot_user_id:
-            profile["bot_id"] = self.bot_id
+        bot = self.workspaces.get(user.team)
+        if user.is_bot and bot is not None and user.id == bot.bot_user_id:
+            profile["bot_id"] = bot.bot_id
         payload: dict[str, Any] = {
             "id": user.id,
-            "team_id": self.team_id,
+            "team_id": user.team,
             "name": user.name or user.id.lower(),
             "deleted": False,
             "real_name": real_name,
@@ -1594,8 +1915,11 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ methods: oauth
 
-    def approve_install(self, authorize_url: str, *, user: str = "U0USER") -> str:
-        """Slack's consent page, approved by ``user``: the code it redirects back with.
+    def approve_install(
+        self, authorize_url: str, *, user: str = "U0USER", team: str | None = None
+    ) -> str:
+        """Slack's consent page, approved by ``user`` for workspace ``team`` (default:
+        the first): the code it redirects back with.
 
         ``authorize_url`` is where the app's install page sends the browser; its
         ``client_id`` must be this app's (Slack shows an error page otherwise).
@@ -1603,9 +1927,15 @@ class FakeSlack:
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
         if query.get("client_id") != self.client_id:
             raise ValueError(f"Slack refuses the consent page: unknown client_id in {query}")
+        team = team or self.team_id
+        if team not in self.workspaces:
+            raise ValueError(f"no workspace {team}; add_workspace() it first")
+        if user in self.users and self.users[user].team != team:
+            raise ValueError(f"{user} is not a member of {team}")
         code = f"{next(self._ids)}.{hashlib.sha1(authorize_url.encode()).hexdigest()[:20]}"
         self._grants[code] = _Grant(
             installer=user,
+            team=team,
             scopes=[s for s in query.get("scope", "").split(",") if s],
             user_scopes=[s for s in query.get("user_scope", "").split(",") if s],
             redirect_uri=query.get("redirect_uri"),
@@ -1624,8 +1954,17 @@ class FakeSlack:
         if grant.redirect_uri is not None and args.get("redirect_uri") != grant.redirect_uri:
             raise SlackError("bad_redirect_uri")
         grant.used = True
+        workspace = self.workspaces[grant.team]
+        if workspace.token in workspace.revoked:
+            workspace.token = self._new_bot_token(workspace.team_id)  # uninstalled before
+        # The token holds exactly what this install asked for. (Slack adds a new grant
+        # to an earlier one; the stricter reading makes a scope dropped from the
+        # install URL fail here.)
+        workspace.scopes = frozenset(grant.scopes)
+        workspace.installed = True
         installer: dict[str, Any] = {"id": grant.installer}
         if grant.user_scopes:
+            self._user_scopes = frozenset(grant.user_scopes)
             installer.update(
                 scope=",".join(grant.user_scopes), access_token=self.user_token, token_type="user"
             )
@@ -1634,9 +1973,9 @@ class FakeSlack:
             "authed_user": installer,
             "scope": ",".join(grant.scopes),
             "token_type": "bot",
-            "access_token": self.token,
-            "bot_user_id": self.bot_user_id,
-            "team": {"id": self.team_id, "name": self.team_name},
+            "access_token": workspace.token,
+            "bot_user_id": workspace.bot_user_id,
+            "team": {"id": workspace.team_id, "name": workspace.name},
             "enterprise": None,
             "is_enterprise_install": False,
         }
@@ -1646,11 +1985,11 @@ class FakeSlack:
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "url": f"{PERMALINK_BASE}/",
-            "team": self.team_name,
+            "team": self._caller.name,
             "user": self.bot_name,
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": self._caller_team,
+            "user_id": self._caller.bot_user_id,
+            "bot_id": self._caller.bot_id,
             "is_enterprise_install": False,
         }
 
@@ -1681,7 +2020,7 @@ class FakeSlack:
             text=content["text"] or "",
             blocks=content["blocks"],
             thread_ts=thread_ts,
-            user=self.bot_user_id,
+            user=self._caller.bot_user_id,
             attachments=content["attachments"],
             metadata=content["metadata"],
         )
@@ -1697,7 +2036,7 @@ class FakeSlack:
         if _as_str(args.get("ts")) is None:
             raise SlackError("message_not_found", [_problem("missing required field: ts", "/ts")])
         message = self._find_message(channel, args.get("ts"))
-        if message.user != self.bot_user_id:
+        if message.user != self._caller.bot_user_id:
             raise SlackError("cant_update_message")
         content = self._check_message_content(args, "chat.update")
         if "text" in args or "markdown_text" in args:
@@ -1734,7 +2073,7 @@ class FakeSlack:
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
         message = self._find_message(channel, args.get("ts"))
-        if message.user != self.bot_user_id:
+        if message.user != self._caller.bot_user_id:
             raise SlackError("cant_delete_message")
         message.deleted = True
         return {"channel": channel.id, "ts": message.ts}
@@ -1753,13 +2092,18 @@ class FakeSlack:
         return_im = _truthy(args.get("return_im"))
         if _present(args.get("channel")):
             channel = self._channel(args.get("channel"))
+            self._require_for("conversations.open", channel)
             return {"channel": self._channel_payload(channel) if return_im else {"id": channel.id}}
         user_ids = _split_ids(args.get("users"))
         if not user_ids:
             raise SlackError("users_list_not_supplied")
         if len(user_ids) > 8:
             raise SlackError("too_many_users")
-        unknown = [u for u in user_ids if u not in self.users]
+        self._require(METHOD_SCOPES["conversations.open"], "im" if len(user_ids) == 1 else "mpim")
+        # People of another workspace are unknown to this token.
+        unknown = [
+            u for u in user_ids if u not in self.users or self.users[u].team != self._caller_team
+        ]
         if unknown:
             raise SlackError(
                 "user_not_found",
@@ -1769,12 +2113,16 @@ class FakeSlack:
             existed = "D" + user_ids[0] in self.channels
             channel = self._dm_channel(user_ids[0])
         else:
-            members = sorted(set(user_ids) | {self.bot_user_id})
+            members = sorted(set(user_ids) | {self._caller.bot_user_id})
             channel_id = "G" + hashlib.sha1(",".join(members).encode()).hexdigest()[:10].upper()
             existed = channel_id in self.channels
             if not existed:
                 self.channels[channel_id] = Channel(
-                    channel_id, "mpdm-" + "--".join(members), is_private=True, mpim_users=members
+                    channel_id,
+                    "mpdm-" + "--".join(members),
+                    is_private=True,
+                    mpim_users=members,
+                    team=self._caller_team,
                 )
                 self.messages.setdefault(channel_id, [])
             channel = self.channels[channel_id]
@@ -1787,36 +2135,53 @@ class FakeSlack:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
+        self._require_for("conversations.info", channel)
         return {"channel": self._channel_payload(channel)}
 
-    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _readable(self, method: str, args: dict[str, Any]) -> Channel:
         channel = self._channel(args.get("channel"))
+        self._require_for(method, channel)
         if not channel.is_member and not channel.is_im:
             raise SlackError("not_in_channel")
+        return channel
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The conversation's top-level messages, newest first: replies in threads are
+        not in it (they are read with conversations.replies), as in Slack."""
+        channel = self._readable("conversations.history", args)
         top = [
             m
             for m in self.messages.get(channel.id, [])
             if not m.deleted and (m.thread_ts is None or m.thread_ts == m.ts)
         ]
-        payloads = [self._message_payload(channel, m) for m in reversed(top)]
-        return {"messages": payloads, "has_more": False, "pin_count": 0}
+        chosen = list(reversed(_between(top, args)))
+        limit = _limit(args, default=100, most=999)
+        payloads = [self._message_payload(channel, m) for m in chosen[:limit]]
+        return {"messages": payloads, "has_more": len(chosen) > limit, "pin_count": 0}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
+        """The thread of ``ts`` (its parent, or any message in it; an unthreaded message
+        is a thread of one), oldest first, within ``oldest``/``latest``. As in Slack,
+        the parent comes first whatever the range."""
+        channel = self._readable("conversations.replies", args)
         ts = _as_str(args.get("ts"))
         if ts is None:
             raise SlackError("thread_not_found", [_problem("missing required field: ts", "/ts")])
         try:
-            parent = self._find_message(channel, ts)
+            named = self._find_message(channel, ts)
         except SlackError:
             raise SlackError("thread_not_found") from None
-        root = parent.thread_ts or parent.ts
-        thread = [
+        root = named.thread_ts or named.ts
+        parent = self._find_message(channel, root) if root != named.ts else named
+        replies = [
             m
             for m in self.messages.get(channel.id, [])
-            if not m.deleted and (m.ts == root or m.thread_ts == root)
+            if not m.deleted and m.thread_ts == root and m.ts != root
         ]
-        return {"messages": [self._message_payload(channel, m) for m in thread], "has_more": False}
+        chosen = [parent, *(m for m in _between(replies, args) if m is not parent)]
+        limit = _limit(args, default=1000, most=1000)
+        payloads = [self._message_payload(channel, m) for m in chosen[:limit]]
+        return {"messages": payloads, "has_more": len(chosen) > limit}
 
     # ------------------------------------------------------------------ views
 
@@ -1843,8 +2208,9 @@ class FakeSlack:
         if trigger_id is None:
             raise _invalid_arguments("missing required field: trigger_id", "/trigger_id")
         trigger = self._triggers.get(trigger_id)
-        if trigger is None:
-            raise SlackError("invalid_trigger_id")
+        known = self.users.get(trigger.user) if trigger is not None else None
+        if trigger is None or (known is not None and known.team != self._caller_team):
+            raise SlackError("invalid_trigger_id")  # issued in another workspace
         if trigger.used:
             raise SlackError("exchanged_trigger_id")
         if self.clock() - trigger.issued_at > self.trigger_ttl:
@@ -1868,7 +2234,7 @@ class FakeSlack:
         payload = dict(view.view)
         payload.update(
             id=view.id,
-            team_id=self.team_id,
+            team_id=self._caller_team,
             type=view.type,
             hash=view.hash,
             private_metadata=view.view.get("private_metadata", ""),
@@ -1878,8 +2244,8 @@ class FakeSlack:
             root_view_id=view.root_view_id,
             previous_view_id=view.previous_view_id,
             app_id=APP_ID,
-            app_installed_team_id=self.team_id,
-            bot_id=self.bot_id,
+            app_installed_team_id=self._caller_team,
+            bot_id=self._caller.bot_id,
         )
         if view.type == "modal":
             payload.setdefault("clear_on_close", False)
@@ -1983,6 +2349,8 @@ class FakeSlack:
         if email is None:
             raise _invalid_arguments("missing required field: email", "/email")
         for user in self.users.values():
+            if user.team != self._caller_team:
+                continue  # only the caller's workspace is searched
             if user.email is not None and user.email.lower() == email.lower():
                 return {"user": self._user_payload(user, include_locale=False)}
         raise SlackError("users_not_found")
@@ -2000,17 +2368,17 @@ class FakeSlack:
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         message, name = self._reaction_target(args)
         users = message.reactions.setdefault(name, [])
-        if self.bot_user_id in users:
+        if self._caller.bot_user_id in users:
             raise SlackError("already_reacted")
-        users.append(self.bot_user_id)
+        users.append(self._caller.bot_user_id)
         return {}
 
     def _reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
         message, name = self._reaction_target(args)
         users = message.reactions.get(name, [])
-        if self.bot_user_id not in users:
+        if self._caller.bot_user_id not in users:
             raise SlackError("no_reaction")
-        users.remove(self.bot_user_id)
+        users.remove(self._caller.bot_user_id)
         if not users:
             del message.reactions[name]
         return {}
@@ -2033,6 +2401,7 @@ class FakeSlack:
             length=int(length),
             alt_txt=_as_str(args.get("alt_txt")),
             snippet_type=_as_str(args.get("snippet_type")),
+            team=self._caller_team,
         )
         return {"upload_url": f"{self._base}/upload/v1/{file_id}", "file_id": file_id}
 
@@ -2047,7 +2416,7 @@ class FakeSlack:
             if not isinstance(item, dict) or not _present(item.get("id")):
                 raise _invalid_arguments("missing required field: id", f"/files/{i}")
             file = self.files.get(str(item["id"]))
-            if file is None or file.completed:
+            if file is None or file.completed or file.team != self._caller_team:
                 raise SlackError(
                     "file_not_found", [_problem(f"unknown file {item['id']}", f"/files/{i}")]
                 )
@@ -2076,10 +2445,11 @@ class FakeSlack:
                 ts=self._next_ts(),
                 text=_as_str(args.get("initial_comment")) or "",
                 thread_ts=thread_ts,
-                user=self.bot_user_id,
+                user=self._caller.bot_user_id,
                 files=[f.id for f in files],
             )
             self.messages.setdefault(channel.id, []).append(message)
+        bot = self._caller.bot_user_id
         return {
             "files": [
                 {
@@ -2087,9 +2457,9 @@ class FakeSlack:
                     "name": f.filename,
                     "title": f.title,
                     "size": f.length,
-                    "user": self.bot_user_id,
+                    "user": bot,
                     "channels": f.channels,
-                    "permalink": f"{PERMALINK_BASE}/files/{self.bot_user_id}/{f.id}/{f.filename}",
+                    "permalink": f"{PERMALINK_BASE}/files/{bot}/{f.id}/{f.filename}",
                 }
                 for f in files
             ]

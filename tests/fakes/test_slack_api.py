@@ -33,12 +33,21 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack_api import Call, FakeSlack
+from tests.fakes.slack_api import METHOD_SCOPES, Call, FakeSlack, manifest_bot_scopes
+
+# Every scope any method needs: the fake's own tests call methods the app never does.
+EVERY_SCOPE = sorted(
+    {
+        scope
+        for needed in METHOD_SCOPES.values()
+        for scope in (needed.values() if isinstance(needed, dict) else needed)
+    }
+)
 
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
+    async with FakeSlack(scopes=EVERY_SCOPE) as fake:
         fake.add_channel("C1", "general")
         fake.add_user(
             "U1", email="ana@example.com", name="ana", real_name="Ana Lima", tz="America/Sao_Paulo"
@@ -688,3 +697,190 @@ async def test_an_envelope_whose_ack_was_lost_comes_again_on_the_next_connection
     await slack.socket_send(envelope("E3"))
     await slack.wait_for(lambda: len(slack.socket_acks) == 2)
     assert [r.envelope_id for r in socket_app.received] == ["E1", "E1", "E3"]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+async def test_history_lists_top_level_messages_only_and_honours_the_range(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    first = slack.add_message("C1", "first", user="U1")
+    root = slack.add_message("C1", "printer?", user="U1")
+    reply = slack.add_message("C1", "the one on 3", user="U1", thread_ts=root.ts)
+    last = slack.add_message("C1", "last", user="U1")
+
+    everything = await client.conversations_history(channel="C1")
+    assert [m["text"] for m in everything["messages"]] == ["last", "printer?", "first"]
+    # The reply is no top-level message: asking for it by its ts finds nothing.
+    exactly = await client.conversations_history(
+        channel="C1", oldest=reply.ts, latest=reply.ts, inclusive=True
+    )
+    assert exactly["messages"] == []
+    before_last = await client.conversations_history(channel="C1", latest=last.ts, limit=1)
+    assert [m["ts"] for m in before_last["messages"]] == [root.ts]
+    assert before_last["has_more"] is True
+    inclusive = await client.conversations_history(
+        channel="C1", oldest=first.ts, latest=root.ts, inclusive=True
+    )
+    assert [m["ts"] for m in inclusive["messages"]] == [root.ts, first.ts]
+
+
+async def test_replies_find_any_message_by_its_ts_with_the_parent_first(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    root = slack.add_message("C1", "printer?", user="U1")
+    slack.add_message("C1", "the one on 3", user="U1", thread_ts=root.ts)
+    second = slack.add_message("C1", "it jams", user="U1", thread_ts=root.ts)
+    lonely = slack.add_message("C1", "unthreaded", user="U1")
+
+    found = await client.conversations_replies(
+        channel="C1", ts=second.ts, oldest=second.ts, latest=second.ts, inclusive=True
+    )
+    assert [m["text"] for m in found["messages"]] == ["printer?", "it jams"]
+    alone = await client.conversations_replies(channel="C1", ts=lonely.ts)
+    assert [m["text"] for m in alone["messages"]] == ["unthreaded"]
+    assert await error_of(client.conversations_replies(channel="C1", ts="1.5")) == (
+        "thread_not_found"
+    )
+
+
+# ----------------------------------------------------------------------------- scopes
+
+
+async def test_a_token_holds_the_manifests_scopes_and_no_more() -> None:
+    async with FakeSlack() as slack:
+        slack.add_channel("C1", "general")
+        client = AsyncWebClient(base_url=slack.url, token=slack.token)
+        answer = await client.auth_test()
+        assert sorted(answer.headers["x-oauth-scopes"].split(",")) == sorted(manifest_bot_scopes())
+        posted = await client.chat_postMessage(channel="C1", text="hello")
+        refused = await slack_error(
+            client.reactions_add(channel="C1", timestamp=posted["ts"], name="eyes")
+        )
+    assert refused.response["error"] == "missing_scope"
+    assert refused.response["needed"] == "reactions:write"
+    assert sorted(refused.response["provided"].split(",")) == sorted(manifest_bot_scopes())
+    assert not slack.messages["C1"][0].reactions  # refused means nothing happened
+
+
+async def test_a_conversations_scope_depends_on_its_kind() -> None:
+    async with FakeSlack(scopes=["channels:history", "chat:write"]) as slack:
+        slack.add_user("U1", email="ana@example.com")
+        slack.add_user("U2", email="bo@example.com")
+        slack.add_channel("C1", "general")
+        slack.add_channel("G1", "secret", is_private=True)
+        slack.add_channel("DU1")
+        slack.add_group_dm("G2", ["U1", "U2"])
+        for channel in ("C1", "G1", "DU1", "G2"):
+            slack.add_message(channel, "hi", user="U1")
+        client = AsyncWebClient(base_url=slack.url, token=slack.token)
+
+        assert (await client.conversations_history(channel="C1"))["messages"]
+        needed = {}
+        for channel in ("G1", "DU1", "G2"):
+            error = await slack_error(client.conversations_replies(channel=channel, ts="1.0"))
+            needed[channel] = (error.response["error"], error.response["needed"])
+        opened = await slack_error(client.conversations_open(users="U1"))
+        group = await slack_error(client.conversations_open(users="U1,U2"))
+    assert needed == {
+        "G1": ("missing_scope", "groups:history"),
+        "DU1": ("missing_scope", "im:history"),
+        "G2": ("missing_scope", "mpim:history"),
+    }
+    assert opened.response["needed"] == "im:write"
+    assert group.response["needed"] == "mpim:write"
+
+
+async def test_an_email_is_shown_only_with_users_read_email() -> None:
+    async with FakeSlack(scopes=["users:read"]) as slack:
+        slack.add_user("U1", email="ana@example.com")
+        client = AsyncWebClient(base_url=slack.url, token=slack.token)
+        profile = (await client.users_info(user="U1"))["user"]["profile"]
+        lookup = await slack_error(client.users_lookupByEmail(email="ana@example.com"))
+    assert "email" not in profile
+    assert lookup.response["needed"] == "users:read.email"
+
+
+async def test_an_oauth_token_holds_what_the_install_asked_for() -> None:
+    async with FakeSlack(scopes=[]) as slack:
+        slack.add_channel("C1", "general")
+        code = slack.approve_install(authorize_url(slack.client_id, scope="commands,chat:write"))
+        granted = await AsyncWebClient(base_url=slack.url).oauth_v2_access(
+            client_id=slack.client_id, client_secret=slack.client_secret, code=code
+        )
+        client = AsyncWebClient(base_url=slack.url, token=granted["access_token"])
+        assert (await client.chat_postMessage(channel="C1", text="hi"))["ok"]
+        missing = await slack_error(client.files_upload_v2(channel="C1", content=b"x"))
+    assert missing.response["error"] == "missing_scope"
+    assert missing.response["needed"] == "files:write"
+    assert missing.response["provided"] == "chat:write,commands"
+
+
+# ----------------------------------------------------------------------------- workspaces
+
+
+async def test_each_workspace_has_its_own_token_and_sees_only_its_own() -> None:
+    async with FakeSlack() as slack:
+        slack.add_workspace("T0BETA", "Beta", installed=False)
+        slack.add_user("U1", email="ana@example.com")
+        slack.add_user("U9", email="zed@example.com", team="T0BETA")
+        slack.add_channel("C1", "general")
+        slack.add_channel("C9", "beta-general", team="T0BETA")
+        beta_token = slack.token_of("T0BETA")
+        not_yet = AsyncWebClient(base_url=slack.url, token=beta_token)
+        assert await error_of(not_yet.auth_test()) == "invalid_auth"  # not installed yet
+
+        code = slack.approve_install(
+            authorize_url(slack.client_id, scope=",".join(manifest_bot_scopes())),
+            user="U9",
+            team="T0BETA",
+        )
+        granted = await AsyncWebClient(base_url=slack.url).oauth_v2_access(
+            client_id=slack.client_id, client_secret=slack.client_secret, code=code
+        )
+        assert granted["team"] == {"id": "T0BETA", "name": "Beta"}
+        assert granted["access_token"] == beta_token != slack.token
+        alpha = AsyncWebClient(base_url=slack.url, token=slack.token)
+        beta = AsyncWebClient(base_url=slack.url, token=beta_token)
+        assert (await beta.auth_test())["team_id"] == "T0BETA"
+        assert (await beta.chat_postMessage(channel="C9", text="hi"))["ok"]
+
+        # Another workspace's channel, person or email is unknown to a token.
+        assert await error_of(beta.chat_postMessage(channel="C1", text="hi")) == (
+            "channel_not_found"
+        )
+        assert await error_of(alpha.chat_postMessage(channel="C9", text="hi")) == (
+            "channel_not_found"
+        )
+        assert await error_of(beta.users_info(user="U1")) == "user_not_found"
+        assert await error_of(beta.conversations_open(users="U1")) == "user_not_found"
+        assert await error_of(alpha.users_lookupByEmail(email="zed@example.com")) == (
+            "users_not_found"
+        )
+        assert (await beta.users_lookupByEmail(email="zed@example.com"))["user"]["id"] == "U9"
+        posted = [c for c in slack.calls_to("chat.postMessage") if c.ok]
+        assert [(c.args["channel"], c.workspace) for c in posted] == [("C9", "T0BETA")]
+        assert slack.messages["C9"][0].user == slack.workspaces["T0BETA"].bot_user_id
+        assert not slack.messages["C1"]
+
+
+async def test_an_uninstalled_workspace_token_is_revoked_and_a_new_install_gets_a_new_one() -> None:
+    async with FakeSlack() as slack:
+        slack.add_channel("C1", "general")
+        old = slack.token
+        slack.uninstall(slack.team_id)
+        revoked = AsyncWebClient(base_url=slack.url, token=old)
+        assert await error_of(revoked.chat_postMessage(channel="C1", text="hi")) == (
+            "token_revoked"
+        )
+        code = slack.approve_install(
+            authorize_url(slack.client_id, scope=",".join(manifest_bot_scopes()))
+        )
+        granted = await AsyncWebClient(base_url=slack.url).oauth_v2_access(
+            client_id=slack.client_id, client_secret=slack.client_secret, code=code
+        )
+        assert granted["access_token"] == slack.token != old
+        again = AsyncWebClient(base_url=slack.url, token=slack.token)
+        assert (await again.chat_postMessage(channel="C1", text="hi"))["ok"]
+        assert await error_of(revoked.auth_test()) == "token_revoked"

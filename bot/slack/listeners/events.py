@@ -1,4 +1,5 @@
-"""Events API: thread replies both ways, DMs, reactions, the App Home.
+"""Events API: thread replies both ways, DMs (and group DMs with the bot), reactions,
+the App Home.
 
 Slack retries an event it thinks we missed (X-Slack-Retry-Num); each event id is
 handled once, in the same transaction as what it changes.
@@ -40,6 +41,9 @@ SURVEY_REACTIONS = {
     "thumbsup": 5,
 }
 TICKET = "ticket"
+# Conversations that are talking to the bot: a DM, and a group DM the bot is in
+# (answered so that only the person who wrote sees it: the others did not ask).
+DIRECT = ("im", "mpim")
 SURVEY_KINDS = ("resolved", "survey_answered")
 
 
@@ -56,7 +60,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         message = said.event
         if message.thread_ts and message.thread_ts != message.ts:
             await _thread_reply(desk, client, said.event_id, message, message.thread_ts)
-        elif message.channel_type == "im":
+        elif message.channel_type in DIRECT:
             await _direct_message(desk, client, said.event_id, message)
 
     @app.event("reaction_added")
@@ -164,7 +168,13 @@ async def _direct_message(
         reply, blocks = await desk.act(client, message.user, answer)
     except DeskError as error:
         reply, blocks = error.render(escape), None
-    if reply:
+    if not reply:
+        return
+    if message.channel_type == "mpim":
+        await client.chat_postEphemeral(
+            channel=message.channel, user=message.user, text=reply[:3000], blocks=blocks
+        )
+    else:
         await client.chat_postMessage(channel=message.channel, text=reply[:3000], blocks=blocks)
 
 
@@ -174,10 +184,13 @@ async def _offer_ticket(
     """:ticket: on a message: reactions carry no trigger for a modal, so offer a
     button (whose click does) to file the message as a request."""
     try:
-        history = await client.conversations_history(
-            channel=channel, latest=ts, inclusive=True, limit=1
+        # The reaction names the message by its ts alone, also a reply in a thread,
+        # which conversations.history does not list: conversations.replies finds
+        # any message by its ts (with its thread's parent first, so pick ours).
+        thread = await client.conversations_replies(
+            channel=channel, ts=ts, oldest=ts, latest=ts, inclusive=True
         )
-        found = history.get("messages") or []
+        found = [m for m in thread.get("messages") or [] if m.get("ts") == ts]
         text = str(found[0].get("text") or "") if found else ""
         link = await client.chat_getPermalink(channel=channel, message_ts=ts)
     except SlackApiError as error:

@@ -1,7 +1,13 @@
-"""Speaks to the running app exactly as Slack does: signed form and JSON posts."""
+"""Speaks to the running app exactly as Slack does: signed form and JSON posts.
+
+Only what Slack would send: an event the manifest does not subscribe to is refused
+here (Slack would never deliver it). Each driver speaks for one workspace
+(`in_workspace` gives the same driver for another).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -11,6 +17,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes.slack_api import manifest_bot_events
 
 TEAM = "T0TEAM"
 APP = "A0INHOUSE"
@@ -34,7 +42,13 @@ class SlackDriver:
     signing_secret: str
     trigger: Any  # () -> str, issues a fresh trigger id on the fake
     response_url: Any  # () -> str, issues a fresh response_url on the fake
+    team: str = TEAM  # the workspace the payloads come from
+    bot_user: str = "UBOT"  # the app's bot user in that workspace
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def in_workspace(self, team: str, bot_user: str) -> SlackDriver:
+        """The same app, spoken to from another workspace."""
+        return dataclasses.replace(self, team=team, bot_user=bot_user)
 
     async def post(
         self,
@@ -70,7 +84,7 @@ class SlackDriver:
         return urlencode(
             {
                 "token": "legacy",
-                "team_id": TEAM,
+                "team_id": self.team,
                 "team_domain": "acme",
                 "channel_id": channel,
                 "channel_name": "general",
@@ -94,7 +108,7 @@ class SlackDriver:
         return answer
 
     async def interact(self, payload: dict[str, Any]) -> Answer:
-        payload = {"api_app_id": APP, "token": "legacy", "team": {"id": TEAM}, **payload}
+        payload = {"api_app_id": APP, "token": "legacy", "team": {"id": self.team}, **payload}
         return await self.post(
             urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
         )
@@ -111,7 +125,7 @@ class SlackDriver:
         return await self.interact(
             {
                 "type": "block_actions",
-                "user": {"id": user, "team_id": TEAM},
+                "user": {"id": user, "team_id": self.team},
                 "trigger_id": self.trigger(),
                 "channel": {"id": channel},
                 "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
@@ -135,7 +149,7 @@ class SlackDriver:
         return await self.interact(
             {
                 "type": "block_actions",
-                "user": {"id": user, "team_id": TEAM},
+                "user": {"id": user, "team_id": self.team},
                 "trigger_id": self.trigger(),
                 "container": {"type": "view", "view_id": view["id"]},
                 "view": view,
@@ -179,7 +193,7 @@ class SlackDriver:
         return await self.interact(
             {
                 "type": "view_submission",
-                "user": {"id": user, "team_id": TEAM},
+                "user": {"id": user, "team_id": self.team},
                 "trigger_id": self.trigger(),
                 "view": submitted,
             }
@@ -191,7 +205,7 @@ class SlackDriver:
                 "type": "message_action",
                 "callback_id": "file_as_request",
                 "trigger_id": self.trigger(),
-                "user": {"id": user, "team_id": TEAM},
+                "user": {"id": user, "team_id": self.team},
                 "channel": {"id": channel},
                 "message": {"type": "message", "ts": ts, "text": text, "user": "U0OTHER"},
                 "response_url": "https://hooks.slack.invalid/actions/2",
@@ -201,15 +215,21 @@ class SlackDriver:
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
     ) -> Answer:
+        subscription = _subscription(event)
+        if subscription not in manifest_bot_events():
+            raise AssertionError(
+                f"Slack would not send this: deploy/slack-manifest.yml does not subscribe "
+                f"to {subscription}"
+            )
         envelope = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team,
             "api_app_id": APP,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._ids):08d}",
             "event_time": int(time.time()),
             "event": {"event_ts": str(time.time()), **event},
-            "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
+            "authorizations": [{"team_id": self.team, "user_id": self.bot_user, "is_bot": True}],
         }
         headers = (
             {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
@@ -217,3 +237,20 @@ class SlackDriver:
             else None
         )
         return await self.post(json.dumps(envelope), "application/json", headers=headers)
+
+
+# The message event a subscription delivers, by the conversation it happened in.
+_MESSAGE_EVENTS = {
+    "channel": "message.channels",
+    "group": "message.groups",
+    "im": "message.im",
+    "mpim": "message.mpim",
+}
+
+
+def _subscription(event: dict[str, Any]) -> str:
+    """The bot event a manifest subscribes to for Slack to send this event."""
+    kind = str(event.get("type"))
+    if kind != "message":
+        return kind
+    return _MESSAGE_EVENTS.get(str(event.get("channel_type")), "message (without channel_type)")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
-import yaml
 from sqlalchemy import select
 
-from bot.slack.app import BOT_SCOPES, EVENTS_PATH
-from bot.slack.listeners.shortcuts import FILE_SHORTCUT
 from models.directory import Person
 from tests.adapters.slack.conftest import SlackWorld
-
-MANIFEST = Path(__file__).parents[3] / "deploy" / "slack-manifest.yml"
 
 
 async def test_message_shortcut_opens_the_form_prefilled_with_a_permalink(
@@ -69,6 +62,67 @@ async def test_ticket_reaction_offers_to_file_the_message(slack: SlackWorld) -> 
     view = slack.fake.calls_to("views.open")[-1].args["view"]
     title = next(b for b in view["blocks"] if b.get("block_id") == "title")
     assert title["element"]["initial_value"] == "The coffee machine is broken"
+
+
+async def test_ticket_on_a_reply_in_a_thread_files_that_reply(slack: SlackWorld) -> None:
+    """Slack names the reacted message by its ts alone; in a thread it is not in the
+    channel's history, and the thread's first message is not what was reacted to."""
+    root = slack.fake.add_message("C0GENERAL", "Anyone else without wifi?", user="U0FAY")
+    reply = slack.fake.add_message(
+        "C0GENERAL", "The 3rd floor printer prints blank pages", user="U0SAM", thread_ts=root.ts
+    )
+    slack.fake.add_message("C0GENERAL", "Lunch at 12?", user="U0FAY")  # newer, top level
+    await slack.driver.event(
+        {
+            "type": "reaction_added",
+            "user": "U0SAM",
+            "reaction": "ticket",
+            "item": {"type": "message", "channel": "C0GENERAL", "ts": reply.ts},
+        }
+    )
+    await slack.eventually(lambda: slack.fake.calls_to("chat.postEphemeral"))
+    offer = slack.fake.calls_to("chat.postEphemeral")[-1].args
+    assert offer["text"] == "The 3rd floor printer prints blank pages"
+    button = offer["blocks"][-1]["elements"][0]
+    assert "blank pages" in button["value"] and f"thread_ts={root.ts}" in button["value"]
+    await slack.driver.press("U0SAM", "file_from_message", button["value"], channel="C0GENERAL")
+    await slack.eventually(lambda: slack.fake.calls_to("views.open"))
+    view = slack.fake.calls_to("views.open")[-1].args["view"]
+    title = next(b for b in view["blocks"] if b.get("block_id") == "title")
+    assert title["element"]["initial_value"] == "The 3rd floor printer prints blank pages"
+
+
+async def test_a_group_dm_with_the_bot_is_answered_like_a_dm_only_to_the_writer(
+    slack: SlackWorld,
+) -> None:
+    slack.fake.add_group_dm("G0GROUP", ["U0SAM", "U0FAY"])
+    await slack.driver.event(
+        {
+            "type": "message",
+            "channel": "G0GROUP",
+            "channel_type": "mpim",
+            "user": "U0SAM",
+            "text": "my badge stopped working",
+            "ts": "1800000000.000700",
+        }
+    )
+    await slack.eventually(lambda: slack.fake.ephemerals.get("G0GROUP"))
+    offer = slack.fake.ephemerals["G0GROUP"][-1]
+    assert offer.user == "U0SAM" and "File this as a request" in str(offer.blocks)
+    await slack.driver.event(
+        {
+            "type": "message",
+            "channel": "G0GROUP",
+            "channel_type": "mpim",
+            "user": "U0FAY",
+            "text": "list",
+            "ts": "1800000000.000800",
+        }
+    )
+    await slack.eventually(lambda: len(slack.fake.ephemerals["G0GROUP"]) == 2)
+    answer = slack.fake.ephemerals["G0GROUP"][-1]
+    assert answer.user == "U0FAY" and "You have no open requests." in answer.text
+    assert not slack.fake.messages["G0GROUP"]  # nothing the others did not ask for
 
 
 async def test_a_dm_that_is_not_a_command_offers_to_file_it(slack: SlackWorld) -> None:
@@ -133,19 +187,6 @@ async def test_app_home_shows_my_requests_and_my_teams_queue(slack: SlackWorld) 
     sam = str(slack.fake.home_views["U0SAM"])
     assert "Queue: IT Service Desk" in alice and "Printer on fire" in alice
     assert "My requests" in sam and "Printer on fire" in sam and "Queue:" not in sam
-
-
-def test_the_manifest_asks_for_what_the_app_uses() -> None:
-    manifest = yaml.safe_load(MANIFEST.read_text())
-    assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
-    assert manifest["features"]["slash_commands"][0]["command"] == "/request"
-    assert manifest["features"]["shortcuts"][0]["callback_id"] == FILE_SHORTCUT
-    for url in (
-        manifest["settings"]["event_subscriptions"]["request_url"],
-        manifest["settings"]["interactivity"]["request_url"],
-        manifest["features"]["slash_commands"][0]["url"],
-    ):
-        assert url.endswith(EVENTS_PATH)
 
 
 async def test_health_is_served_beside_slack(slack: SlackWorld) -> None:

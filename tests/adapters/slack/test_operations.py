@@ -79,9 +79,9 @@ async def test_server_errors_are_retried_and_a_dead_api_loses_nothing(
     assert slack.card().text
 
     # Slack unreachable: the notice waits in the outbox with the reason.
-    unreachable = slack.runtime.channels[0]
-    real = unreachable.client.base_url
-    unreachable.client.base_url = "http://127.0.0.1:9/api/"
+    unreachable = await slack.runtime.slack_workspaces.client(None)  # the one it keeps
+    real = unreachable.base_url
+    unreachable.base_url = "http://127.0.0.1:9/api/"
     await slack.say("U0SAM", "it Second printer on fire")
     await slack.deliver()
     async with slack.runtime.sessions() as session:
@@ -91,7 +91,7 @@ async def test_server_errors_are_retried_and_a_dead_api_loses_nothing(
     assert len(waiting) == 1 and waiting[0].dead_at is None
     assert "unreachable" in (waiting[0].last_error or "")
 
-    unreachable.client.base_url = real
+    unreachable.base_url = real
     async with slack.runtime.sessions.begin() as session:
         await session.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC)))
     await slack.deliver()

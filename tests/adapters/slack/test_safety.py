@@ -173,6 +173,7 @@ async def test_the_bots_own_and_other_bots_messages_are_ignored(slack: SlackWorl
             "subtype": "bot_message",
             "bot_id": "B0X",
             "channel": "C0ITDESK",
+            "channel_type": "channel",
             "text": "beep",
             "ts": "1800000000.1",
             "thread_ts": card.ts,
@@ -182,6 +183,7 @@ async def test_the_bots_own_and_other_bots_messages_are_ignored(slack: SlackWorl
         {
             "type": "message",
             "channel": "C0ITDESK",
+            "channel_type": "channel",
             "user": "UBOT",
             "bot_id": "B0BOT",
             "text": "echo",

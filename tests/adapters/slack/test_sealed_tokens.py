@@ -100,8 +100,9 @@ async def serving(database_url: str, fake: FakeSlack, key: str) -> AsyncIterator
         await runtime.close()
 
 
-async def install(world: SlackWorld) -> None:
-    """A workspace admin opens the install page, approves on Slack, comes back."""
+async def install(world: SlackWorld, *, team: str | None = None, user: str = "U0CAROL") -> None:
+    """A workspace admin (`user`, of workspace `team`: by default the fake's first)
+    opens the install page, approves on Slack, comes back."""
     base = world.driver.base_url
     async with aiohttp.ClientSession() as browser:
         async with browser.get(f"{base}/slack/install", allow_redirects=False) as page:
@@ -110,7 +111,7 @@ async def install(world: SlackWorld) -> None:
             # The state cookie is Secure (the real app is behind https): the browser
             # sends it back to the redirect URL; here that is done by hand over http.
             cookies = {name: morsel.value for name, morsel in page.cookies.items()}
-        code = world.fake.approve_install(authorize, user="U0CAROL")
+        code = world.fake.approve_install(authorize, user=user, team=team)
         state = re.search(r"[?&]state=([^&]+)", authorize)
         assert state, authorize
         async with browser.get(
