@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,6 +28,14 @@ class Person(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the catalog set the time zone / language: then it stays as the catalog
+    # says; otherwise the person's chat profile keeps it current (handlers.people).
+    timezone_from_catalog: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    language_from_catalog: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class CalendarRow(Base):

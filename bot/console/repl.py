@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.command_line import parse
 from bot.commands import help_text
+from bot.console import render
 from bot.console.channel import ConsoleChannel
 from bot.console.shell import ConsoleDesk
 from handlers.access import active_teams
@@ -42,6 +43,7 @@ async def chat(
         viewer_team_ids=team_ids,
         default_timezone=default_timezone,
         language=language,
+        clock=clock,
     )
     with reader(language, timezone):
         write(_("Hello {name}. Type 'help' for what you can do, 'quit' to leave.", name=name))
@@ -86,7 +88,10 @@ async def _form(
             if categories
             else ""
         )
-        priority = await asyncio.to_thread(ask, _("Priority [urgent, high, normal, low]: "))
+        priority = await asyncio.to_thread(
+            ask, _("Priority [{choices}]: ", choices=render.priority_choices())
+        )
+        priority = render.priority_typed(priority)
         title = await asyncio.to_thread(ask, _("Title: "))
         description = await asyncio.to_thread(ask, _("Description: "))
     return await desk.file(
@@ -95,5 +100,5 @@ async def _form(
         title=title,
         description=description,
         category=category or None,
-        priority=priority.strip() or "normal",
+        priority=priority or "normal",
     )
