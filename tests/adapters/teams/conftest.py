@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app import Runtime, build_runtime
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
+from models.clock import Clock
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
@@ -75,8 +76,10 @@ class TeamsWorld:
         return [s for s in self.connector.sent if s.conversation_id.startswith(IT_CHANNEL)]
 
 
-async def start_app(settings: Settings, port: int) -> tuple[Runtime, web.AppRunner]:
-    runtime = await build_runtime(settings)
+async def start_app(
+    settings: Settings, port: int, clock: Clock | None = None
+) -> tuple[Runtime, web.AppRunner]:
+    runtime = await build_runtime(settings, clock)
     runner = web.AppRunner(runtime.web)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
