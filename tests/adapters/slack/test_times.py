@@ -124,8 +124,26 @@ async def test_a_channel_card_shows_each_member_their_own_time(
     # What Slack shows: Alice in Berlin and a colleague in New York, each their own.
     assert "respond by today 2:00 PM" in shown_to(card, "Europe/Berlin", clock.now())
     assert "respond by today 8:00 AM" in shown_to(card, "America/New_York", clock.now())
-    # The notification text (where Slack formats nothing) carries no markup.
-    assert "<!date" not in world.card().text
+    # Three hours on, the warning in the card's thread: the same instant, marked up.
+    clock.advance(timedelta(hours=3))
+    await world.runtime.sweep()
+    await world.deliver()
+    warning = world.fake.messages["C0ITDESK"][-1]
+    assert warning.thread_ts == world.card().ts
+    assert [(d.instant, d.fallback) for d in dates_in(warning.text)] == [(due, "Tue 13:00")]
+    assert "lapses today 2:00 PM" in shown_to(warning.text, "Europe/Berlin", clock.now())
+    # Alice takes it; when the resolution standard nears, her DM says when it
+    # lapses, three days on: Friday, a weekday is enough.
+    assert "You hold IT-1 now." in await world.say("U0ALICE", "claim IT-1")
+    clock.advance(timedelta(hours=52))
+    await world.runtime.sweep()
+    await world.deliver()
+    dm = world.dms("U0ALICE")[-1]
+    [lapse] = dates_in(str(dm.blocks))
+    assert lapse.instant == (await world.request("IT-1")).resolution_due_at
+    assert lapse.fallback == "Fri 10:00"  # Alice's zone, Berlin
+    # The notification text (where Slack formats nothing) reads the fallback.
+    assert "<!date" not in dm.text and "Fri 10:00" in dm.text
 
 
 async def test_a_ten_working_day_promise_names_its_date(
