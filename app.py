@@ -129,9 +129,18 @@ def _plain(renderable: Any) -> None:
     console.print(renderable, markup=False, highlight=False, soft_wrap=True)
 
 
-def _terminal_language(lang: str | None) -> str:
-    """--lang, else the terminal's LANG; unknown languages read English."""
-    return lang or (os.environ.get("LANG") or "en").split(".")[0]
+def _terminal_language(lang: str | None) -> str | None:
+    """--lang, else the terminal's locale (LC_ALL, LC_MESSAGES, LANG, as POSIX ranks
+    them); None when they say nothing specific (unset, C, POSIX), and then the
+    person reads their own language (the catalog's, or their chat profile's)."""
+    if lang:
+        return lang
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            tag = value.split(".")[0]
+            return None if tag in ("C", "POSIX") else tag
+    return None
 
 
 def settings() -> Settings:
@@ -638,7 +647,7 @@ def demo(
                 build_sessions(engine),
                 loaded,
                 write=_plain,
-                language=_terminal_language(lang),
+                language=_terminal_language(lang) or "en",
                 database=database,
             )
         finally:

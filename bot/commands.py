@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.briefing import organisation_lines, recognition_lines, team_lines
 from bot.command_line import ME, Command, did_you_mean, period_days
 from bot.console import render
-from bot.console.render import Escape
+from bot.console.render import Escape, Instant
 from handlers import queries, survey, work
 from handlers.filing import file_request
 from handlers.insight import Insight, insight
@@ -22,7 +22,7 @@ from handlers.people import teams_of
 from handlers.recognition import for_reader
 from models.clock import Clock
 from models.directory import Person
-from models.i18n import _, ngettext
+from models.i18n import _, format_when, ngettext
 
 
 async def run_command(
@@ -31,7 +31,11 @@ async def run_command(
     person: Person,
     c: Command,
     esc: Escape,
+    *,
+    when: Instant = format_when,
 ) -> str:
+    """The answer to one command, with people's text through `esc` and instants
+    through `when` (the channel's ways of showing them)."""
     key = c.key or ""
     match c.verb:
         case "file":
@@ -39,13 +43,14 @@ async def run_command(
             result = await file_request(
                 session, clock, person, team=c.team or "", title=title, description=description
             )
-            return render.filed(result.request, esc)
+            return render.filed(result.request, esc, when)
         case "list":
             return render.my_list(await queries.my_requests(session, clock, person), esc)
         case "queue":
             return render.queue(await queries.team_queue(session, clock, person, c.team), esc)
         case "status":
-            return render.story(await queries.request_story(session, clock, person, key), esc)
+            story = await queries.request_story(session, clock, person, key)
+            return render.story(story, esc, when)
         case "claim":
             done = await work.claim(session, clock, person, key)
             return _("You hold {key} now.", key=done.request.key)
@@ -84,7 +89,8 @@ async def run_command(
                 name=esc(done.request.requester.display_name),
             )
         case "priority":
-            done = await work.set_priority(session, clock, person, key, c.text)
+            wanted = render.priority_typed(c.text)
+            done = await work.set_priority(session, clock, person, key, wanted)
             return _(
                 "{key} is {priority} now.",
                 key=done.request.key,
@@ -169,7 +175,7 @@ def help_text() -> str:
             _("  /request queue [team]             your team's queue, most urgent first"),
             _("  claim KEY | assign KEY EMAIL | reply KEY text | note KEY text"),
             _("  wait KEY [question] | resume KEY | resolve KEY what was done"),
-            _("  priority KEY urgent|high|normal|low"),
+            _("  priority KEY {choices}", choices="|".join(render.priority_words())),
             _("  rate KEY 1-5 [comment] | comment KEY text | reopen KEY [why] | close KEY"),
             _("  /request stats [team] [7d|30d|month]   how a team kept its promises"),
         ]

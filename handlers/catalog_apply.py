@@ -98,8 +98,13 @@ async def _apply_person(session: AsyncSession, spec: PersonSpec, report: ApplyRe
         person = Person(email=spec.email.lower(), display_name=spec.name or spec.email)
         session.add(person)
         report.note("people added", spec.email)
-    values: dict[str, Any] = {"email": spec.email.lower()}
-    # The catalog is the authority for what it says; it leaves the rest to chat profiles.
+    # The catalog is the authority for what it says; it leaves the rest to chat
+    # profiles, which keep a time zone or language it does not set current.
+    values: dict[str, Any] = {
+        "email": spec.email.lower(),
+        "timezone_from_catalog": spec.timezone is not None,
+        "language_from_catalog": spec.language is not None,
+    }
     for column, value in (
         ("display_name", spec.name),
         ("department", spec.department),

@@ -63,7 +63,9 @@ async def _match(session: AsyncSession, identity: Identity) -> Person | None:
 
 
 def _fill_gaps(person: Person, identity: Identity) -> None:
-    # The catalog is the authority; a chat profile only fills what it left empty.
+    # The catalog is the authority; a chat profile only fills what it left empty,
+    # except time zone and language, which follow the profile (people travel and
+    # switch languages) unless the catalog sets them.
     if identity.email and not person.email:
         person.email = identity.email.lower()
     if identity.slack_user_id and not person.slack_user_id:
@@ -75,9 +77,9 @@ def _fill_gaps(person: Person, identity: Identity) -> None:
         person.teams_user_id = identity.teams_user_id
     if identity.display_name and person.display_name in ("?", person.email):
         person.display_name = identity.display_name
-    if identity.timezone and not person.timezone:
+    if identity.timezone and not person.timezone_from_catalog:
         person.timezone = identity.timezone
-    if identity.language and not person.language:
+    if identity.language and not person.language_from_catalog:
         person.language = identity.language
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,7 @@ class RequestStory:
     time_left: timedelta | None
     events: list[tuple[RequestEvent, str | None]]  # event and the actor's name
     survey: Survey | None
+    now: datetime  # when it was read: instants are shown relative to it
 
 
 async def my_requests(session: AsyncSession, clock: Clock, actor: Person) -> list[QueueItem]:
@@ -103,11 +104,13 @@ async def request_story(
         .order_by(RequestEvent.at, RequestEvent.id)
     )
     survey = await session.scalar(select(Survey).where(Survey.request_id == request.id))
+    now = clock.now()
     return RequestStory(
         request=request,
-        time_left=sla.time_left(request, clock.now(), team_calendar(request.team)),
+        time_left=sla.time_left(request, now, team_calendar(request.team)),
         events=[(event, name) for event, name in rows.all()],
         survey=survey,
+        now=now,
     )
 
 

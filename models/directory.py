@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,6 +33,14 @@ class Person(Base):
     # The person's own working hours (the catalog's `people: - {calendar: ...}`):
     # when a non-urgent escalation may reach them. None: the organisation's default.
     calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
+    # Whether the catalog set the time zone / language: then it stays as the catalog
+    # says; otherwise the person's chat profile keeps it current (handlers.people).
+    timezone_from_catalog: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    language_from_catalog: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class CalendarRow(Base):

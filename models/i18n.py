@@ -19,8 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime as babel_format_datetime
-from babel.dates import format_timedelta
+from babel.dates import format_skeleton, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -128,16 +127,34 @@ def N_(message: str) -> str:
     return message
 
 
-def format_when(moment: datetime) -> str:
-    """A moment as the reader says it: 'Tue 10:30' style, in their time zone."""
-    local = moment.astimezone(current_timezone())
-    return babel_format_datetime(local, "EEE HH:mm", tzinfo=local.tzinfo, locale=current_locale())
+# A weekday alone names an instant only while it is within the next six days:
+# today's weekday comes round again on the seventh.
+NEAR_DAYS = 6
 
 
-def format_moment(moment: datetime) -> str:
-    """A full date and time in the reader's locale and time zone."""
-    local = moment.astimezone(current_timezone())
-    return babel_format_datetime(local, "medium", tzinfo=local.tzinfo, locale=current_locale())
+def format_when(moment: datetime, now: datetime) -> str:
+    """An instant as the reader says it, in their time zone: the one date and time
+    style of every channel (cards, fallbacks, the console, reports).
+
+    'Tue 17:00' while it lies within the next six days, where a weekday is
+    unambiguous; otherwise with its date, 'Tue, Dec 15, 17:00', and its year when
+    that is not the reader's current one. `now` is the reader's present, passed in
+    (a channel's clock), so the rule is pure. Patterns come from the language's
+    CLDR skeletons, so each language gets its own order and abbreviations.
+    """
+    zone = current_timezone()
+    locale = current_locale()
+    local, today = moment.astimezone(zone), now.astimezone(zone)
+    ahead = (local.date() - today.date()).days
+    if moment >= now and ahead <= NEAR_DAYS:
+        return str(format_skeleton("EHm", local, tzinfo=zone, locale=locale))
+    date = format_skeleton(
+        "MMMEd" if local.year == today.year else "yMMMEd", local, tzinfo=zone, locale=locale
+    )
+    time = format_skeleton("Hm", local, tzinfo=zone, locale=locale)
+    # How the language joins a date and a time ("{1}, {0}"), as Babel does.
+    joined = str(Locale.parse(locale).datetime_formats["medium"]).replace("'", "")
+    return joined.replace("{1}", str(date)).replace("{0}", str(time))
 
 
 def format_duration(span: timedelta, *, add_direction: bool = False) -> str:

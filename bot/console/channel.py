@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.console import render
 from handlers.delivery import PendingNotice, Recipient
+from models.clock import Clock, SystemClock
 from models.i18n import _, reader
 from models.stored_calendar import calendar_from_spec
 
@@ -29,6 +30,8 @@ class ConsoleChannel:
     default_timezone: str = "UTC"
     # The terminal's language (--lang or LANG), whoever the notice is for.
     language: str | None = None
+    # What "now" is for the reader (due times within the week are said by weekday).
+    clock: Clock = field(default_factory=SystemClock)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def reaches(self, recipient: Recipient) -> bool:
@@ -42,16 +45,17 @@ class ConsoleChannel:
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
         person, team = notice.recipient.person, notice.recipient.team
+        now = self.clock.now()
         if team is not None:
             timezone = calendar_from_spec(team.calendar.spec).timezone.key
             with reader(self.language or team.language, timezone):
                 header = _("#{team}", team=team.key)
-                text = render.notice(notice.kind, notice.payload)
+                text = render.notice(notice.kind, notice.payload, now)
         else:
             assert person is not None
             with reader(self.language or person.language, person.timezone or self.default_timezone):
                 header = _("to {name}", name=person.display_name)
-                text = render.notice(notice.kind, notice.payload)
+                text = render.notice(notice.kind, notice.payload, now)
         edited = notice.kind == "team_card" and "team_card" in notice.refs
         marker = "✎" if edited else "→"
         body = text.replace("\n", "\n      ")  # keep a notice's lines together

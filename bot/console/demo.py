@@ -25,7 +25,7 @@ from handlers.insight import insight
 from handlers.people import Identity
 from models.catalog import Catalog
 from models.clock import ManualClock
-from models.i18n import _, format_moment, reader
+from models.i18n import _, format_when, reader
 
 # Monday 23 November 2026, 08:40 in Berlin: just before the office opens.
 STORY_START = datetime(2026, 11, 23, 7, 40, tzinfo=UTC)
@@ -83,7 +83,9 @@ async def play(
     async with sessions.begin() as session:
         await apply_catalog(session, catalog)
     desk = ConsoleDesk(sessions, clock, STORY_TIMEZONE, language)
-    channel = ConsoleChannel(write=write, default_timezone=STORY_TIMEZONE, language=language)
+    channel = ConsoleChannel(
+        write=write, default_timezone=STORY_TIMEZONE, language=language, clock=clock
+    )
     with reader(language, STORY_TIMEZONE):
         write(_("Inhouse demo: the example catalog, a fresh database, story time in Berlin."))
         write(_("Lines starting with → are notices the desk delivered; ✎ edits a team card."))
@@ -91,7 +93,7 @@ async def play(
         clock.advance(step.after)
         with reader(language, STORY_TIMEZONE):
             write("")
-            write(f"[{format_moment(clock.now())}] {step.who} ▸ {step.line}")
+            write(f"[{format_when(clock.now(), clock.now())}] {step.who} ▸ {step.line}")
         answer = await desk.run(Identity(email=step.who), step.line)
         write("  " + answer.replace("\n", "\n  "))
         await dispatch_due(sessions, clock, [channel], owner="demo")

@@ -10,13 +10,18 @@ from bot.briefing import organisation_lines, team_lines
 from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.queries import Queue, QueueItem, RequestStory
-from models.i18n import _, format_duration, format_moment, format_when, ngettext
+from models.i18n import _, format_duration, format_when, ngettext
 from models.requests import Request
 from models.visible_text import neutralise
 from models.vocabulary import STATUS_LABELS, Priority, Status
 
 Escape = Callable[[str], str]
 """How a channel shows one person's text to another (each platform has one)."""
+
+Instant = Callable[[datetime, datetime], str]
+"""How a channel shows an instant (the moment, the reader's now): the reader's own
+words by default (`format_when`); Slack marks it up so each viewer reads it in
+their own zone (bot.slack.mrkdwn.instant)."""
 
 
 def terminal(text: str) -> str:
@@ -42,6 +47,27 @@ def priority_label(priority: str) -> str:
     return labels[Priority(priority)]
 
 
+def priority_words() -> list[str]:
+    """The priorities in the reader's words, most urgent first."""
+    return [priority_label(p) for p in Priority]
+
+
+def priority_choices() -> str:
+    """The priorities in the reader's words, for a prompt."""
+    return ", ".join(priority_words())
+
+
+def priority_typed(word: str) -> str:
+    """A priority typed at a prompt in the reader's words ("hoch") as the priority
+    it names; English words, and anything else, go on as typed (and anything else
+    is refused by the use case, which names the choices)."""
+    typed = word.strip()
+    for priority in Priority:
+        if typed.lower() == priority_label(priority).lower():
+            return priority.value
+    return typed
+
+
 def time_left_label(left: timedelta | None) -> str:
     if left is None:
         return _("clock paused")
@@ -50,44 +76,46 @@ def time_left_label(left: timedelta | None) -> str:
     return _("{span} left", span=format_duration(left))
 
 
-def promise(request: Request, esc: Escape) -> str:
-    """The service standard as a promise, in the reader's time zone."""
+def promise(request: Request, esc: Escape, when: Instant = format_when) -> str:
+    """The service standard as a promise, said as the request is filed: a due
+    time beyond the coming week carries its date."""
+    now = request.created_at
     if request.resolution_due_at is None:
         return _(
             "{team} aims to respond by {respond}.",
             team=esc(request.team.name),
-            respond=format_when(request.first_response_due_at),
+            respond=when(request.first_response_due_at, now),
         )
     return _(
         "{team} aims to respond by {respond} and resolve by {resolve}.",
         team=esc(request.team.name),
-        respond=format_when(request.first_response_due_at),
-        resolve=format_when(request.resolution_due_at),
+        respond=when(request.first_response_due_at, now),
+        resolve=when(request.resolution_due_at, now),
     )
 
 
-def filed(request: Request, esc: Escape) -> str:
+def filed(request: Request, esc: Escape, when: Instant = format_when) -> str:
     return (
         _("Filed {key}: {title}.", key=request.key, title=esc(request.title))
         + " "
-        + promise(request, esc)
+        + promise(request, esc, when)
     )
 
 
-def notice(kind: str, payload: dict[str, Any]) -> str:
-    """One outbox notice as the text a person reads (a terminal has no markup, so
-    the console's escaping applies to the whole text)."""
-    return terminal(_notice(kind, payload))
+def notice(kind: str, payload: dict[str, Any], now: datetime) -> str:
+    """One outbox notice as the text a person reads at `now` (a terminal has no
+    markup, so the console's escaping applies to the whole text)."""
+    return terminal(_notice(kind, payload, now))
 
 
-def _notice(kind: str, payload: dict[str, Any]) -> str:
+def _notice(kind: str, payload: dict[str, Any], now: datetime) -> str:
     if kind == NoticeKind.DIGEST:  # the one notice that is not about a single request
         return "\n".join(digest_lines(payload, terminal))
     r = payload["request"]
     head = f"{r['key']} · {r['title']}"
     match NoticeKind(kind):
         case NoticeKind.TEAM_CARD:
-            return _card(r)
+            return _card(r, now)
         case NoticeKind.TEAM_THREAD:
             return _thread_line(head, payload)
         case NoticeKind.ASSIGNED:
@@ -125,7 +153,7 @@ def _notice(kind: str, payload: dict[str, Any]) -> str:
                 "{head}: the {clock} standard lapses {when}.",
                 head=head,
                 clock=clock_label(payload["clock"]),
-                when=format_when(datetime.fromisoformat(payload["due_at"])),
+                when=format_when(datetime.fromisoformat(payload["due_at"]), now),
             )
         case NoticeKind.ESCALATION:
             return _(
@@ -177,7 +205,7 @@ def digest_lines(payload: dict[str, Any], esc: Escape) -> list[str]:
     return [header, *organisation_lines(figures, esc)]
 
 
-def _card(r: dict[str, Any]) -> str:
+def _card(r: dict[str, Any], now: datetime) -> str:
     parts = [
         f"{r['key']} · {r['title']}",
         _("from {name}", name=r["requester_name"]),
@@ -194,13 +222,12 @@ def _card(r: dict[str, Any]) -> str:
         parts.append(
             _(
                 "respond by {when}",
-                when=format_when(datetime.fromisoformat(r["first_response_due_at"])),
+                when=format_when(datetime.fromisoformat(r["first_response_due_at"]), now),
             )
         )
     elif r["resolution_due_at"]:
-        parts.append(
-            _("resolve by {when}", when=format_when(datetime.fromisoformat(r["resolution_due_at"])))
-        )
+        due = datetime.fromisoformat(r["resolution_due_at"])
+        parts.append(_("resolve by {when}", when=format_when(due, now)))
     return " · ".join(parts)
 
 
@@ -261,7 +288,7 @@ def queue(q: Queue, esc: Escape) -> str:
     return "\n".join([header, *("  " + item_line(i, esc) for i in q.items)])
 
 
-def story(s: RequestStory, esc: Escape) -> str:
+def story(s: RequestStory, esc: Escape, when: Instant = format_when) -> str:
     r = s.request
     lines = [
         f"{r.key} · {esc(r.title)}",
@@ -274,7 +301,7 @@ def story(s: RequestStory, esc: Escape) -> str:
         _(
             "Requested by {name} on {when}",
             name=esc(r.requester.display_name),
-            when=format_moment(r.created_at),
+            when=when(r.created_at, s.now),
         ),
     ]
     if r.assignee:
@@ -286,7 +313,7 @@ def story(s: RequestStory, esc: Escape) -> str:
     lines.append(_("History:"))
     for event, actor in s.events:
         lines.append(
-            f"  {format_moment(event.at)} · {_event_line(event.kind, event.data, actor, esc)}"
+            f"  {when(event.at, s.now)} · {_event_line(event.kind, event.data, actor, esc)}"
         )
     return "\n".join(lines)
 

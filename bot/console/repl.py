@@ -62,6 +62,7 @@ async def chat(
         viewer_team_ids=team_ids,
         default_timezone=default_timezone,
         language=language,
+        clock=clock,
     )
     # One thing on the screen at a time: a command and its answer, or a round of
     # notices; so the notices a command causes come after its answer.
@@ -157,10 +158,12 @@ class _Conversation:
             if categories
             else None
         )
-        priority_prompt = _("Priority [urgent, high, normal, low]: ")
+        priority_prompt = _("Priority [{choices}]: ", choices=render.priority_choices())
         priority = await self._ask(
             priority_prompt,
-            _at_once(lambda answer: filing.check_priority(answer.strip() or "normal")),
+            _at_once(
+                lambda answer: filing.check_priority(render.priority_typed(answer) or "normal")
+            ),
         )
         title = await self._ask(_("Title: "), _at_once(filing.check_title))
         description = await self._ask(_("Description: "), _at_once(filing.check_description))

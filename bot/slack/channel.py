@@ -227,17 +227,16 @@ class SlackChannel:
         calendar = calendar_from_spec(team.calendar.spec)
         with reader(team.language, calendar.timezone.key):
             if notice.kind == NoticeKind.TEAM_CARD:
-                time_left = snapshot_time_left(
-                    notice.payload["request"], calendar, self.clock.now()
-                )
-                text, blocks = messages.team_card(notice.payload["request"], time_left)
+                now = self.clock.now()
+                time_left = snapshot_time_left(notice.payload["request"], calendar, now)
+                text, blocks = messages.team_card(notice.payload["request"], time_left, now)
                 card = notice.refs.get("team_card")
                 if card:
                     return await self._update(client, card, text, blocks)
                 return await self._post(client, team.slack_channel, text, blocks)
             # Thread lines (replies, notes, ratings, warnings) go under the card.
             card = notice.refs.get("team_card")
-            text = messages.thread_line(notice.payload)
+            text = messages.thread_line(notice.payload, self.clock.now())
             thread_ts = str(card["message"]) if card else None
             channel = str(card["conversation"]) if card else team.slack_channel
             return await self._post(client, channel, text, None, thread_ts=thread_ts)
@@ -284,7 +283,7 @@ class SlackChannel:
                 if survey:
                     return await self._update(route.client, survey, text, blocks)
             else:
-                text, blocks = messages.dm(notice.kind, notice.payload)
+                text, blocks = messages.dm(notice.kind, notice.payload, self.clock.now())
         channel = await self._dm_channel(route, person.slack_user_id)
         return await self._post(route.client, channel, text, blocks)
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.command_line import Command, parse
 from bot.commands import run_command
 from bot.slack.desk import PLATFORM, SlackDesk, Work
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, instant
 from bot.slack.retries import retry_handlers
 from bot.slack.workspaces import current_workspace
 from handlers import inbox
@@ -168,7 +168,9 @@ class CommandPump:
 
     def _work(self, parsed: Command) -> Work[str]:
         async def work(session: AsyncSession, person: Person) -> str:
-            return await run_command(session, self._desk.clock, person, parsed, escape)
+            return await run_command(
+                session, self._desk.clock, person, parsed, escape, when=instant
+            )
 
         return work
 

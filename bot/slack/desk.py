@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.acting import attempt_as, attempt_in
 from bot.inbox_writer import InboxWriter
+from bot.profiles import Expiring, StoredLanguages
 from bot.slack.mrkdwn import escape
 from bot.slack.workspaces import current_workspace
 from handlers import inbox
@@ -37,24 +38,31 @@ class SlackDesk:
     default_timezone: str = "UTC"
     # Replies in a card's thread that start with this stay with the team.
     note_prefix: str = "!note"
-    _profiles: dict[str, Identity] = field(default_factory=dict)
+    _profiles: Expiring[Identity] = field(init=False)
+    _languages: StoredLanguages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._profiles = Expiring(self.clock)
+        self._languages = StoredLanguages(self.sessions, self.clock)
 
     async def identity(self, client: AsyncWebClient, user_id: str) -> Identity:
-        """Who this Slack user is; users.info once per user and process.
+        """Who this Slack user is: users.info at most once per user every
+        PROFILE_TTL, so a changed time zone or language is followed soon.
 
-        A person the catalog already describes fully needs no API call at all.
+        A person whose time zone and language the catalog sets needs no API call.
         """
-        if user_id in self._profiles:
-            return self._profiles[user_id]
+        cached = self._profiles.get(user_id)
+        if cached is not None:
+            return cached
         async with self.sessions() as session:
             known = await session.scalar(select(Person).where(Person.slack_user_id == user_id))
-        if known is not None and known.timezone and known.language:
+        if known is not None and known.timezone_from_catalog and known.language_from_catalog:
             identity = Identity(
                 slack_user_id=user_id, email=known.email, slack_workspace=current_workspace.get()
             )
         else:
             identity = await self._profile(client, user_id)
-        self._profiles[user_id] = identity
+        self._profiles.put(user_id, identity)
         return identity
 
     async def _profile(self, client: AsyncWebClient, user_id: str) -> Identity:
@@ -86,8 +94,10 @@ class SlackDesk:
             ),
         )
 
-    def filing(self, user_id: str) -> str:
-        """The acknowledgement of a quick-file: the confirmation replaces it shortly."""
+    async def filing(self, user_id: str) -> str:
+        """The acknowledgement of a quick-file: the confirmation replaces it shortly.
+        In the person's stored language when Slack's is not known here yet."""
+        await self._languages.ready()
         return self.in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
 
     def could_not_file(self, user_id: str, text: str) -> str:
@@ -106,12 +116,17 @@ class SlackDesk:
 
     def in_known_language(self, user_id: str | None, render: Callable[[], str]) -> str:
         """Render in the person's language as far as this process knows it already:
-        for what is said before any database work, or when the database failed."""
-        known = self._profiles.get(user_id) if user_id else None
-        with reader(
-            known.language if known else None,
-            (known.timezone if known else None) or self.default_timezone,
-        ):
+        for what is said before any database work, or when the database failed.
+
+        The catalog's language wins, as it does for every answer; else Slack's
+        locale as last seen; else the language stored for them (an earlier profile).
+        """
+        profile = self._profiles.last_known(user_id) if user_id else None
+        stored = self._languages.of(user_id) if user_id else None
+        language = profile.language if profile else None
+        if stored is not None and (stored[1] or not language):
+            language = stored[0]
+        with reader(language, (profile.timezone if profile else None) or self.default_timezone):
             return render()
 
     async def accept(

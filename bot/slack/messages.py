@@ -21,8 +21,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.console.render import clock_label, priority_label, status_label, time_left_label
-from bot.slack.mrkdwn import escape, quote
-from models.i18n import _, format_duration, format_when
+from bot.slack.mrkdwn import escape, instant, plain_dates, quote
+from models.i18n import _, format_duration
 from models.vocabulary import Status
 
 ACTION_CLAIM = "claim"
@@ -41,8 +41,11 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return ButtonElement(text=text, action_id=action_id, value=value, style=style)
 
 
-def team_card(r: dict[str, Any], time_left: timedelta | None) -> tuple[str, list[Block]]:
-    """The request's card in the team channel; resolved ones collapse to one line."""
+def team_card(
+    r: dict[str, Any], time_left: timedelta | None, now: datetime
+) -> tuple[str, list[Block]]:
+    """The request's card in the team channel; resolved ones collapse to one line.
+    Its due time is Slack date markup: each member reads it in their own zone."""
     key, title = r["key"], escape(r["title"])
     status = Status(r["status"])
     if status in (Status.RESOLVED, Status.CLOSED):
@@ -70,7 +73,7 @@ def team_card(r: dict[str, Any], time_left: timedelta | None) -> tuple[str, list
     )
     if r.get("escalation_level"):
         facts.append(_("⚠️ Escalated to level {level}", level=r["escalation_level"]))
-    due = _due_line(r, time_left)
+    due = _due_line(r, time_left, now)
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"*{key}* · {title}")),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(facts))]),
@@ -89,25 +92,26 @@ def team_card(r: dict[str, Any], time_left: timedelta | None) -> tuple[str, list
     return fallback, blocks
 
 
-def _due_line(r: dict[str, Any], time_left: timedelta | None) -> str | None:
+def _due_line(r: dict[str, Any], time_left: timedelta | None, now: datetime) -> str | None:
     if r.get("first_response_at") is None:
-        when = format_when(datetime.fromisoformat(r["first_response_due_at"]))
+        when = instant(datetime.fromisoformat(r["first_response_due_at"]), now)
         return _("⏱ {left} · respond by {when}", left=time_left_label(time_left), when=when)
     if r.get("resolution_due_at"):
-        when = format_when(datetime.fromisoformat(r["resolution_due_at"]))
+        when = instant(datetime.fromisoformat(r["resolution_due_at"]), now)
         return _("⏱ {left} · resolve by {when}", left=time_left_label(time_left), when=when)
     if Status(r["status"]) is Status.WAITING:
         return _("⏸ Waiting on the requester: the clock is paused")
     return None
 
 
-def thread_line(payload: dict[str, Any]) -> str:
-    """A line in the card's thread: requester reply, internal note, rating, reopen."""
+def thread_line(payload: dict[str, Any], now: datetime) -> str:
+    """A line in the card's thread: requester reply, internal note, rating, reopen,
+    or the warning that a standard is about to lapse."""
     if "due_at" in payload and "clock" in payload:
         return _(
             "⏳ The {clock} standard lapses {when} and nobody holds this yet.",
             clock=clock_label(payload["clock"]),
-            when=format_when(datetime.fromisoformat(payload["due_at"])),
+            when=instant(datetime.fromisoformat(payload["due_at"]), now),
         )
     author = escape(payload["author"])
     text = payload.get("text")
@@ -122,19 +126,13 @@ def thread_line(payload: dict[str, Any]) -> str:
     if payload.get("reopened"):
         line = _("🔁 {author} reopened it.", author=author)
         return line + ("\n" + quote(text) if text else "")
-    if "due_at" in payload and "clock" in payload:
-        return _(
-            "⏳ The {clock} standard lapses {when} and nobody holds this yet.",
-            clock=clock_label(payload["clock"]),
-            when=format_when(datetime.fromisoformat(payload["due_at"])),
-        )
     if payload.get("internal"):
         return _("📝 Internal note from {author}:", author=author) + "\n" + quote(text or "")
     return _("💬 {author} wrote:", author=author) + "\n" + quote(text or "")
 
 
-def dm(kind: str, payload: dict[str, Any]) -> tuple[str, list[Block]]:
-    """A direct message to a person about a request."""
+def dm(kind: str, payload: dict[str, Any], now: datetime) -> tuple[str, list[Block]]:
+    """A direct message to a person about a request, read at `now`."""
     r = payload["request"]
     head = f"*{r['key']}* · {escape(r['title'])}"
     match kind:
@@ -169,7 +167,7 @@ def dm(kind: str, payload: dict[str, Any]) -> tuple[str, list[Block]]:
                 "⏳ {head}\nThe {clock} standard lapses {when}.",
                 head=head,
                 clock=clock_label(payload["clock"]),
-                when=format_when(datetime.fromisoformat(payload["due_at"])),
+                when=instant(datetime.fromisoformat(payload["due_at"]), now),
             )
         case "survey_reminder":
             text = _(
@@ -300,5 +298,6 @@ def offer_to_file(text: str, permalink: str | None) -> list[Block]:
 
 def _plain(mrkdwn: str) -> str:
     """Notification text (what alerts and screen readers show): unformatted, short."""
-    flat = " ".join(line.lstrip("> ").strip() for line in mrkdwn.splitlines() if line.strip())
+    lines = plain_dates(mrkdwn).splitlines()
+    flat = " ".join(line.lstrip("> ").strip() for line in lines if line.strip())
     return flat.replace("*", "").replace("_", "")[:300]

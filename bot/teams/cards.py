@@ -8,7 +8,7 @@ shown as typed rather than read as markdown links or formatting.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.console.render import (
@@ -32,6 +32,14 @@ def plain(text: str) -> str:
     """The one escaping path for Teams: user text shown as typed, markdown (and so
     links, `<at>` mentions and HTML) escaped, invisible steering removed."""
     return _MARKDOWN.sub(r"\\\1", neutralise(text))
+
+
+def instant(moment: datetime) -> str:
+    """An instant on a card that each viewer reads in their own zone and locale:
+    Teams formats DATE() and TIME() in a TextBlock's text on the reader's device
+    (so a channel card is right for a member in Berlin and one in New York)."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
 
 
 def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> Card:
@@ -163,26 +171,27 @@ def _due(r: dict[str, Any], time_left: timedelta | None) -> str | None:
         return _(
             "⏱ {left} · respond by {when}",
             left=time_left_label(time_left),
-            when=format_when(datetime.fromisoformat(r["first_response_due_at"])),
+            when=instant(datetime.fromisoformat(r["first_response_due_at"])),
         )
     if r.get("resolution_due_at"):
         return _(
             "⏱ {left} · resolve by {when}",
             left=time_left_label(time_left),
-            when=format_when(datetime.fromisoformat(r["resolution_due_at"])),
+            when=instant(datetime.fromisoformat(r["resolution_due_at"])),
         )
     if Status(r["status"]) is Status.WAITING:
         return _("⏸ Waiting on the requester: the clock is paused")
     return None
 
 
-def thread_line(payload: dict[str, Any]) -> str:
-    """A reply in the card's chain: requester reply, internal note, rating, warning."""
+def thread_line(payload: dict[str, Any], now: datetime) -> str:
+    """A reply in the card's chain: requester reply, internal note, rating, warning.
+    A plain message, where Teams formats no DATE(): instants in the team's zone."""
     if "due_at" in payload and "clock" in payload:
         return _(
             "⏳ The {clock} standard lapses {when} and nobody holds this yet.",
             clock=clock_label(payload["clock"]),
-            when=format_when(datetime.fromisoformat(payload["due_at"])),
+            when=format_when(datetime.fromisoformat(payload["due_at"]), now),
         )
     author, said = plain(payload["author"]), payload.get("text")
     quoted = "\n\n> " + plain(said) if said else ""
@@ -222,7 +231,7 @@ def reply_box(key: str) -> dict[str, Any]:
     )
 
 
-def dm(kind: str, payload: dict[str, Any]) -> Card:
+def dm(kind: str, payload: dict[str, Any], now: datetime) -> Card:
     r = payload["request"]
     key = r["key"]
     head = text(f"**{key}** · {plain(r['title'])}")
@@ -280,7 +289,7 @@ def dm(kind: str, payload: dict[str, Any]) -> Card:
                         _(
                             "⏳ The {clock} standard lapses {when}.",
                             clock=clock_label(payload["clock"]),
-                            when=format_when(datetime.fromisoformat(payload["due_at"])),
+                            when=format_when(datetime.fromisoformat(payload["due_at"]), now),
                         )
                     ),
                 ]

@@ -98,7 +98,7 @@ class TeamsChannel:
                 if card_ref:
                     return await self._update(reference, card_ref, content)
                 return await self._send(reference, content)
-            line = cards.thread_line(notice.payload)
+            line = cards.thread_line(notice.payload, self.clock.now())
         card_ref = notice.refs.get("team_card")
         if card_ref:
             # Into the card's reply chain: the conversation id names the root message.
@@ -141,7 +141,7 @@ class TeamsChannel:
         person = notice.recipient.person
         assert person is not None and person.teams_user_id
         with reader(person.language, person.timezone or self.default_timezone):
-            content = cards.dm(notice.kind, notice.payload)
+            content = cards.dm(notice.kind, notice.payload, self.clock.now())
         reference = await self._person_reference(person.teams_user_id)
         survey_ref = notice.refs.get("survey")
         if notice.kind == NoticeKind.SURVEY_ANSWERED and survey_ref:

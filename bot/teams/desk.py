@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.acting import attempt_as
+from bot.profiles import Expiring
 from bot.teams.cards import plain
 from handlers.people import Identity
 from models.clock import Clock
@@ -31,25 +32,32 @@ class TeamsDesk:
     clock: Clock
     default_timezone: str = "UTC"
     note_prefix: str = "!note"
-    _profiles: dict[str, Identity] = field(default_factory=dict)
+    # The roster's email per Teams user, "" when it has none (asked again after
+    # PROFILE_TTL: looking it up costs a call to Teams).
+    _emails: Expiring[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._emails = Expiring(self.clock)
 
     async def identity(self, turn: TurnContext) -> Identity:
+        """Who sent the activity. Its locale and time zone come with every activity,
+        so a change in the person's Teams settings counts from their next message;
+        only the email (the roster, or the catalog) is remembered for a while."""
         sender = turn.activity.from_property
         user_id = str(sender.id)
-        if user_id not in self._profiles:
+        email = self._emails.get(user_id)
+        if email is None:
             async with self.sessions() as session:
                 known = await session.scalar(select(Person).where(Person.teams_user_id == user_id))
-            email = known.email if known else None
-            if not email:
-                email = await _email(turn, user_id)
-            self._profiles[user_id] = Identity(
-                teams_user_id=user_id,
-                email=email,
-                display_name=(sender.name or "")[:200] or None,
-                timezone=_zone(turn.activity.local_timezone),
-                language=_language(turn.activity.locale),
-            )
-        return self._profiles[user_id]
+            email = (known.email if known else None) or await _email(turn, user_id) or ""
+            self._emails.put(user_id, email)
+        return Identity(
+            teams_user_id=user_id,
+            email=email or None,
+            display_name=(sender.name or "")[:200] or None,
+            timezone=_zone(turn.activity.local_timezone),
+            language=_language(turn.activity.locale),
+        )
 
     async def attempt(
         self, turn: TurnContext, work: Callable[[AsyncSession, Person], Awaitable[T]]

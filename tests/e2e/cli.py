@@ -61,8 +61,12 @@ class Inhouse:
             for k, v in os.environ.items()
             if k not in _FOREIGN_NAMES and not k.startswith(_FOREIGN_PREFIXES)
         }
-        # The terminal language decides what the console speaks: these tests read English.
-        env.update(DATABASE_URL=self.url, PYTHONUTF8="1", PYTHONIOENCODING="utf-8", LANG="C.UTF-8")
+        # The terminal language decides what the console speaks: these tests read English
+        # (a terminal that says nothing specific, C, would speak each person's language).
+        env = {k: v for k, v in env.items() if not k.startswith("LC_")}
+        env.update(
+            DATABASE_URL=self.url, PYTHONUTF8="1", PYTHONIOENCODING="utf-8", LANG="en_US.UTF-8"
+        )
         env.update(self.extra_env)
         env.update(overrides)
         return env

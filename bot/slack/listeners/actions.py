@@ -13,7 +13,7 @@ from bot.command_line import Command
 from bot.commands import run_command
 from bot.slack import forms, messages, payloads, views
 from bot.slack.desk import SlackDesk
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, instant
 from handlers import survey, work
 from models.directory import Person
 from models.i18n import _
@@ -65,7 +65,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         command = Command("status", key=press.value)
 
         async def run(session: AsyncSession, person: Person) -> str:
-            return await run_command(session, desk.clock, person, command, escape)
+            return await run_command(session, desk.clock, person, command, escape, when=instant)
 
         answer = await desk.attempt(client, press.user.id, run)
         await tell(client, press.user.id, _channel(press), answer)

@@ -18,7 +18,7 @@ from bot.reports.charts import team_card_chart
 from bot.slack import forms, payloads
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, instant
 from models.directory import Person
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
                     reply_address=sent.response_url,
                 )
                 pump.nudge()
-                return desk.filing(user_id)
+                return await desk.filing(user_id)
 
             await ack(text=await _in_time(desk, user_id, accept()), response_type="ephemeral")
             return
@@ -63,7 +63,7 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
             return
 
         async def work(session: AsyncSession, person: Person) -> str:
-            return await run_command(session, desk.clock, person, command, escape)
+            return await run_command(session, desk.clock, person, command, escape, when=instant)
 
         await ack(
             text=await _in_time(desk, user_id, desk.attempt(client, user_id, work)),

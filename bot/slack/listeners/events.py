@@ -19,7 +19,7 @@ from bot.command_line import parse
 from bot.commands import run_command
 from bot.slack import messages, payloads, views
 from bot.slack.desk import SlackDesk
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, instant
 from handlers import queries, survey, work
 from handlers.errors import DeskError
 from handlers.inbound import first_time, thread_of
@@ -161,7 +161,9 @@ async def _direct_message(
         if not await first_time(session, _once(event_id), desk.clock.now()):
             return "", None
         if command.verb in ("list", "queue", "status", "help"):
-            return await run_command(session, desk.clock, person, command, escape), None
+            return await run_command(
+                session, desk.clock, person, command, escape, when=instant
+            ), None
         return escape(text), messages.offer_to_file(text, None)
 
     try:

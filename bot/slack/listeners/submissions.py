@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console import render
 from bot.slack import payloads, views
 from bot.slack.desk import SlackDesk
-from bot.slack.mrkdwn import escape, plain_text
+from bot.slack.mrkdwn import escape, instant, plain_text
 from handlers import survey, work
 from handlers.errors import DeskError
 from handlers.filing import file_request
@@ -73,7 +73,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
                 priority=form.field("priority") or "normal",
                 source_ref=f"slack:view:{view.id}",
             )
-            return render.filed(filed.request, escape)
+            return render.filed(filed.request, escape, instant)
 
         answer = await submit(
             desk,

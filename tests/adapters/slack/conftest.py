@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app import Runtime, build_runtime
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
+from models.clock import Clock
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.slack.driver import Answer, SlackDriver
@@ -122,10 +123,11 @@ class SlackWorld:
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, sqlite_template: Path, port: int, **settings: Any
+    tmp_path: Path, sqlite_template: Path, port: int, clock: Clock | None = None, **settings: Any
 ) -> AsyncIterator[SlackWorld]:
     """The app serving on `port` against a fresh fake Slack; `settings` add to the
-    Settings the world is built with (e.g. `slack_app_token` for Socket Mode)."""
+    Settings the world is built with (e.g. `slack_app_token` for Socket Mode), and
+    `clock` (e.g. a ManualClock a test moves) replaces the system clock."""
     database = tmp_path / "inhouse.db"
     shutil.copy(sqlite_template, database)
     async with FakeSlack() as fake:
@@ -144,7 +146,7 @@ async def running(
             slack_api_url=fake.url,
             **settings,
         )
-        runtime = await build_runtime(config)
+        runtime = await build_runtime(config, clock)
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "slack-test.yaml"))
         runner = web.AppRunner(runtime.web)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app import Runtime, build_runtime
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
+from models.clock import Clock
 from models.directory import Person
 from models.outbox import ConversationAddress, InboundKey, OutboxMessage
 from models.requests import Request
@@ -97,11 +98,15 @@ async def stored_rows(runtime: Runtime) -> dict[str, int]:
 
 
 async def start_app(
-    settings: Settings, port: int, host: str = "127.0.0.1", unix_path: str | None = None
+    settings: Settings,
+    port: int,
+    clock: Clock | None = None,
+    host: str = "127.0.0.1",
+    unix_path: str | None = None,
 ) -> tuple[Runtime, web.AppRunner]:
     """The app on `host`:`port`, and also on a Unix socket when `unix_path` is given
     (a caller there has no IP address at all: not this machine's loopback)."""
-    runtime = await build_runtime(settings)
+    runtime = await build_runtime(settings, clock)
     runner = web.AppRunner(runtime.web)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
