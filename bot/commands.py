@@ -173,7 +173,7 @@ def help_text() -> str:
             _("  /request list                     your open requests"),
             _("  /request status KEY               one request and its history"),
             _("  /request queue [team]             your team's queue, most urgent first"),
-            _("  claim KEY | assign KEY EMAIL | reply KEY text | note KEY text"),
+            _("  claim KEY | assign KEY EMAIL|me | reply KEY text | note KEY text"),
             _("  wait KEY [question] | resume KEY | resolve KEY what was done"),
             _("  priority KEY {choices}", choices="|".join(render.priority_words())),
             _("  rate KEY 1-5 [comment] | comment KEY text | reopen KEY [why] | close KEY"),
