@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
 import time as time_module
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -24,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import event, select, text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -223,10 +225,14 @@ class Runtime:
     metrics: Any = None  # bot.metrics.DeskMetrics
     socket_mode: Any = None  # slack_bolt AsyncSocketModeHandler, when SLACK_APP_TOKEN is set
     platform_on: bool = False
-    max_attempts: int = 8
+    retry_horizon: timedelta = timedelta(hours=24)
+    max_attempts: int | None = None  # deprecated OUTBOX_MAX_ATTEMPTS
     organisation_zone: str = "UTC"
+    nudge: Callable[[], None] | None = None  # scheduler.jobs.Jobs.nudge_dispatch, once running
 
     async def dispatch(self) -> Any:
+        """One run of this process's dispatch loop (scheduler.jobs runs exactly one
+        loop per process, under this process's own lease owner)."""
         from handlers.delivery import RetryPolicy, dispatch_due
 
         report = await dispatch_due(
@@ -237,11 +243,17 @@ class Runtime:
             # With a platform on, a person it cannot reach is a dead letter with the
             # reason, not a notice that waits forever.
             dead_letter_unreachable=self.platform_on,
-            policy=RetryPolicy(max_attempts=self.max_attempts),
+            policy=RetryPolicy(horizon=self.retry_horizon, max_attempts=self.max_attempts),
             pace=self.traffic.lull,
         )
         self.metrics.dispatched(report)
         return report
+
+    def wake_dispatch(self) -> None:
+        """Ask the dispatch loop to run now (after queuing notices outside a sweep);
+        nothing happens without a scheduler in this process."""
+        if self.nudge is not None:
+            self.nudge()
 
     async def sweep(self) -> Any:
         from handlers.sweep import sweep_due
@@ -268,6 +280,12 @@ class Runtime:
         await self.engine.dispose()
 
 
+def lease_owner() -> str:
+    """This process's dispatch loop's name on its outbox leases: host and pid, and
+    a random part, since a restarted container often has the same host and pid."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime:
     from bot.console.channel import ConsoleChannel
     from bot.metrics import DeskMetrics
@@ -291,12 +309,20 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         clock=clock,
         web=build_web_app(check_database, traffic),
         channels=[],
-        owner=f"{socket.gethostname()}:{os.getpid()}",
+        owner=lease_owner(),
         traffic=traffic,
         metrics=DeskMetrics(),
+        retry_horizon=config.outbox_retry_horizon,
         max_attempts=config.outbox_max_attempts,
         organisation_zone=config.inhouse_timezone,
     )
+    if config.outbox_max_attempts is not None:
+        log.warning(
+            "OUTBOX_MAX_ATTEMPTS is deprecated: use OUTBOX_RETRY_HORIZON (how long "
+            "outages are retried, default 24h); until it is removed, a notice is also "
+            "dead-lettered after %s attempts",
+            config.outbox_max_attempts,
+        )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     slack_listening = await _add_slack(config, runtime, sealer)
     _add_teams(config, runtime)
@@ -474,8 +500,11 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
             digest=runtime.digests,
         )
         jobs.start()
+        runtime.nudge = jobs.nudge_dispatch
         log.info(
-            "scheduler on: outbox dispatch every 2s, SLA sweep every %ss and at each due time",
+            "scheduler on: one outbox dispatch loop (owner %s) every 2s and when nudged, "
+            "SLA sweep every %ss and at each due time",
+            runtime.owner,
             config.sweep_interval_seconds,
         )
     else:
@@ -709,48 +738,79 @@ def _day(value: str) -> datetime:
 
 
 @outbox_cli.command("list")
-def outbox_list() -> None:
-    """Notices not yet delivered, and dead letters, with their last error."""
-    from models.outbox import OutboxMessage
+def outbox_list(
+    dead: Annotated[bool, typer.Option("--dead", help="Only the dead letters")] = False,
+) -> None:
+    """Notices not yet delivered: dead letters with their reason, pending ones with
+    their next try and whether an attempt is in flight."""
+    from handlers.outbox_admin import undelivered
 
     config = settings()
     run_migrations(config.database_url)
+    now = datetime.now(UTC)
 
-    async def go() -> list[OutboxMessage]:
+    async def go() -> list[Any]:
         engine = build_engine(config.database_url)
         try:
             async with build_sessions(engine)() as session:
-                rows = await session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.delivered_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                )
-                return list(rows)
+                return await undelivered(session, now, dead_only=dead)
         finally:
             await engine.dispose()
 
     rows = asyncio.run(go())
     if not rows:
-        console.print(_("The outbox is empty: every notice was delivered."))
+        console.print(
+            _("There are no dead letters.")
+            if dead
+            else _("The outbox is empty: every notice was delivered.")
+        )
         return
-    table = Table(_("id"), _("kind"), _("state"), _("attempts"), _("next try"), _("last error"))
+    table = Table(
+        _("id"),
+        _("kind"),
+        _("request"),
+        _("to"),
+        _("state"),
+        _("attempts"),
+        _("next try"),
+        _("reason"),
+        _("last error"),
+    )
     for row in rows:
-        state = _("dead") if row.dead_at else _("pending")
+        state = _state_label(row.state)
+        if row.maybe_sent and row.state.value != "dead":
+            state = _("{state}, may have been sent", state=state)
         table.add_row(
             str(row.id),
             row.kind,
+            row.request_key or "",
+            Text(row.to),  # people's names: shown, never read as markup
             state,
             str(row.attempts),
-            row.next_attempt_at.isoformat(timespec="seconds"),
+            "" if row.state.value == "dead" else row.next_attempt_at.isoformat(timespec="seconds"),
+            row.error_code or "",
             Text(row.last_error or ""),  # platform text: shown, never read as markup
         )
     console.print(table)
+    counts = {state: sum(r.state == state for r in rows) for state in {r.state for r in rows}}
+    _plain(" · ".join(f"{_state_label(state)}: {n}" for state, n in sorted(counts.items())))
+
+
+def _state_label(state: Any) -> str:
+    labels = {
+        "dead": _("dead letter"),
+        "in_flight": _("in flight"),
+        "interrupted": _("interrupted in flight"),
+        "retrying": _("retrying"),
+        "queued": _("queued"),
+    }
+    return labels[str(state.value)]
 
 
 @outbox_cli.command("retry")
 def outbox_retry(message_id: int) -> None:
-    """Requeue one notice (a dead letter, or a pending one now)."""
-    from models.outbox import OutboxMessage
+    """Requeue one notice (a dead letter, or a pending one now), with a fresh retry horizon."""
+    from handlers.outbox_admin import requeue
 
     config = settings()
     run_migrations(config.database_url)
@@ -759,14 +819,7 @@ def outbox_retry(message_id: int) -> None:
         engine = build_engine(config.database_url)
         try:
             async with build_sessions(engine).begin() as session:
-                row = await session.get(OutboxMessage, message_id)
-                if row is None or row.delivered_at is not None:
-                    return False
-                row.dead_at = None
-                row.attempts = 0
-                row.next_attempt_at = datetime.now(UTC)
-                row.lease_owner = row.lease_until = None
-                return True
+                return await requeue(session, message_id, datetime.now(UTC))
         finally:
             await engine.dispose()
 
