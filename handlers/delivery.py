@@ -250,7 +250,7 @@ async def dispatch_due(
     # A claim takes only the first pending notice of each lane (to keep their
     # order), so claim again while the previous round delivered something.
     for _round in range(max_rounds):
-        before = run.report.delivered
+        before = run.report.delivered + run.report.dead
         claims = await claim(sessions, clock.now(), owner, batch, run.leases.duration)
         if not claims:
             break
@@ -258,7 +258,7 @@ async def dispatch_due(
             if pace is not None:
                 await pace()
             await run.one(claimed)
-        if run.report.delivered == before:
+        if run.report.delivered + run.report.dead == before:
             break
     return run.report
 
@@ -284,7 +284,9 @@ class _Run:
                 return
             taken = _taken(message, claimed)
             if taken.lane in self.blocked:
-                # An earlier notice in this lane failed: keep the order, try later.
+                # An earlier notice in this lane could not be routed on this process
+                # (it was released): keep the order, try later. (A failed one keeps
+                # its lane waiting by itself: it is still pending.)
                 await fenced_update(session, claimed, self.owner, **released())
                 self.report.waiting += 1
                 return
@@ -447,7 +449,6 @@ class _Run:
         self.report.dead += dead
         self.report.retried += not dead
         self.report.failures.append(channel)
-        self.blocked.add(taken.lane)
 
     async def _unreachable(self, taken: _Taken, recipient: Recipient) -> None:
         async with self.sessions.begin() as session:

@@ -72,9 +72,9 @@ async def desk_figures(session: AsyncSession, now: datetime) -> DeskFigures:
         )
     ).one()
     dead_by_reason = await session.execute(
-        select(func.coalesce(OutboxMessage.error_code, "unknown"), func.count())
+        select(OutboxMessage.error_code, func.count())
         .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.dead_at.is_not(None))
-        .group_by(func.coalesce(OutboxMessage.error_code, "unknown"))
+        .group_by(OutboxMessage.error_code)
     )
     standards: dict[tuple[str, str, str], int] = {}
     for clock, rows in (("first_response", first_rows), ("resolution", resolution_rows)):
@@ -92,7 +92,8 @@ async def desk_figures(session: AsyncSession, now: datetime) -> DeskFigures:
         oldest_pending_age_seconds=max(oldest_age, 0.0),
         outbox_in_flight=int(in_flight or 0),
         outbox_dead_by_reason=bounded_reasons(
-            {str(code): int(n) for code, n in dead_by_reason.all()}
+            # Dead letters from before codes were kept have none.
+            {str(code or "unknown"): int(n) for code, n in dead_by_reason.all()}
         ),
         commands_pending=await inbox.count_waiting(session),
     )

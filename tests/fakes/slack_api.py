@@ -31,7 +31,10 @@ Beyond the documented API the fake also keeps ``ephemerals`` (per channel),
 ``files`` (uploads by id), ``users``/``channels`` and ``warnings`` (calls it
 accepted leniently, e.g. a ``thread_ts`` that is no message); ``add_message``
 seeds a message from a person; ``fail_next(..., disconnect=True)`` drops the
-connection.
+connection. ``answer_delay[method] = seconds`` makes Slack slow to answer: the
+call takes effect at once (a message is posted) and its answer comes back only
+after that long, the window in which a process can die with a post on Slack
+that it never heard about.
 
 Socket Mode: ``apps.connections.open`` (with the app-level token ``app_token``,
 as Slack requires) returns a ``ws://`` URL on the fake; a client that connects
@@ -51,6 +54,7 @@ this fake is the second, independent check of Slack's documented limits.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -894,6 +898,8 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
+        # Seconds to wait before answering a method's successful calls.
+        self.answer_delay: dict[str, float] = {}
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -1148,6 +1154,9 @@ class FakeSlack:
                     f"[WARN] {method} does not accept JSON bodies; their arguments were ignored"
                 )
             return self._reply(call, 200, body)
+        delay = self.answer_delay.get(method)
+        if delay:
+            await asyncio.sleep(delay)  # done on Slack's side; the answer is slow
         return self._reply(call, 200, {"ok": True, **result})
 
     async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], set[str], str | None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,12 @@ class FakePlatform:
     cancelled: list[int] = field(default_factory=list)
     # What a held delivery answers once released, instead of success.
     then_fail: DeliveryError | None = None
+    # The outage hits only these conversations (all when None).
+    down_only: set[str] | None = None
+    # Flakiness: this share of attempts fails, half of them after the post went
+    # through (the answer is lost: an ambiguous failure, `maybe_sent`).
+    fail_rate: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _outage: itertools.cycle[str] = field(
         default_factory=lambda: itertools.cycle(["503", "429", "cut"])
@@ -68,8 +75,12 @@ class FakePlatform:
         now = self.clock.now()
         self.attempts.append(Attempt(notice.id, notice.kind, now, notice.maybe_sent))
         conversation = _conversation(notice.recipient)
-        if self.down_until is not None and now < self.down_until:
+        down = self.down_only is None or conversation in self.down_only
+        if self.down_until is not None and now < self.down_until and down:
             raise _outage_error(next(self._outage))
+        flaky = self.fail_rate and self.rng.random() < self.fail_rate
+        if flaky and self.rng.random() < 0.5:
+            raise DeliveryError("fake: HTTP 502", transient=True, code="http_5xx")
         if conversation in self.refusing:
             code = self.refusing[conversation]
             raise DeliveryError(f"fake: {code}", transient=False, code=code)
@@ -78,6 +89,10 @@ class FakePlatform:
                 if earlier.notice == notice.id:
                     return {"conversation": earlier.conversation, "message": earlier.message}
         ref = await self._post(notice, conversation)
+        if flaky:
+            raise DeliveryError(
+                "fake: the answer was lost", transient=True, code="unreachable", maybe_sent=True
+            )
         return ref
 
     async def _post(self, notice: PendingNotice, conversation: str) -> dict[str, Any]:
