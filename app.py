@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import time as time_module
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,8 +25,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -136,7 +135,24 @@ def _terminal_language(lang: str | None) -> str:
 
 
 def settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value ends the command with one
+    line per problem naming the variable (exit 2), not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            cause = (problem.get("ctx") or {}).get("error")
+            _plain(
+                _(
+                    "The setting {name} is not valid: {problem}",
+                    name=name,
+                    problem=str(cause) if cause else problem["msg"],
+                )
+            )
+        raise typer.Exit(2) from None
 
 
 def secret_sealer(config: Settings) -> Sealer | None:
@@ -765,34 +781,22 @@ def outbox_list(
             else _("The outbox is empty: every notice was delivered.")
         )
         return
-    table = Table(
-        _("id"),
-        _("kind"),
-        _("request"),
-        _("to"),
-        _("state"),
-        _("attempts"),
-        _("next try"),
-        _("reason"),
-        _("last error"),
-    )
+    # One block per notice, never a table: a reason or a platform's message must
+    # not be cut to fit a column.
     for row in rows:
         state = _state_label(row.state)
         if row.maybe_sent and row.state.value != "dead":
             state = _("{state}, may have been sent", state=state)
-        table.add_row(
-            str(row.id),
-            row.kind,
-            row.request_key or "",
-            Text(row.to),  # people's names: shown, never read as markup
-            state,
-            str(row.attempts),
-            "" if row.state.value == "dead" else row.next_attempt_at.isoformat(timespec="seconds"),
-            row.error_code or "",
-            Text(row.last_error or ""),  # platform text: shown, never read as markup
-        )
-    console.print(table)
-    counts = {state: sum(r.state == state for r in rows) for state in {r.state for r in rows}}
+        parts = [state, ngettext("{n} attempt", "{n} attempts", row.attempts)]
+        if row.state.value != "dead":
+            when = row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            parts.append(_("next try {time}", time=when))
+        to = neutralise(row.to)
+        _plain(f"#{row.id} {row.kind} {row.request_key or '-'} → {to} · {' · '.join(parts)}")
+        if row.error_code or row.last_error:
+            # Platform text: printed plainly, never read as markup.
+            _plain(f"    {row.error_code or '?'}: {neutralise(row.last_error or '')}")
+    counts = Counter(row.state for row in rows)
     _plain(" · ".join(f"{_state_label(state)}: {n}" for state, n in sorted(counts.items())))
 
 

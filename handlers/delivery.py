@@ -274,6 +274,7 @@ class _Run:
     dead_letter_unreachable: bool
     report: DispatchReport = field(default_factory=DispatchReport)
     blocked: set[tuple[int, int | None, int | None]] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)  # one attempt per notice and run
 
     async def one(self, claimed: Claim) -> None:
         async with self.sessions.begin() as session:
@@ -283,7 +284,7 @@ class _Run:
             if message is None or not _still_ours(message, claimed, self.owner):
                 return
             taken = _taken(message, claimed)
-            if taken.lane in self.blocked:
+            if taken.lane in self.blocked or claimed.id in self.failed:
                 # An earlier notice in this lane could not be routed on this process
                 # (it was released): keep the order, try later. (A failed one keeps
                 # its lane waiting by itself: it is still pending.)
@@ -449,6 +450,7 @@ class _Run:
         self.report.dead += dead
         self.report.retried += not dead
         self.report.failures.append(channel)
+        self.failed.add(taken.claim.id)
 
     async def _unreachable(self, taken: _Taken, recipient: Recipient) -> None:
         async with self.sessions.begin() as session:
