@@ -115,22 +115,27 @@ async def test_a_stalled_loop_that_lost_its_lease_cannot_mark_delivered(desk: De
     )
     await asyncio.wait_for(slow.entered.wait(), timeout=10)
     desk.clock.advance(timedelta(seconds=11))  # A stalls past its lease
-    quick = FakePlatform(desk.clock)
-    taken = await dispatch_due(desk.sessions, desk.clock, [quick], owner="B")
-    assert taken.delivered == 3
-    by_b = await row(desk)
-    assert by_b.message_ref == {"conversation": quick.posts[0].conversation, "message": "p1"}
-
-    slow.release.set()  # A's platform answers at last
+    # B takes the card over and is itself in the middle of delivering it...
+    other = FakePlatform(desk.clock, hold=True)
+    b = asyncio.create_task(
+        dispatch_due(desk.sessions, desk.clock, [other], owner="B", leases=FAST)
+    )
+    await asyncio.wait_for(other.entered.wait(), timeout=10)
+    # ...when A's platform answers at last: A records nothing over B's claim.
+    slow.release.set()
     late = await a
     assert late.delivered == 0 and late.lost == 1
-    # B's record stands: A wrote nothing over it.
-    after = await row(desk)
-    assert (after.delivered_at, after.message_ref, after.attempts) == (
-        by_b.delivered_at,
-        by_b.message_ref,
-        by_b.attempts,
-    )
+    meanwhile = await row(desk)
+    assert meanwhile.lease_owner == "B" and meanwhile.delivered_at is None
+    assert meanwhile.attempt_started_at is not None and meanwhile.message_ref is None
+
+    other.release.set()
+    assert (await b).delivered == 3
+    by_b = await row(desk)
+    assert by_b.delivered_at is not None and by_b.channel == "fake"
+    assert by_b.message_ref == {"conversation": other.posts[0].conversation, "message": "p1"}
+    assert by_b.attempts == 1  # only B's attempt has a recorded outcome
+    assert other.attempts[0].maybe_sent is True  # B was told A's post may be out there
 
 
 async def test_a_stalled_loop_that_lost_its_lease_cannot_dead_letter(desk: Desk) -> None:
