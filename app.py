@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
 import time as time_module
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -23,9 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-from sqlalchemy import event, select, text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -144,7 +145,24 @@ def _terminal_language(lang: str | None) -> str | None:
 
 
 def settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value ends the command with one
+    line per problem naming the variable (exit 2), not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            cause = (problem.get("ctx") or {}).get("error")
+            _plain(
+                _(
+                    "The setting {name} is not valid: {problem}",
+                    name=name,
+                    problem=str(cause) if cause else problem["msg"],
+                )
+            )
+        raise typer.Exit(2) from None
 
 
 def secret_sealer(config: Settings) -> Sealer | None:
@@ -235,10 +253,14 @@ class Runtime:
     slack_workspaces: Any = None  # bot.slack.workspaces.SlackWorkspaces, when Slack is on
     # A platform delivers (so a recipient none reaches is a dead letter, not a wait).
     platform_on: bool = False
-    max_attempts: int = 8
+    retry_horizon: timedelta = timedelta(hours=24)
+    max_attempts: int | None = None  # deprecated OUTBOX_MAX_ATTEMPTS
     organisation_zone: str = "UTC"
+    nudge: Callable[[], None] | None = None  # scheduler.jobs.Jobs.nudge_dispatch, once running
 
     async def dispatch(self) -> Any:
+        """One run of this process's dispatch loop (scheduler.jobs runs exactly one
+        loop per process, under this process's own lease owner)."""
         from handlers.delivery import RetryPolicy, dispatch_due
 
         report = await dispatch_due(
@@ -249,7 +271,7 @@ class Runtime:
             # With a platform on, a person it cannot reach is a dead letter with the
             # reason, not a notice that waits forever.
             dead_letter_unreachable=await self.delivering(),
-            policy=RetryPolicy(max_attempts=self.max_attempts),
+            policy=RetryPolicy(horizon=self.retry_horizon, max_attempts=self.max_attempts),
             pace=self.traffic.lull,
         )
         self.metrics.dispatched(report)
@@ -261,6 +283,12 @@ class Runtime:
         if self.platform_on:
             return True
         return self.slack_workspaces is not None and bool(await self.slack_workspaces.installed())
+
+    def wake_dispatch(self) -> None:
+        """Ask the dispatch loop to run now (after queuing notices outside a sweep);
+        nothing happens without a scheduler in this process."""
+        if self.nudge is not None:
+            self.nudge()
 
     async def sweep(self) -> Any:
         from handlers.sweep import sweep_due
@@ -289,6 +317,12 @@ class Runtime:
         await self.engine.dispose()
 
 
+def lease_owner() -> str:
+    """This process's dispatch loop's name on its outbox leases: host and pid, and
+    a random part, since a restarted container often has the same host and pid."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime:
     from bot.console.channel import ConsoleChannel
     from bot.metrics import DeskMetrics
@@ -312,12 +346,20 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
         clock=clock,
         web=build_web_app(check_database, traffic),
         channels=[],
-        owner=f"{socket.gethostname()}:{os.getpid()}",
+        owner=lease_owner(),
         traffic=traffic,
         metrics=DeskMetrics(),
+        retry_horizon=config.outbox_retry_horizon,
         max_attempts=config.outbox_max_attempts,
         organisation_zone=config.inhouse_timezone,
     )
+    if config.outbox_max_attempts is not None:
+        log.warning(
+            "OUTBOX_MAX_ATTEMPTS is deprecated: use OUTBOX_RETRY_HORIZON (how long "
+            "outages are retried, default 24h); until it is removed, a notice is also "
+            "dead-lettered after %s attempts",
+            config.outbox_max_attempts,
+        )
     mount_metrics(runtime.web, runtime.metrics, sessions, clock.now)
     slack_listening = await _add_slack(config, runtime, sealer)
     _add_teams(config, runtime)
@@ -505,8 +547,11 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
             digest=runtime.digests,
         )
         jobs.start()
+        runtime.nudge = jobs.nudge_dispatch
         log.info(
-            "scheduler on: outbox dispatch every 2s, SLA sweep every %ss and at each due time",
+            "scheduler on: one outbox dispatch loop (owner %s) every 2s and when nudged, "
+            "SLA sweep every %ss and at each due time",
+            runtime.owner,
             config.sweep_interval_seconds,
         )
     else:
@@ -748,48 +793,67 @@ def _day(value: str) -> datetime:
 
 
 @outbox_cli.command("list")
-def outbox_list() -> None:
-    """Notices not yet delivered, and dead letters, with their last error."""
-    from models.outbox import OutboxMessage
+def outbox_list(
+    dead: Annotated[bool, typer.Option("--dead", help="Only the dead letters")] = False,
+) -> None:
+    """Notices not yet delivered: dead letters with their reason, pending ones with
+    their next try and whether an attempt is in flight."""
+    from handlers.outbox_admin import undelivered
 
     config = settings()
     run_migrations(config.database_url)
+    now = datetime.now(UTC)
 
-    async def go() -> list[OutboxMessage]:
+    async def go() -> list[Any]:
         engine = build_engine(config.database_url)
         try:
             async with build_sessions(engine)() as session:
-                rows = await session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.delivered_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                )
-                return list(rows)
+                return await undelivered(session, now, dead_only=dead)
         finally:
             await engine.dispose()
 
     rows = asyncio.run(go())
     if not rows:
-        console.print(_("The outbox is empty: every notice was delivered."))
-        return
-    table = Table(_("id"), _("kind"), _("state"), _("attempts"), _("next try"), _("last error"))
-    for row in rows:
-        state = _("dead") if row.dead_at else _("pending")
-        table.add_row(
-            str(row.id),
-            row.kind,
-            state,
-            str(row.attempts),
-            row.next_attempt_at.isoformat(timespec="seconds"),
-            Text(row.last_error or ""),  # platform text: shown, never read as markup
+        console.print(
+            _("There are no dead letters.")
+            if dead
+            else _("The outbox is empty: every notice was delivered.")
         )
-    console.print(table)
+        return
+    # One block per notice, never a table: a reason or a platform's message must
+    # not be cut to fit a column.
+    for row in rows:
+        state = _state_label(row.state)
+        if row.maybe_sent and row.state.value != "dead":
+            state = _("{state}, may have been sent", state=state)
+        parts = [state, ngettext("{n} attempt", "{n} attempts", row.attempts)]
+        if row.state.value != "dead":
+            when = row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            parts.append(_("next try {time}", time=when))
+        to = neutralise(row.to)
+        _plain(f"#{row.id} {row.kind} {row.request_key or '-'} → {to} · {' · '.join(parts)}")
+        if row.error_code or row.last_error:
+            # Platform text: printed plainly, never read as markup.
+            _plain(f"    {row.error_code or '?'}: {neutralise(row.last_error or '')}")
+    counts = Counter(row.state for row in rows)
+    _plain(" · ".join(f"{_state_label(state)}: {n}" for state, n in sorted(counts.items())))
+
+
+def _state_label(state: Any) -> str:
+    labels = {
+        "dead": _("dead letter"),
+        "in_flight": _("in flight"),
+        "interrupted": _("interrupted in flight"),
+        "retrying": _("retrying"),
+        "queued": _("queued"),
+    }
+    return labels[str(state.value)]
 
 
 @outbox_cli.command("retry")
 def outbox_retry(message_id: int) -> None:
-    """Requeue one notice (a dead letter, or a pending one now)."""
-    from models.outbox import OutboxMessage
+    """Requeue one notice (a dead letter, or a pending one now), with a fresh retry horizon."""
+    from handlers.outbox_admin import requeue
 
     config = settings()
     run_migrations(config.database_url)
@@ -798,14 +862,7 @@ def outbox_retry(message_id: int) -> None:
         engine = build_engine(config.database_url)
         try:
             async with build_sessions(engine).begin() as session:
-                row = await session.get(OutboxMessage, message_id)
-                if row is None or row.delivered_at is not None:
-                    return False
-                row.dead_at = None
-                row.attempts = 0
-                row.next_attempt_at = datetime.now(UTC)
-                row.lease_owner = row.lease_until = None
-                return True
+                return await requeue(session, message_id, datetime.now(UTC))
         finally:
             await engine.dispose()
 

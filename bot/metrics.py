@@ -37,9 +37,21 @@ class DeskMetrics:
             "inhouse_outbox_pending", "Notices not yet delivered", registry=r
         )
         self.outbox_dead = Gauge("inhouse_outbox_dead", "Dead-lettered notices", registry=r)
+        self.outbox_dead_by_reason = Gauge(
+            "inhouse_outbox_dead_letters",
+            "Dead-lettered notices by reason (a platform error code such as "
+            "channel_not_found, http_5xx, no_route; the rarest folded into other)",
+            ["reason"],
+            registry=r,
+        )
         self.outbox_oldest = Gauge(
             "inhouse_outbox_oldest_pending_seconds",
-            "Age of the oldest notice still waiting",
+            "How long the oldest notice still to be delivered has been due",
+            registry=r,
+        )
+        self.outbox_in_flight = Gauge(
+            "inhouse_outbox_in_flight",
+            "Notices handed to a platform whose outcome is not yet recorded",
             registry=r,
         )
         self.commands_pending = Gauge(
@@ -91,7 +103,11 @@ class DeskMetrics:
             self.standards.labels(team, clock, outcome).set(count)
         self.outbox_pending.set(figures.outbox_pending)
         self.outbox_dead.set(figures.outbox_dead)
+        self.outbox_dead_by_reason.clear()
+        for reason, count in figures.outbox_dead_by_reason.items():
+            self.outbox_dead_by_reason.labels(reason).set(count)
         self.outbox_oldest.set(figures.oldest_pending_age_seconds)
+        self.outbox_in_flight.set(figures.outbox_in_flight)
         self.commands_pending.set(figures.commands_pending)
 
 

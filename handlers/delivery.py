@@ -1,127 +1,83 @@
 """Delivering the outbox: claim due notices, hand them to a channel, record the result.
 
 Channels (console, Slack, Teams) plug in through the `Channel` protocol; this
-module knows none of them. Delivery is at-least-once: a crash after a channel
-sent a notice but before it was marked delivered sends it again, and a card
-update carries the stored platform reference, so a repeat edits in place.
+module knows none of them. docs/architecture.md (Outbox) states the guarantees:
+
+- A notice is leased for a few seconds (`Leases`) and the lease is renewed while
+  the channel delivers it, so a dead process's notices are free again within one
+  lease. Every write after the claim is fenced (handlers.outbox_leases): a loop
+  whose lease was taken over records nothing.
+- Before a channel is called, the attempt is recorded as in flight (committed).
+  A notice claimed while an earlier attempt's outcome is unknown is handed over
+  with `maybe_sent=True`, so a channel that can look for its earlier post (Slack,
+  by the notice id in the message metadata) records that instead of posting again.
+  A channel that cannot look is at-least-once for those notices.
+- Transient failures are retried with capped, jittered backoff until the retry
+  horizon has passed since the failures began; permanent ones are dead letters at
+  once, with the reason and a short code.
+- Notices of one request to one recipient (a lane) go out in order: a lane's next
+  notice is claimed only once the one before it is delivered or dead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
-from handlers.inbound import thread_of
-from handlers.notices import NoticeKind
+from handlers.delivery_records import LIVING_MESSAGES, living_refs, remember_delivery
+from handlers.delivery_types import (
+    Channel,
+    DeliveryError,
+    DispatchReport,
+    ExplainsUnreachable,
+    Leases,
+    PendingNotice,
+    Recipient,
+    RetryPolicy,
+    failure_code,
+)
+from handlers.outbox_leases import Claim, claim, fenced_update, released, renew
 from models.clock import Clock
 from models.directory import Person, Team
-from models.outbox import MessageRef, OutboxMessage, ThreadLink
+from models.outbox import OutboxMessage
+
+__all__ = [
+    "LIVING_MESSAGES",
+    "Channel",
+    "DeliveryError",
+    "DispatchReport",
+    "ExplainsUnreachable",
+    "Leases",
+    "PendingNotice",
+    "Recipient",
+    "RetryPolicy",
+    "dispatch_due",
+    "failure_code",
+]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-# Messages that live on and are edited in place; the rest are posted once.
-LIVING_MESSAGES = {
-    NoticeKind.TEAM_CARD.value: "team_card",
-    NoticeKind.RESOLVED.value: "survey",
-    NoticeKind.SURVEY_ANSWERED.value: "survey",
-}
-
-
-class DeliveryError(Exception):
-    """A channel could not deliver; `transient` ones are retried with backoff."""
-
-    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
-        self.retry_after = retry_after
-
 
 @dataclass(frozen=True)
-class Recipient:
-    """A person (a DM), a team (its channel), or a named destination such as the
-    organisation-wide digest channel: {"slack_channel": ..., "teams_channel": ...}."""
+class _Taken:
+    """What the dispatcher read of a claimed notice."""
 
-    person: Person | None = None
-    team: Team | None = None
-    destination: dict[str, str] | None = None
-
-    @property
-    def target(self) -> str:
-        if self.team is not None:
-            return f"team:{self.team.id}"
-        if self.person is not None:
-            return f"person:{self.person.id}"
-        return "destination"
-
-
-@dataclass(frozen=True)
-class PendingNotice:
-    id: int
+    claim: Claim
     kind: str
     payload: dict[str, Any]
-    recipient: Recipient
-    # Platform references of this request's living messages on the chosen channel,
-    # by purpose ("team_card", "survey"): where to edit, which thread to reply in.
-    refs: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-class Channel(Protocol):
-    name: str
-
-    async def reaches(self, recipient: Recipient) -> bool:
-        """Whether this channel can deliver to the recipient (may look them up)."""
-        ...
-
-    async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
-        """Send or edit; return the platform reference of the message.
-
-        A reference with "conversation" and "message" keys is remembered, so
-        replies and reactions to that message find their request.
-        """
-        ...
-
-
-@runtime_checkable
-class ExplainsUnreachable(Protocol):
-    """A channel that can say why it does not reach a recipient it is meant for (a
-    Slack workspace that is not installed, say): the dead letter then says so."""
-
-    def unreachable_because(self, recipient: Recipient) -> str | None: ...
-
-
-@dataclass
-class DispatchReport:
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    waiting: int = 0  # held back: nobody can reach the recipient on this process
-    # (channel, seconds from queued to delivered) per delivery, for monitoring
-    latencies: list[tuple[str, float]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # the channel of each failed attempt
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base: timedelta = timedelta(seconds=2)
-    cap: timedelta = timedelta(minutes=10)
-
-    def delay(self, attempts: int, retry_after: float | None) -> timedelta:
-        if retry_after is not None:
-            return timedelta(seconds=retry_after)
-        # Full jitter keeps many replicas from retrying a recovering platform in step.
-        ceiling = min(self.cap, self.base * (2 ** max(attempts - 1, 0)))
-        return timedelta(seconds=random.uniform(0.5, 1.0) * ceiling.total_seconds())
+    request_id: int | None
+    created_at: datetime
+    attempts: int
+    failing_since: datetime | None
+    maybe_sent: bool
+    lane: tuple[int, int | None, int | None]
 
 
 async def dispatch_due(
@@ -130,123 +86,284 @@ async def dispatch_due(
     channels: Sequence[Channel],
     *,
     owner: str,
-    batch: int = 100,
+    batch: int = 20,
     max_rounds: int = 20,
     policy: RetryPolicy | None = None,
+    leases: Leases | None = None,
     dead_letter_unreachable: bool = False,
     pace: Callable[[], Awaitable[object]] | None = None,
 ) -> DispatchReport:
-    """Deliver what is due. `pace` is awaited before each notice: a serving
-    process lets the requests it is answering go first (bot.traffic)."""
-    policy = policy or RetryPolicy()
-    report = DispatchReport()
-    blocked: set[tuple[int, int | None, int | None]] = set()
-    # A claim takes only the first pending notice of each request (to keep their
+    """Deliver what is due. `owner` names this dispatch loop (one per process);
+    `pace` is awaited before each notice: a serving process lets the requests it
+    is answering go first (bot.traffic)."""
+    run = _Run(
+        sessions,
+        clock,
+        channels,
+        owner,
+        policy or RetryPolicy(),
+        leases or Leases(),
+        dead_letter_unreachable,
+    )
+    # A claim takes only the first pending notice of each lane (to keep their
     # order), so claim again while the previous round delivered something.
     for _round in range(max_rounds):
-        before = report.delivered
-        claimed = await _claim(sessions, clock.now(), owner, batch)
-        if not claimed:
+        before = run.report.delivered + run.report.dead
+        claims = await claim(sessions, clock.now(), owner, batch, run.leases.duration)
+        if not claims:
             break
-        await _deliver_claimed(
-            sessions,
-            clock,
-            channels,
-            claimed,
-            blocked,
-            policy,
-            report,
-            dead_letter_unreachable,
-            pace,
-            owner,
-        )
-        if report.delivered == before:
+        for claimed in claims:
+            if pace is not None:
+                await pace()
+            await run.one(claimed)
+        if run.report.delivered + run.report.dead == before:
             break
-    return report
+    return run.report
 
 
-async def _deliver_claimed(
-    sessions: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    channels: Sequence[Channel],
-    claimed: list[int],
-    blocked: set[tuple[int, int | None, int | None]],
-    policy: RetryPolicy,
-    report: DispatchReport,
-    dead_letter_unreachable: bool,
-    pace: Callable[[], Awaitable[object]] | None,
-    owner: str,
-) -> None:
-    for message_id in claimed:
-        if pace is not None:
-            await pace()
-        async with sessions.begin() as session:
-            message = await session.get(OutboxMessage, message_id)
-            # Our lease may have run out while we paced, and another process
-            # claimed the notice since: it is theirs to deliver now.
-            if message is None or message.delivered_at is not None or message.lease_owner != owner:
-                continue
-            lane = _lane(message)
-            if lane in blocked:
-                # An earlier notice in this lane failed: keep the order, try later.
-                _release(message)
-                report.waiting += 1
-                continue
+@dataclass
+class _Run:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    channels: Sequence[Channel]
+    owner: str
+    policy: RetryPolicy
+    leases: Leases
+    dead_letter_unreachable: bool
+    report: DispatchReport = field(default_factory=DispatchReport)
+    blocked: set[tuple[int, int | None, int | None]] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)  # one attempt per notice and run
+
+    async def one(self, claimed: Claim) -> None:
+        async with self.sessions.begin() as session:
+            message = await session.get(OutboxMessage, claimed.id)
+            # Our lease may have run out while we paced, and another loop claimed
+            # the notice since: it is theirs to deliver now.
+            if message is None or not _still_ours(message, claimed, self.owner):
+                return
+            taken = _taken(message, claimed)
+            if taken.lane in self.blocked or claimed.id in self.failed:
+                # An earlier notice in this lane could not be routed on this process
+                # (it was released): keep the order, try later. (A failed one keeps
+                # its lane waiting by itself: it is still pending.)
+                await fenced_update(session, claimed, self.owner, **released())
+                self.report.waiting += 1
+                return
             recipient = await _recipient(session, message)
-            kind, payload = message.kind, message.payload
         # Outside any transaction: finding the recipient may ask a platform and
         # record what it learnt, and no lock should be held while we wait on it.
-        channel = await _channel_for(channels, recipient)
-        async with sessions.begin() as session:
-            message = await session.get(OutboxMessage, message_id)
-            assert message is not None
-            if channel is None:
-                if dead_letter_unreachable:
-                    message.attempts += 1
-                    message.dead_at = clock.now()
-                    message.last_error = _explained(channels, recipient) or _unreachable(recipient)
-                    message.lease_owner = message.lease_until = None
-                    report.dead += 1
-                    continue
-                _release(message)
-                report.waiting += 1
-                blocked.add(lane)
-                continue
-            refs = await _refs(session, message, channel.name)
-        notice = PendingNotice(
-            id=message_id, kind=kind, payload=payload, recipient=recipient, refs=refs
-        )
-        try:
-            ref = await channel.deliver(notice)
-        except DeliveryError as failure:
-            async with sessions.begin() as session:
-                message = await session.get(OutboxMessage, message_id)
-                assert message is not None
-                dead = _failed(message, failure, clock.now(), policy)
-                key = _key(payload)
-            log.warning(
-                "delivery failed",
-                extra={
-                    "request": key,
-                    "notice": message_id,
-                    "kind": kind,
-                    "channel": channel.name,
-                    "error": failure.reason,
-                    "dead": dead,
-                },
+        channel = await _channel_for(self.channels, recipient)
+        if channel is None:
+            await self._unreachable(taken, recipient)
+            return
+        async with self.sessions.begin() as session:
+            refs = await living_refs(session, taken.request_id, channel.name)
+            now = self.clock.now()
+            # In flight from here on: committed before the platform hears of it.
+            in_flight = await fenced_update(
+                session,
+                claimed,
+                self.owner,
+                attempt_started_at=now,
+                maybe_sent=taken.maybe_sent,
+                lease_until=now + self.leases.duration,
             )
-            report.dead += dead
-            report.retried += not dead
-            report.failures.append(channel.name)
-            blocked.add(lane)
-            continue
-        async with sessions.begin() as session:
-            message = await session.get(OutboxMessage, message_id)
-            assert message is not None
-            await _delivered(session, message, channel.name, recipient, ref, clock.now())
-            queued_at = message.created_at
-        report.delivered += 1
-        report.latencies.append((channel.name, (clock.now() - queued_at).total_seconds()))
+        if not in_flight:
+            self.report.lost += 1
+            return
+        notice = PendingNotice(
+            id=claimed.id,
+            kind=taken.kind,
+            payload=taken.payload,
+            recipient=recipient,
+            refs=refs,
+            maybe_sent=taken.maybe_sent,
+        )
+        outcome = await self._attempt(channel, notice, claimed)
+        if outcome is None:
+            self._lost(taken, channel.name, "its lease was lost while it was delivered")
+        elif isinstance(outcome, DeliveryError):
+            await self._failed(taken, channel.name, outcome)
+        else:
+            await self._delivered(taken, channel.name, recipient, outcome)
+
+    async def _attempt(
+        self, channel: Channel, notice: PendingNotice, claimed: Claim
+    ) -> dict[str, Any] | DeliveryError | None:
+        """The channel's answer, renewing the lease while it works; None when the
+        lease was lost meanwhile (the delivery is then cancelled: its new owner is
+        told the notice may have been sent)."""
+        task = asyncio.ensure_future(channel.deliver(notice))
+        try:
+            while True:
+                done, _pending = await asyncio.wait({task}, timeout=self.leases.renew_every)
+                if done:
+                    break
+                if not await self._renew(claimed):
+                    task.cancel()
+                    await asyncio.wait({task})
+                    if not task.cancelled():
+                        task.exception()  # retrieved: what it says no longer matters
+                    return None
+        finally:
+            if not task.done():
+                task.cancel()  # we are being cancelled ourselves (shutdown, a crash test)
+        try:
+            return task.result()
+        except DeliveryError as failure:
+            return failure
+        except Exception as error:
+            # A bug in a channel: retried like an outage (a fix deployed within the
+            # horizon delivers it), and whether it reached the platform is unknown.
+            log.exception("channel %s failed unexpectedly on notice %s", channel.name, notice.id)
+            return DeliveryError(
+                f"{channel.name}: unexpected {type(error).__name__}",
+                transient=True,
+                code="internal_error",
+                maybe_sent=True,
+            )
+
+    async def _renew(self, claimed: Claim) -> bool:
+        try:
+            return await renew(
+                self.sessions, claimed, self.owner, self.clock.now() + self.leases.duration
+            )
+        except (SQLAlchemyError, OSError) as error:
+            # The database is away for a moment: keep delivering; whether the lease
+            # still holds is decided by the fenced write of the outcome.
+            log.warning("could not renew the lease of notice %s: %r", claimed.id, error)
+            return True
+
+    async def _delivered(
+        self, taken: _Taken, channel: str, recipient: Recipient, ref: dict[str, Any]
+    ) -> None:
+        async with self.sessions.begin() as session:
+            now = self.clock.now()
+            recorded = await fenced_update(
+                session,
+                taken.claim,
+                self.owner,
+                delivered_at=now,
+                channel=channel,
+                message_ref=ref,
+                attempts=taken.attempts + 1,
+                attempt_started_at=None,
+                **released(),
+            )
+            if recorded:
+                await remember_delivery(
+                    session,
+                    request_id=taken.request_id,
+                    kind=taken.kind,
+                    channel=channel,
+                    target=recipient.target,
+                    audience="team" if recipient.team is not None else "person",
+                    ref=ref,
+                    now=now,
+                )
+        if not recorded:
+            self._lost(taken, channel, "it was delivered after its lease was lost")
+            return
+        self.report.delivered += 1
+        self.report.latencies.append((channel, (now - taken.created_at).total_seconds()))
+
+    async def _failed(self, taken: _Taken, channel: str, failure: DeliveryError) -> None:
+        now = self.clock.now()
+        attempts = taken.attempts + 1
+        failing_since = taken.failing_since or now
+        dead = self.policy.gives_up(failure, attempts, failing_since, now)
+        reason = failure.reason
+        if dead and failure.transient:
+            reason = f"gave up after {_span(now - failing_since)} of retries: {reason}"
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_error": reason[:2000],
+            "error_code": failure_code(failure),
+            "failing_since": failing_since,
+            "attempt_started_at": None,
+            "maybe_sent": taken.maybe_sent or failure.maybe_sent,
+            **released(),
+        }
+        if dead:
+            values["dead_at"] = now
+        else:
+            values["next_attempt_at"] = now + self.policy.delay(attempts, failure.retry_after)
+        async with self.sessions.begin() as session:
+            recorded = await fenced_update(session, taken.claim, self.owner, **values)
+        if not recorded:
+            self._lost(taken, channel, "it failed after its lease was lost")
+            return
+        log.warning(
+            "delivery failed",
+            extra={
+                "request": _key(taken.payload),
+                "notice": taken.claim.id,
+                "kind": taken.kind,
+                "channel": channel,
+                "error": failure.reason,
+                "code": values["error_code"],
+                "dead": dead,
+            },
+        )
+        self.report.dead += dead
+        self.report.retried += not dead
+        self.report.failures.append(channel)
+        self.failed.add(taken.claim.id)
+
+    async def _unreachable(self, taken: _Taken, recipient: Recipient) -> None:
+        async with self.sessions.begin() as session:
+            if self.dead_letter_unreachable:
+                # With a platform on, a person it cannot reach is a dead letter with
+                # the reason, not a notice that waits forever.
+                if await fenced_update(
+                    session,
+                    taken.claim,
+                    self.owner,
+                    attempts=taken.attempts + 1,
+                    dead_at=self.clock.now(),
+                    last_error=_explained(self.channels, recipient) or _unreachable(recipient),
+                    error_code="no_route",
+                    **released(),
+                ):
+                    self.report.dead += 1
+                return
+            await fenced_update(session, taken.claim, self.owner, **released())
+        self.report.waiting += 1
+        self.blocked.add(taken.lane)
+
+    def _lost(self, taken: _Taken, channel: str, what: str) -> None:
+        self.report.lost += 1
+        log.warning(
+            "notice %s was left to another dispatcher: %s",
+            taken.claim.id,
+            what,
+            extra={"request": _key(taken.payload), "kind": taken.kind, "channel": channel},
+        )
+
+
+def _still_ours(message: OutboxMessage, claimed: Claim, owner: str) -> bool:
+    return (
+        message.delivered_at is None
+        and message.dead_at is None
+        and message.lease_owner == owner
+        and message.lease_token == claimed.token
+    )
+
+
+def _taken(message: OutboxMessage, claimed: Claim) -> _Taken:
+    return _Taken(
+        claim=claimed,
+        kind=message.kind,
+        payload=message.payload,
+        request_id=message.request_id,
+        created_at=message.created_at,
+        attempts=message.attempts,
+        failing_since=message.failing_since,
+        # An attempt still marked in flight when we claim it never had its
+        # outcome recorded: its process died or lost the lease mid-delivery.
+        maybe_sent=message.maybe_sent or message.attempt_started_at is not None,
+        lane=_lane(message),
+    )
 
 
 async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Channel | None:
@@ -256,154 +373,12 @@ async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Cha
     return None
 
 
-async def _claim(
-    sessions: async_sessionmaker[AsyncSession], now: datetime, owner: str, batch: int
-) -> list[int]:
-    earlier = aliased(OutboxMessage)
-    # In order per request and recipient: a notice waits while an earlier one of the
-    # same request to the same recipient is pending. Different recipients don't wait
-    # on each other (the team channel must not stall behind a requester's DM). One
-    # held for the recipient's working hours and never tried holds nothing back: an
-    # urgent escalation at 04:00 must not wait for Monday behind the 03:00 one.
-    earlier_pending = (
-        select(earlier.id)
-        .where(
-            earlier.request_id == OutboxMessage.request_id,
-            earlier.recipient_team_id.is_not_distinct_from(OutboxMessage.recipient_team_id),
-            earlier.recipient_person_id.is_not_distinct_from(OutboxMessage.recipient_person_id),
-            earlier.id < OutboxMessage.id,
-            earlier.delivered_at.is_(None),
-            earlier.dead_at.is_(None),
-            or_(earlier.attempts > 0, earlier.next_attempt_at <= now),
-        )
-        .exists()
-    )
-    async with sessions.begin() as session:
-        rows = await session.scalars(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.delivered_at.is_(None),
-                OutboxMessage.dead_at.is_(None),
-                OutboxMessage.next_attempt_at <= now,
-                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-                or_(OutboxMessage.request_id.is_(None), ~earlier_pending),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-        ids = list(rows)
-        if ids:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(lease_owner=owner, lease_until=now + LEASE)
-            )
-    return ids
-
-
 async def _recipient(session: AsyncSession, message: OutboxMessage) -> Recipient:
     if message.recipient_team_id is not None:
         return Recipient(team=await session.get(Team, message.recipient_team_id))
     if message.recipient_person_id is not None:
         return Recipient(person=await session.get(Person, message.recipient_person_id))
     return Recipient(destination=dict(message.payload.get("destination") or {}))
-
-
-async def _refs(
-    session: AsyncSession, message: OutboxMessage, channel: str
-) -> dict[str, dict[str, Any]]:
-    if message.request_id is None:
-        return {}
-    rows = await session.scalars(
-        select(MessageRef).where(
-            MessageRef.request_id == message.request_id, MessageRef.channel == channel
-        )
-    )
-    return {row.purpose: row.ref for row in rows}
-
-
-async def _delivered(
-    session: AsyncSession,
-    message: OutboxMessage,
-    channel: str,
-    recipient: Recipient,
-    ref: dict[str, Any],
-    now: datetime,
-) -> None:
-    message.delivered_at = now
-    message.channel = channel
-    message.message_ref = ref
-    message.attempts += 1
-    message.lease_owner = message.lease_until = None
-    if message.request_id is None:
-        return
-    if "conversation" in ref and "message" in ref:
-        await _link_thread(session, message, channel, recipient, ref, now)
-    purpose = LIVING_MESSAGES.get(message.kind)
-    if purpose is None:
-        return
-    existing = await session.scalar(
-        select(MessageRef).where(
-            and_(
-                MessageRef.request_id == message.request_id,
-                MessageRef.channel == channel,
-                MessageRef.purpose == purpose,
-                MessageRef.target == recipient.target,
-            )
-        )
-    )
-    if existing is None:
-        session.add(
-            MessageRef(
-                request_id=message.request_id,
-                channel=channel,
-                purpose=purpose,
-                target=recipient.target,
-                ref=ref,
-                updated_at=now,
-            )
-        )
-    else:
-        existing.ref, existing.updated_at = ref, now
-
-
-async def _link_thread(
-    session: AsyncSession,
-    message: OutboxMessage,
-    channel: str,
-    recipient: Recipient,
-    ref: dict[str, Any],
-    now: datetime,
-) -> None:
-    assert message.request_id is not None
-    conversation, posted = str(ref["conversation"]), str(ref["message"])
-    if await thread_of(session, channel, conversation, posted) is not None:
-        return  # an edit of a message we already know
-    session.add(
-        ThreadLink(
-            channel=channel,
-            conversation=conversation,
-            message=posted,
-            request_id=message.request_id,
-            audience="team" if recipient.team is not None else "person",
-            kind=message.kind,
-            created_at=now,
-        )
-    )
-
-
-def _failed(
-    message: OutboxMessage, failure: DeliveryError, now: datetime, policy: RetryPolicy
-) -> bool:
-    message.attempts += 1
-    message.last_error = failure.reason[:2000]
-    message.lease_owner = message.lease_until = None
-    if not failure.transient or message.attempts >= policy.max_attempts:
-        message.dead_at = now
-        return True
-    message.next_attempt_at = now + policy.delay(message.attempts, failure.retry_after)
-    return False
 
 
 def _key(payload: dict[str, Any]) -> str | None:
@@ -418,6 +393,11 @@ def _lane(message: OutboxMessage) -> tuple[int, int | None, int | None]:
         message.recipient_team_id,
         message.recipient_person_id,
     )
+
+
+def _span(elapsed: timedelta) -> str:
+    minutes = int(elapsed.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _unreachable(recipient: Recipient) -> str:
@@ -440,7 +420,3 @@ def _explained(channels: Sequence[Channel], recipient: Recipient) -> str | None:
             if reason:
                 return reason
     return None
-
-
-def _release(message: OutboxMessage) -> None:
-    message.lease_owner = message.lease_until = None

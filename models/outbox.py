@@ -1,11 +1,21 @@
-"""Every message the bot sends is first a row here (see DESIGN.md, Outbox)."""
+"""Every message the bot sends is first a row here (docs/architecture.md, Outbox)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -31,11 +41,28 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None]
     dead_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The last failure as a short code from a bounded set (a platform's error code
+    # such as `channel_not_found`, `http_5xx`, `unreachable`): what metrics count.
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    # When the current run of failures began: transient failures are retried until
+    # the retry horizon has passed since then (OUTBOX_RETRY_HORIZON).
+    failing_since: Mapped[datetime | None]
     channel: Mapped[str | None] = mapped_column(String(16))
     message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # A replica claims rows by leasing them; a dead replica's lease simply expires.
+    # A dispatch loop claims rows by leasing them for a few seconds and renews the
+    # lease while it delivers; a dead process's lease simply runs out.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    # Fencing token: every claim increments it, and each write of a claimer names
+    # the token it got, so a loop whose lease was taken over writes nothing.
+    lease_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set (and committed) before a channel is asked to deliver, cleared when the
+    # outcome is recorded: still set at the next claim means the attempt may have
+    # reached the platform.
+    attempt_started_at: Mapped[datetime | None]
+    # Some earlier attempt may have reached the platform (sticky until delivered):
+    # the channel is told, so it can look for that post instead of posting again.
+    maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MessageRef(Base):

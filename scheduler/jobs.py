@@ -3,11 +3,18 @@
 APScheduler keeps no state of its own here (memory job store): every job reads
 what is due from the database, so any number of processes may run them; row
 claims (SKIP LOCKED, leases, unique escalation rows) keep them from doubling up.
+
+The outbox dispatch is not an APScheduler job but one loop (one asyncio task) per
+process: it runs every `dispatch_interval_seconds`, or at once when nudged (after
+a sweep queued notices, or by anything else that queued some). A nudge during a
+run makes the loop run again right after it; nothing starts a second dispatch
+beside it, so two deliveries of this process never overlap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,7 +23,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 
-DISPATCH_JOB_ID = "outbox-dispatch"
 SWEEP_JOB_ID = "sla-sweep"
 DIGEST_JOB_ID = "weekly-digest"
 
@@ -46,17 +52,14 @@ class Jobs:
         self._next_due = next_due
         self._now = now
         self._running: set[asyncio.Task[object]] = set()
-        self._spawned: set[asyncio.Task[None]] = set()
+        self._dispatch_interval = dispatch_interval_seconds
+        self._dispatch_wanted = asyncio.Event()
+        self._dispatch_loop: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.dispatch_runs = 0  # completed dispatch runs, for tests and logs
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone="UTC",
-        )
-        self.scheduler.add_job(
-            self._dispatch_job,
-            "interval",
-            seconds=dispatch_interval_seconds,
-            id=DISPATCH_JOB_ID,
-            replace_existing=True,
         )
         if sweep is not None:
             self.scheduler.add_job(
@@ -84,6 +87,7 @@ class Jobs:
 
     async def _digest_job(self) -> None:
         await self._tracked("weekly digest", self._digest)
+        self.nudge_dispatch()
 
     async def _tracked(self, name: str, run: Callable[[], Awaitable[object]]) -> None:
         task = asyncio.current_task()
@@ -97,8 +101,22 @@ class Jobs:
         finally:
             self._running.discard(task)
 
-    async def _dispatch_job(self) -> None:
-        await self._tracked("outbox dispatch", self._dispatch)
+    def nudge_dispatch(self) -> None:
+        """Run the dispatch loop now (or right after its current run)."""
+        self._dispatch_wanted.set()
+
+    async def _dispatching(self) -> None:
+        """The process's one dispatch loop: a run at start, then one per interval
+        or nudge, never two at once."""
+        while not self._stopping:
+            self._dispatch_wanted.clear()
+            await self._tracked("outbox dispatch", self._dispatch)
+            self.dispatch_runs += 1
+            if self._stopping:
+                break
+            # A nudge that came during the run is still set: run again at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dispatch_wanted.wait(), self._dispatch_interval)
 
     async def _sweep_job(self) -> None:
         assert self._sweep is not None
@@ -110,10 +128,8 @@ class Jobs:
             due = await self._next_due() if self._next_due is not None else None
             if due is None or due > self._now():
                 break
-        # What the sweep queued goes out now, beside the sweep, not inside its slot.
-        task = asyncio.create_task(self._tracked("outbox dispatch", self._dispatch))
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
+        # What the sweep queued goes out now, by the one dispatch loop.
+        self.nudge_dispatch()
         if due is not None and due > self._now():
             self._wake_at(due)
 
@@ -127,11 +143,17 @@ class Jobs:
 
     def start(self) -> None:
         self.scheduler.start()
+        self._dispatch_loop = asyncio.get_running_loop().create_task(
+            self._dispatching(), name="outbox dispatch loop"
+        )
 
     async def stop(self) -> None:
         # Pause first (no new runs), let running ones finish, and only then shut
         # down: APScheduler's executor cancels whatever still runs at shutdown.
+        self._stopping = True
+        self._dispatch_wanted.set()  # wake the loop if it waits, so it can end
         self.scheduler.pause()
-        if self._running or self._spawned:
-            await asyncio.gather(*self._running, *self._spawned, return_exceptions=True)
+        waiting = [*self._running, *([self._dispatch_loop] if self._dispatch_loop else [])]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
         self.scheduler.shutdown(wait=False)

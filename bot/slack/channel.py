@@ -106,7 +106,9 @@ class SlackChannel:
         except SlackApiError as error:
             raise _delivery_error(error) from error
         except (ClientError, TimeoutError) as error:
-            raise DeliveryError(f"Slack unreachable: {error!r}", transient=True) from error
+            raise DeliveryError(
+                f"Slack unreachable: {error!r}", transient=True, code="unreachable"
+            ) from error
 
     # -- which workspace, which token
 
@@ -331,7 +333,9 @@ def _delivery_error(error: SlackApiError) -> DeliveryError:
             f"Slack: {code}",
             transient=True,
             retry_after=float(retry_after) if retry_after else None,
+            code="ratelimited",
         )
     if response.status_code >= 500:
-        return DeliveryError(f"Slack: HTTP {response.status_code}", transient=True)
-    return DeliveryError(f"Slack: {code}", transient=code not in PERMANENT)
+        return DeliveryError(f"Slack: HTTP {response.status_code}", transient=True, code="http_5xx")
+    # Slack's error codes are its documented, bounded set: they name the reason.
+    return DeliveryError(f"Slack: {code}", transient=code not in PERMANENT, code=code)

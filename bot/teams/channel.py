@@ -76,7 +76,9 @@ class TeamsChannel:
         except DeliveryError:
             raise
         except (ClientError, TimeoutError, ConnectionError) as error:
-            raise DeliveryError(f"Teams unreachable: {error!r}", transient=True) from error
+            raise DeliveryError(
+                f"Teams unreachable: {error!r}", transient=True, code="unreachable"
+            ) from error
         except Exception as error:  # botframework-connector raises its own HTTP errors
             raise _delivery_error(error) from error
 
@@ -154,7 +156,9 @@ class TeamsChannel:
             fallback = stored or await any_address(session, CHANNEL)
         if fallback is None:
             raise DeliveryError(
-                f"Teams: the bot is not installed where channel {channel_id} is", transient=False
+                f"Teams: the bot is not installed where channel {channel_id} is",
+                transient=False,
+                code="not_installed",
             )
         reference = ConversationReference.deserialize(fallback.reference)
         reference.conversation.id = channel_id
@@ -168,7 +172,9 @@ class TeamsChannel:
         if stored is not None:
             return ConversationReference.deserialize(stored.reference)
         if known is None:
-            raise DeliveryError("Teams: no conversation to start from", transient=False)
+            raise DeliveryError(
+                "Teams: no conversation to start from", transient=False, code="not_installed"
+            )
         return await self._open_chat(ConversationReference.deserialize(known.reference), user_id)
 
     async def _open_chat(self, known: ConversationReference, user_id: str) -> ConversationReference:
@@ -194,7 +200,9 @@ class TeamsChannel:
             service_url=known.service_url,
         )
         if not created:
-            raise DeliveryError(f"Teams: could not open a chat with {user_id}", transient=True)
+            raise DeliveryError(
+                f"Teams: could not open a chat with {user_id}", transient=True, code="no_chat"
+            )
         reference = created[0]
         async with self.sessions.begin() as session:
             await remember_address(
@@ -266,6 +274,18 @@ def _tenant(reference: ConversationReference) -> str | None:
     return getattr(conversation, "tenant_id", None) if conversation else None
 
 
+# Bot Framework connector answers that no retry will fix: the notice is a dead
+# letter at once, with this reason. Every other failure (429, 5xx, 408, no answer)
+# is an outage and is retried.
+PERMANENT_STATUS = {
+    400: "the connector refused the message as malformed",
+    401: "the bot's credentials were refused",
+    403: "the bot cannot reach this chat (not installed, removed or blocked)",
+    404: "the bot cannot reach this chat (not installed, removed or blocked)",
+    413: "the message is too large",
+}
+
+
 def _delivery_error(error: Exception) -> DeliveryError:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None) or getattr(response, "status", None)
@@ -276,13 +296,15 @@ def _delivery_error(error: Exception) -> DeliveryError:
             "Teams: throttled (429)",
             transient=True,
             retry_after=float(retry_after) if retry_after else None,
+            code="ratelimited",
         )
-    if isinstance(status, int) and status >= 500:
-        return DeliveryError(f"Teams: HTTP {status}", transient=True)
-    if status in (401, 403, 404):
+    if isinstance(status, int) and status in PERMANENT_STATUS:
         return DeliveryError(
-            f"Teams: HTTP {status}: the bot cannot reach this chat (not installed, "
-            "removed or blocked)",
+            f"Teams: HTTP {status}: {PERMANENT_STATUS[status]}",
             transient=False,
+            code=f"teams_{status}",
         )
-    return DeliveryError(f"Teams: {error!r}", transient=status is None)
+    if isinstance(status, int):
+        band = "http_5xx" if status >= 500 else "http_4xx"
+        return DeliveryError(f"Teams: HTTP {status}", transient=True, code=band)
+    return DeliveryError(f"Teams: {error!r}", transient=True, code="teams_error")

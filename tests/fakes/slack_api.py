@@ -31,7 +31,10 @@ Beyond the documented API the fake also keeps ``ephemerals`` (per channel),
 ``files`` (uploads by id), ``users``/``channels`` and ``warnings`` (calls it
 accepted leniently, e.g. a ``thread_ts`` that is no message); ``add_message``
 seeds a message from a person; ``fail_next(..., disconnect=True)`` drops the
-connection.
+connection. ``answer_delay[method] = seconds`` makes Slack slow to answer: the
+call takes effect at once (a message is posted) and its answer comes back only
+after that long, the window in which a process can die with a post on Slack
+that it never heard about.
 
 Socket Mode: ``apps.connections.open`` (with the app-level token ``app_token``,
 as Slack requires) returns a ``ws://`` URL on the fake, good for one connection; a
@@ -1076,6 +1079,8 @@ class FakeSlack:
         self._caller_team = self.team_id
         self._scopes: frozenset[str] | None = None
         self._scope_checked = False
+        # Seconds to wait before answering a method's successful calls.
+        self.answer_delay: dict[str, float] = {}
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -1476,6 +1481,9 @@ class FakeSlack:
             return self._reply(call, 200, body, headers)
         if not self._scope_checked:
             raise AssertionError(f"FakeSlack bug: {method} answered without checking its scope")
+        delay = self.answer_delay.get(method)
+        if delay:
+            await asyncio.sleep(delay)  # done on Slack's side; the answer is slow
         return self._reply(call, 200, {"ok": True, **result}, headers)
 
     def _authenticate(self, method: str, token: str) -> str | None:

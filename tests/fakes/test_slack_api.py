@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -110,6 +111,17 @@ async def test_post_then_update_a_message(slack: FakeSlack, client: AsyncWebClie
 
     missing = await slack_error(client.chat_update(channel="C1", ts="1.2", text="x"))
     assert missing.response["error"] == "message_not_found"
+
+
+async def test_a_slow_answer_comes_after_the_post_is_on_slack(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.answer_delay["chat.postMessage"] = 0.3
+    posting = asyncio.ensure_future(client.chat_postMessage(channel="C1", text="IT-1"))
+    await slack.wait_for(lambda: bool(slack.messages.get("C1")), timeout=2)
+    assert not posting.done()  # on Slack already, the answer still on its way
+    posted = await posting
+    assert posted["ts"] == slack.messages["C1"][0].ts
 
 
 async def test_thread_replies_keep_the_thread_root(

@@ -26,6 +26,7 @@ class RecordingChannel:
     failures: list[DeliveryError | BaseException] = field(default_factory=list)
     fail_kind: str | None = None
     only: set[str] | None = None
+    maybe_sent: list[bool] = field(default_factory=list)  # what each delivery was told
 
     async def reaches(self, recipient: Recipient) -> bool:
         return self.only is None or recipient.target in self.only
@@ -42,6 +43,7 @@ class RecordingChannel:
                 self.sent.append((notice.kind, who, dict(notice.refs)))
             raise failure
         self.sent.append((notice.kind, who, dict(notice.refs)))
+        self.maybe_sent.append(notice.maybe_sent)
         return {"ts": f"m{len(self.sent)}"}
 
 
@@ -101,7 +103,8 @@ async def test_transient_failure_retries_later_and_holds_back_its_lane(desk: Des
     assert [r.kind for r in rows] == ["team_card", "team_card"]
     failed = min(rows, key=lambda r: r.id)
     assert failed.attempts == 1 and failed.last_error == "HTTP 503"
-    assert desk.clock.now() + timedelta(seconds=5) <= failed.next_attempt_at
+    # Full jitter: somewhere up to the first backoff step, never at once.
+    assert desk.clock.now() < failed.next_attempt_at
     assert failed.next_attempt_at <= desk.clock.now() + timedelta(seconds=10)
 
     # Another request's notices are not held up by the first one's trouble.
@@ -139,11 +142,14 @@ async def test_permanent_failure_is_a_dead_letter_and_the_rest_goes_on(desk: Des
         dead = list(
             await session.scalars(select(OutboxMessage).where(OutboxMessage.dead_at.is_not(None)))
         )
-    assert [(d.kind, d.last_error) for d in dead] == [("team_card", "channel_not_found")]
+    # At once, on the first attempt, with the reason and its code.
+    assert [(d.kind, d.attempts, d.last_error, d.error_code) for d in dead] == [
+        ("team_card", 1, "channel_not_found", "permanent_error")
+    ]
     assert [k for k, _, _ in channel.sent] == ["first_response", "team_card"]
 
 
-async def test_gives_up_after_the_configured_attempts(desk: Desk) -> None:
+async def test_the_deprecated_attempt_limit_still_gives_up(desk: Desk) -> None:
     await file_and_claim(desk)
     channel = RecordingChannel(
         failures=[DeliveryError("HTTP 500", transient=True) for _ in range(3)],
@@ -168,9 +174,11 @@ async def test_a_crash_mid_delivery_resends_after_the_lease_expires(desk: Desk) 
     other = RecordingChannel()
     await dispatch_due(desk.sessions, desk.clock, [other], owner="live-replica")
     assert other.sent == []  # still leased by the crashed replica
-    desk.clock.advance(timedelta(seconds=61))
+    desk.clock.advance(timedelta(seconds=11))  # one short lease later
     await dispatch_due(desk.sessions, desk.clock, [other], owner="live-replica")
     assert [k for k, _, _ in other.sent] == ["team_card", "first_response", "team_card"]
+    # The channel is told which one may already be on the platform.
+    assert other.maybe_sent == [True, False, False]
     assert await pending(desk) == []
 
 
@@ -191,7 +199,7 @@ async def test_a_notice_claimed_by_another_replica_while_we_paced_is_left_to_it(
     async def slow_pace() -> None:
         # Our lease ran out while we waited for a lull, and another replica claimed
         # the notices (this is the state its claim leaves in the outbox).
-        desk.clock.advance(timedelta(seconds=61))
+        desk.clock.advance(timedelta(seconds=11))
         async with desk.sessions.begin() as session:
             await session.execute(
                 update(OutboxMessage)
