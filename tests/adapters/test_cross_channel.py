@@ -48,6 +48,7 @@ async def test_filed_in_slack_delivered_to_the_team_in_teams_and_back(
                 slack_bot_token=slack.token,
                 slack_signing_secret="secret",
                 slack_api_url=slack.url,
+                inhouse_teams_local=True,  # Teams through the fake connector, on loopback
             ),
             unused_tcp_port,
         )

@@ -62,7 +62,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, example_desk_db: Path) -> St
         "Since this morning, every few minutes.",
     )
     outbox_before = desk.ok("outbox", "list")
-    first_pending = re.search(r"│\s*(\d+)\s*│\s*team_card\s*│\s*pending\s*│", outbox_before)
+    first_pending = re.search(r"#(\d+) team_card IT-1 .* · queued ·", outbox_before)
     assert first_pending, outbox_before
     retried = desk.ok("outbox", "retry", first_pending.group(1))
     alice = desk.chat(ALICE, "/request queue", "claim IT-1", "/request queue")
@@ -138,7 +138,7 @@ def test_requester_sees_no_notice_before_anyone_acts(story: Story) -> None:
 
 
 def test_outbox_holds_the_team_notice_until_a_member_reads_it(story: Story) -> None:
-    assert "team_card" in story.outbox_before and "pending" in story.outbox_before
+    assert "team_card" in story.outbox_before and "queued" in story.outbox_before
     assert re.fullmatch(r"Notice \d+ is queued again\.", flat(story.retried)), story.retried
 
 

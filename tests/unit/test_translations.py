@@ -68,3 +68,22 @@ def test_each_catalog_is_complete_current_and_keeps_placeholders(language: str) 
             if got - wanted or wanted - got - {"n"}:
                 problems.append(f"placeholders differ: {sources[0]!r} -> {target!r}")
     assert not problems, f"{language}: " + "; ".join(problems[:10])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["inhouse.pot", *(f"{language}/LC_MESSAGES/inhouse.po" for language in LANGUAGES)],
+)
+def test_no_message_is_in_a_catalog_twice(path: str) -> None:
+    """Babel keeps one of two entries for the same message silently (a merge that
+    kept both sides would then translate it one way or the other by chance)."""
+    text = (LOCALES / path).read_text(encoding="utf-8")
+    entries = re.findall(
+        r'^msgid ((?:".*"\n)+)(?:msgid_plural (?:".*"\n)+)?((?:msgstr.*\n)+)', text, re.M
+    )
+    seen: set[str] = set()
+    for message_id, translation in entries:
+        assert message_id not in seen, f"{path}: {message_id.strip()} is there twice"
+        seen.add(message_id)
+        single = [line for line in translation.splitlines() if line.startswith("msgstr ")]
+        assert len(single) <= 1, f"{path}: {message_id.strip()} has {len(single)} translations"

@@ -57,6 +57,7 @@ async def teams(
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             database_url=f"sqlite+aiosqlite:///{database}",
+            inhouse_teams_local=True,  # the Agents Playground's mode, on loopback
         )
         runtime, runner = await start_app(settings, unused_tcp_port, clock)
         async with runtime.sessions.begin() as session:
