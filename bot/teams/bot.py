@@ -60,13 +60,13 @@ def image_attachment(png: bytes) -> Attachment:
     )
 
 
-def without_bot_mention(activity: Activity) -> str:
-    """The text without the bot's @mention ("<at>Inhouse</at> list" -> " list").
+def _bot_mentions(activity: Activity) -> list[str]:
+    """The texts (`<at>Inhouse</at>`) of the activity's @mentions of the bot.
 
     botbuilder's TurnContext.remove_recipient_mention fails the turn on a mention
     entity without `mentioned` or `text`, or a message without text; this skips them.
     """
-    text = activity.text or ""
+    found = []
     for entity in activity.entities or []:
         props = entity.additional_properties or {}
         mentioned = props.get("mentioned") or {}
@@ -77,8 +77,24 @@ def without_bot_mention(activity: Activity) -> str:
             and isinstance(said, str)
             and said
         ):
-            text = text.replace(said, "")
+            found.append(said)
+    return found
+
+
+def without_bot_mention(activity: Activity) -> str:
+    """The text without the bot's @mention ("<at>Inhouse</at> list" -> " list")."""
+    text = activity.text or ""
+    for said in _bot_mentions(activity):
+        text = text.replace(said, "")
     return text
+
+
+def addressed_to_bot(activity: Activity) -> bool:
+    """A personal chat, a card action or an @mention: meant for the bot. Anything
+    else in a channel reaches the bot only through the app's consent to read the
+    team's channel messages (for replies in its cards' chains), and is left alone."""
+    kind = activity.conversation.conversation_type if activity.conversation else None
+    return kind in (None, "personal") or bool(activity.value) or bool(_bot_mentions(activity))
 
 
 def channel_of(conversation_id: str) -> tuple[str, str | None]:
@@ -105,6 +121,11 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_message_activity(self, turn: TurnContext) -> None:
         activity = turn.activity
+        channel, root = channel_of(str(activity.conversation.id))
+        if not addressed_to_bot(activity) and not (
+            root is not None and await self._in_card_chain(channel, root)
+        ):
+            return  # people talking among themselves in a channel: nothing is kept
         await self._remember(turn)
         if not await self._first_time(turn):
             return  # Teams retried a message we already handled
@@ -112,10 +133,13 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._card_action(turn, dict(activity.value))
             return
         said = without_bot_mention(activity).strip()
-        _channel, root = channel_of(str(activity.conversation.id))
         if root is not None and await self._thread_reply(turn, root, said):
             return
         await self._command(turn, said)
+
+    async def _in_card_chain(self, channel: str, root: str) -> bool:
+        async with self.desk.sessions() as session:
+            return await thread_of(session, CHANNEL, channel, root) is not None
 
     async def _command(self, turn: TurnContext, said: str) -> None:
         first = said.split()[0].lower() if said else ""

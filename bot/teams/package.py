@@ -1,8 +1,9 @@
 """The Teams app package: the zip an admin uploads to Teams to install the bot.
 
-The sources in deploy/teams carry `{{MICROSOFT_APP_ID}}` instead of a real id so
-one checkout serves every tenant; `write_package` fills it in, checks what Teams
-would otherwise reject only after a slow upload, and zips the three files.
+The sources in bot/teams/package_files (the manifest, its German and Italian
+strings, two icons) carry `{{MICROSOFT_APP_ID}}` instead of a real id so one
+install serves every tenant; `write_package` fills it in, checks what Teams would
+otherwise reject only after a slow upload, and zips the files.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from models.i18n import _
+
 PLACEHOLDER = "{{MICROSOFT_APP_ID}}"
 MANIFEST = "manifest.json"
 # Teams wants these exact pixel sizes and rejects the package otherwise.
 ICON_SIZES: dict[str, tuple[int, int]] = {"color.png": (192, 192), "outline.png": (32, 32)}
 DEFAULT_ZIP_NAME = "inhouse-teams.zip"
 
-# Relative to this file, not the working directory or site-packages: the project
-# is run from a checkout or installed editable, and both keep deploy/ next to bot/.
-SOURCE = Path(__file__).resolve().parents[2] / "deploy" / "teams"
+# Package data beside this module, so a checkout, an editable install and a wheel
+# all find the same (and only) copy; deploy/teams/README.md points here.
+SOURCE = Path(__file__).resolve().parent / "package_files"
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Catches any `{{NAME}}` the manifest may grow later that this function does not fill.
@@ -48,11 +51,12 @@ def write_package(
     `out` is the zip to write, or an existing directory to put `inhouse-teams.zip` in.
     `endpoint_domain` (a host name or the messaging endpoint URL) is added to
     `validDomains`. Raises ValueError, before writing anything, on a bad app id,
-    domain, manifest or icon.
+    domain, manifest, icon or language file.
     """
     app_id = _check_app_id(app_id)
     manifest = _fill_manifest(source / MANIFEST, app_id, endpoint_domain)
     icons = {name: _read_icon(source / name, size) for name, size in ICON_SIZES.items()}
+    languages = {name: _read_language(source, name) for name in language_files(manifest)}
 
     target = out / DEFAULT_ZIP_NAME if out.is_dir() else out
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,7 @@ def write_package(
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as zf:
             # Teams reads only the zip root: a folder inside makes the upload fail.
             _add(zf, MANIFEST, manifest)
-            for name, data in icons.items():
+            for name, data in {**icons, **languages}.items():
                 _add(zf, name, data)
         tmp.chmod(0o644)  # mkstemp makes it private; the package is no secret
         tmp.replace(target)
@@ -85,6 +89,38 @@ def _check_app_id(app_id: str) -> str:
     # Azure shows app ids in lower case and the bot's tokens carry them that way; one
     # spelling everywhere avoids a botId that only differs from the registration by case.
     return cleaned.lower()
+
+
+def language_files(manifest: bytes) -> list[str]:
+    """The localization files the manifest names (`localizationInfo`), in its order."""
+    info = json.loads(manifest).get("localizationInfo") or {}
+    entries = (info.get("additionalLanguages") or []) if isinstance(info, dict) else []
+    names = [str(e.get("file") or "") if isinstance(e, dict) else "" for e in entries]
+    for name in names:
+        # Teams reads only the zip root, and these names become paths in it.
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+\.json", name) or name == MANIFEST:
+            raise ValueError(
+                _("'{name}': a language file must be a .json file beside manifest.json", name=name)
+            )
+    return names
+
+
+def _read_language(source: Path, name: str) -> bytes:
+    path = source / name
+    if not path.is_file():
+        raise ValueError(
+            _(
+                "{name}: the manifest names this language file, but {source} has none",
+                name=name,
+                source=str(source),
+            )
+        )
+    data = path.read_bytes()
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise ValueError(_("{name}: not valid JSON ({error})", name=name, error=str(exc))) from exc
+    return data
 
 
 def _fill_manifest(path: Path, app_id: str, endpoint_domain: str | None) -> bytes:

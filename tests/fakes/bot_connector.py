@@ -61,6 +61,14 @@ the service does in authenticated mode: ``check(header)`` returns why it is refu
 ``FakeEntraID.problem`` from tests/fakes/entra_id.py. ``host`` serves on another
 of this machine's addresses (a connector "elsewhere").
 
+``ChannelDelivery`` is the other direction: which messages Teams hands to the bot
+at all. In a team's channel (or a group chat) a message reaches the bot only when it
+@mentions the bot - unless the app's manifest grants the resource-specific consent
+``ChannelMessage.Read.Group`` (channels) or ``ChatMessage.Read.Chat`` (group chats),
+then every message there does. ``ChannelDelivery.shipped()`` reads the grant from the
+manifest the project ships; the test driver asks it before posting what a person
+types, as Teams would.
+
 ``fail_next`` meets botbuilder's transport retries (urllib3 under msrest): POST
 (send, reply, create_conversation) is never retried, so one injected failure is
 one exception; GET/PUT/DELETE (get_member, update, delete, ...) are retried up to
@@ -87,11 +95,13 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from bot.teams.package import MANIFEST, SOURCE
 from tests.fakes.polling import wait_or_explain
 
 __all__ = [
     "FAILABLE_OPS",
     "MESSAGE_SIZE_LIMIT",
+    "ChannelDelivery",
     "FakeConnector",
     "Member",
     "RecordedRequest",
@@ -333,6 +343,72 @@ def _card_versions(activity: dict[str, Any]) -> Iterable[str]:
             version = (attachment.get("content") or {}).get("version")
             if isinstance(version, str):
                 yield version
+
+
+# --------------------------------------------------------------------------- delivery
+
+# Resource-specific consent that makes Teams deliver every message, not only those
+# that @mention the bot, by the kind of conversation it grants it for.
+_READ_ALL = {"channel": "ChannelMessage.Read.Group", "groupChat": "ChatMessage.Read.Chat"}
+
+
+@dataclass(frozen=True)
+class ChannelDelivery:
+    """Which messages Teams delivers to the bot, by what the app's manifest grants.
+
+    Teams' rules: a personal chat with the bot is delivered whole, and so is every
+    card action and non-message activity; in a channel or a group chat a message
+    is delivered only when it @mentions the bot (a ``mention`` entity for the bot
+    whose ``<at>…</at>`` text is in the message), unless the app holds the
+    resource-specific consent for that kind of conversation. The consent counts
+    only as Teams reads it: in ``authorization.permissions.resourceSpecific`` of a
+    manifest version 1.12 or later, of type ``Application``, with the Entra app id
+    in ``webApplicationInfo.id`` (the consent is given to that app).
+    """
+
+    granted: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> ChannelDelivery:
+        version = str(manifest.get("manifestVersion") or "0")
+        major, _, minor = version.partition(".")
+        modern = major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (1, 12)
+        app = (manifest.get("webApplicationInfo") or {}).get("id")
+        permissions = (manifest.get("authorization") or {}).get("permissions") or {}
+        granted = {
+            str(entry.get("name"))
+            for entry in permissions.get("resourceSpecific") or []
+            if isinstance(entry, dict) and entry.get("type") == "Application"
+        }
+        return cls(frozenset(granted) if modern and app else frozenset())
+
+    @classmethod
+    def shipped(cls) -> ChannelDelivery:
+        """As the manifest in the project's Teams app package grants it."""
+        return cls.from_manifest(json.loads((SOURCE / MANIFEST).read_text(encoding="utf-8")))
+
+    def delivers(self, activity: Mapping[str, Any]) -> bool:
+        if activity.get("type") != "message" or activity.get("value") is not None:
+            return True  # installs, reactions, card actions: always delivered
+        kind = (activity.get("conversation") or {}).get("conversationType") or "personal"
+        if kind == "personal":
+            return True
+        if _READ_ALL.get(kind) in self.granted:
+            return True
+        return self.mentions_bot(activity)
+
+    @staticmethod
+    def mentions_bot(activity: Mapping[str, Any]) -> bool:
+        bot = (activity.get("recipient") or {}).get("id")
+        text = activity.get("text") or ""
+        return any(
+            isinstance(entity, dict)
+            and entity.get("type") == "mention"
+            and (entity.get("mentioned") or {}).get("id") == bot
+            and bool(entity.get("text"))
+            and str(entity["text"]) in text
+            for entity in activity.get("entities") or []
+        )
 
 
 # --------------------------------------------------------------------------- the fake

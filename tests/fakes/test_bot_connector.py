@@ -35,7 +35,7 @@ from botbuilder.schema import (
 from botframework.connector import Channels
 from msrest.serialization import Model
 
-from tests.fakes.bot_connector import MESSAGE_SIZE_LIMIT, FakeConnector
+from tests.fakes.bot_connector import MESSAGE_SIZE_LIMIT, ChannelDelivery, FakeConnector
 
 TENANT = "tenant-1"
 BOT = {"id": "28:inhouse-bot", "name": "Inhouse"}
@@ -729,3 +729,100 @@ async def test_with_authorize_a_call_without_a_valid_token_is_401(adapter: Cloud
             async with session.post(url, json=message, headers={"Authorization": "Bearer good"}):
                 pass
         assert [s.text for s in strict.sent] == ["raw"]
+
+
+# --- which messages Teams delivers to the bot --------------------------------------------------
+
+DESK_BOT = {"id": "28:desk", "name": "Desk"}
+CONSENT = {
+    "manifestVersion": "1.22",
+    "webApplicationInfo": {"id": "00000000-0000-0000-0000-0000000000b0"},
+    "authorization": {
+        "permissions": {
+            "resourceSpecific": [{"name": "ChannelMessage.Read.Group", "type": "Application"}]
+        }
+    },
+}
+
+
+def said(
+    text: str,
+    kind: str = "channel",
+    *,
+    mention: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A message as Teams would pass it on, in a conversation of `kind`."""
+    entities = [mention] if mention else []
+    return {
+        "type": "message",
+        "text": text,
+        "recipient": DESK_BOT,
+        "conversation": {"conversationType": kind, "id": "19:x@thread.tacv2"},
+        "entities": entities,
+        **extra,
+    }
+
+
+AT_DESK = {"type": "mention", "text": "<at>Desk</at>", "mentioned": DESK_BOT}
+
+
+def test_without_consent_only_what_mentions_the_bot_reaches_it_from_a_channel() -> None:
+    teams = ChannelDelivery.from_manifest({"manifestVersion": "1.22"})
+    assert not teams.delivers(said("hello"))
+    assert not teams.delivers(said("hello", "groupChat"))
+    assert teams.delivers(said("<at>Desk</at> hello", mention=AT_DESK))
+    assert teams.delivers(said("<at>Desk</at> hello", "groupChat", mention=AT_DESK))
+    # A personal chat, a card action and anything but a message always arrive.
+    assert teams.delivers(said("hello", "personal"))
+    assert teams.delivers(said("", value={"action": "claim"}))
+    assert teams.delivers({"type": "conversationUpdate", "conversation": {"id": "19:x"}})
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        {"type": "mention", "text": "<at>Fay</at>", "mentioned": {"id": "29:fay"}},
+        {"type": "mention", "mentioned": DESK_BOT},  # no text: nothing was @mentioned
+        {"type": "mention", "text": "", "mentioned": DESK_BOT},
+        {"type": "clientInfo", "text": "<at>Desk</at>", "mentioned": DESK_BOT},
+    ],
+)
+def test_a_mention_of_someone_else_or_of_nothing_is_no_mention(mention: dict[str, Any]) -> None:
+    teams = ChannelDelivery.from_manifest({"manifestVersion": "1.22"})
+    assert not teams.delivers(said("<at>Fay</at> <at>Desk</at> hello", mention=mention))
+
+
+def test_a_mention_entity_whose_text_is_not_in_the_message_is_no_mention() -> None:
+    teams = ChannelDelivery.from_manifest({"manifestVersion": "1.22"})
+    assert not teams.delivers(said("hello", mention=AT_DESK))
+
+
+def test_with_consent_every_channel_message_arrives_but_group_chats_still_need_a_mention() -> None:
+    teams = ChannelDelivery.from_manifest(CONSENT)
+    assert teams.delivers(said("hello"))
+    assert teams.delivers(said("hello", id="1", replyToId="0"))
+    assert not teams.delivers(said("hello", "groupChat"))  # that is ChatMessage.Read.Chat
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda m: m["authorization"]["permissions"]["resourceSpecific"][0].update(type="Delegated"),
+        lambda m: m["authorization"]["permissions"]["resourceSpecific"][0].update(
+            name="ChannelMessage.Send.Group"
+        ),
+        lambda m: m.pop("webApplicationInfo"),  # consent is given to an Entra app
+        lambda m: m.update(manifestVersion="1.11"),  # before authorization.permissions
+        lambda m: m.pop("authorization"),
+    ],
+    ids=["delegated", "another-permission", "no-entra-app", "old-manifest", "none"],
+)
+def test_consent_counts_only_as_teams_reads_it(spoil: Callable[[dict[str, Any]], Any]) -> None:
+    manifest = copy.deepcopy(CONSENT)
+    spoil(manifest)
+    assert not ChannelDelivery.from_manifest(manifest).delivers(said("hello"))
+
+
+def test_the_shipped_manifest_lets_replies_in_a_card_chain_reach_the_bot() -> None:
+    assert ChannelDelivery.shipped().delivers(said("Is the power light on?"))

@@ -128,8 +128,10 @@ def test_bundled_example_loads() -> None:
     assert all(person.email.endswith("@example.com") for person in catalog.people)
     assert any(person.slack for person in catalog.people)
     assert catalog.admins
-    # The demo runs without chat platforms, so the example names no channels.
-    assert all(team.slack_channel is None and team.teams_channel is None for team in catalog.teams)
+    # The demo runs without chat platforms; the one channel is the Agents Playground's
+    # (deploy/teams/.m365agentsplayground.yml, checked in tests/unit/test_playground_config.py).
+    assert all(team.slack_channel is None for team in catalog.teams)
+    assert [t.key for t in catalog.teams if t.teams_channel] == ["it"]
     for team in catalog.teams:
         assert team.members and team.leads and team.escalation
         assert catalog.team_calendar(team).working_day_length() > timedelta(0)

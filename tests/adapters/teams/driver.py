@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.fakes.bot_connector import ChannelDelivery
+
 TENANT = "tenant-1"
 BOT = {"id": "28:inhouse-bot", "name": "Inhouse"}
 TEAM_ID = "19:team-ops@thread.tacv2"
@@ -20,6 +22,7 @@ IT_CHANNEL = "19:itdesk@thread.tacv2"
 class Answer:
     status: int
     body: str
+    delivered: bool = True  # False: Teams kept the message from the bot (status 0)
 
 
 @dataclass
@@ -28,6 +31,9 @@ class TeamsDriver:
     service_url: str  # the fake connector
     # The channel's token for an activity (authenticated mode); None sends none.
     sign: Callable[[dict[str, Any]], str] | None = None
+    # Which channel messages Teams hands to the bot: as the shipped manifest grants.
+    delivery: ChannelDelivery = field(default_factory=ChannelDelivery.shipped)
+    undelivered: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def activity(self, kind: str, user: str, **fields: Any) -> dict[str, Any]:
@@ -95,20 +101,32 @@ class TeamsDriver:
         """A personal-chat message to the bot."""
         return await self.post(self.activity("message", user, text=text, textFormat="plain"))
 
-    async def say_in_channel(self, user: str, text: str, root: str | None = None) -> Answer:
-        """A channel message @mentioning the bot, or a reply in a card's chain."""
-        mention = "<at>Inhouse</at> "
-        return await self.post(
-            self.activity(
-                "message",
-                user,
-                text=mention + text if root is None else text,
-                entities=[{"type": "mention", "text": "<at>Inhouse</at>", "mentioned": BOT}]
-                if root is None
-                else [],
-                **self.channel(root),
-            )
+    async def say_in_channel(
+        self, user: str, text: str, root: str | None = None, *, mention: bool | None = None
+    ) -> Answer:
+        """A person writes in the IT channel: a new post, or a reply in the chain of
+        the message `root`. As people write them, a new post @mentions the bot and a
+        reply does not, unless `mention` says otherwise. Teams delivers it only as
+        `delivery` allows; a message it keeps from the bot reaches nothing and is
+        kept in `undelivered`."""
+        if mention is None:
+            mention = root is None
+        tag = f"<at>{BOT['name']}</at>"
+        activity = self.activity(
+            "message",
+            user,
+            text=f"{tag} {text}" if mention else text,
+            entities=[{"type": "mention", "text": tag, "mentioned": BOT}] if mention else [],
+            **self.channel(root),
         )
+        return await self.as_teams_delivers(activity)
+
+    async def as_teams_delivers(self, activity: dict[str, Any]) -> Answer:
+        """Post `activity` if Teams would hand it to the bot; otherwise nothing is sent."""
+        if not self.delivery.delivers(activity):
+            self.undelivered.append(activity)
+            return Answer(0, "not delivered: Teams keeps it from the bot", delivered=False)
+        return await self.post(activity)
 
     async def submit(
         self, user: str, data: dict[str, Any], reply_to: str, in_channel: bool = False
