@@ -1439,7 +1439,8 @@ class FakeSlack:
             return None
         headers: dict[str, str] = {}
         if outage.status == 429:
-            headers["Retry-After"] = str(outage.retry_after if outage.retry_after is not None else 1)
+            wait = outage.retry_after if outage.retry_after is not None else 1
+            headers["Retry-After"] = str(wait)
             error = "ratelimited"
         else:
             if outage.retry_after is not None:
