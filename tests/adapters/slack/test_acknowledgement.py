@@ -62,8 +62,7 @@ async def test_busy_only_when_nothing_is_stored_filing_when_it_is(
         held, release = threading.Event(), threading.Event()
         path = database_url.split("///", 1)[1]
         holder = asyncio.ensure_future(asyncio.to_thread(hold_sqlite, path, held, release))
-        while not held.is_set():
-            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(held.wait, 10)
         sent = await world.driver.command("U0SAM", "it Printer on fire")
         release.set()
         await holder
