@@ -51,16 +51,6 @@ class InboxWriter:
         stored.cancel()
         return True
 
-    async def accept(self, arrival: inbox.Arrival) -> None:
-        """Return once the command is stored (committed); raise if it could not be.
-        Cancelled before its insert was sent, the command is not written."""
-        stored = self.submit(arrival)
-        try:
-            await asyncio.shield(stored)
-        except asyncio.CancelledError:
-            self.withdraw(stored)
-            raise
-
     async def _write(self) -> None:
         while self._waiting:
             batch = [(a, f) for a, f in self._waiting if not f.done()]
