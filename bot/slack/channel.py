@@ -83,7 +83,12 @@ class SlackChannel:
     _why: dict[str, str] = field(default_factory=dict)
 
     async def reaches(self, recipient: Recipient) -> bool:
-        route = await self._route(recipient)
+        try:
+            route = await self._route(recipient)
+        except DeliveryError:
+            # Slack could not say who they are (it is away): it may well reach them,
+            # and the delivery, failing the same way, is retried, not dead-lettered.
+            return True
         if isinstance(route, Route):
             self._why.pop(recipient.target, None)
             return True
@@ -194,11 +199,12 @@ class SlackChannel:
             try:
                 await client.users_info(user=user_id)
             except SlackApiError as error:
+                _unless_away(error)
                 if error.response.get("error") != "user_not_found":
                     log.warning("users.info in %s: %s", workspace, error.response.get("error"))
                 continue
-            except ClientError:
-                continue
+            except (ClientError, TimeoutError) as error:
+                raise _unreachable(error) from error
             return workspace
         return None
 
@@ -218,13 +224,14 @@ class SlackChannel:
             try:
                 found = await client.users_lookupByEmail(email=person.email)
             except SlackApiError as error:
+                _unless_away(error)
                 if error.response.get("error") == "users_not_found":
                     self._unknown_emails.add((workspace, person.email))
                 else:
                     log.warning("users.lookupByEmail: %s", error.response.get("error"))
                 continue
-            except ClientError:
-                return None
+            except (ClientError, TimeoutError) as error:
+                raise _unreachable(error) from error
             user = found["user"]
             # Slack names the workspace, also in single-workspace mode.
             where = str(user.get("team_id") or workspace or "") or None
@@ -348,6 +355,17 @@ class SlackChannel:
             channel=str(ref["conversation"]), ts=str(ref["message"]), text=text, blocks=blocks
         )
         return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}
+
+
+def _unless_away(error: SlackApiError) -> None:
+    """A lookup Slack could not answer (429, 5xx) says nothing about the person:
+    the notice waits for Slack instead of becoming a dead letter."""
+    if error.response.status_code == 429 or error.response.status_code >= 500:
+        raise _delivery_error(error) from error
+
+
+def _unreachable(error: BaseException) -> DeliveryError:
+    return DeliveryError(f"Slack unreachable: {error!r}", transient=True, code="unreachable")
 
 
 # 5xx answers after which Slack may have done what was asked (an internal error, a

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from handlers.delivery import dispatch_due
+from handlers.sweep import sweep_due
 from models.clock import ManualClock
 from models.outbox import OutboxMessage
 from scheduler.jobs import Jobs
@@ -145,3 +147,38 @@ async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
         assert world.fake.responses[sent.response_url] == []
         assert world.fake.response_attempts[sent.response_url] == 1
         assert len([m for m in world.fake.messages["C0ITDESK"] if "IT-1" in m.text]) == 1
+
+
+async def test_an_escalation_to_someone_slack_must_look_up_waits_out_an_outage(
+    slack: SlackWorld,
+) -> None:
+    # Carol leads IT; the catalog knows her by email only, so Slack is asked who
+    # she is before her DM. Slack being away is no reason to give up on her.
+    await slack.say("U0SAM", "it Laptop broken")  # respond within 4h, 24x7
+    later = ManualClock(datetime.now(UTC) + timedelta(hours=4, minutes=1))
+    assert (await sweep_due(slack.runtime.sessions, later)).escalations[1] == 1
+    slack.fake.outage(60)
+    await dispatch_due(
+        slack.runtime.sessions,
+        later,
+        slack.runtime.channels,
+        owner="test",
+        dead_letter_unreachable=True,
+    )
+    escalation = [r for r in await outbox(slack) if r.kind == "escalation"]
+    assert [(r.dead_at, r.delivered_at, r.error_code) for r in escalation] == [
+        (None, None, "http_5xx")
+    ]
+    slack.fake.end_outage()
+    later.advance(timedelta(minutes=10))
+    await dispatch_due(
+        slack.runtime.sessions,
+        later,
+        slack.runtime.channels,
+        owner="test",
+        dead_letter_unreachable=True,
+    )
+    assert [r.delivered_at is not None for r in await outbox(slack) if r.kind == "escalation"] == [
+        True
+    ]
+    assert len([m for m in slack.dms("U0CAROL") if "has lapsed" in str(m.blocks)]) == 1
