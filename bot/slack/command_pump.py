@@ -95,7 +95,11 @@ class CommandPump:
         done = 0
         while True:
             async with self._desk.sessions() as session:
-                waiting = [c for c in await inbox.waiting(session, PLATFORM, BATCH) if self._due(c)]
+                read = await inbox.waiting(session, PLATFORM, BATCH)
+            if len(read) < BATCH:
+                # Whatever failed here and is gone now was taken by another process.
+                self._paused = {c.id: self._paused[c.id] for c in read if c.id in self._paused}
+            waiting = [command for command in read if self._due(command)]
             if not waiting:
                 return done
             while waiting:
