@@ -255,6 +255,11 @@ class Runtime:
     platform_on: bool = False
     retry_horizon: timedelta = timedelta(hours=24)
     max_attempts: int | None = None  # deprecated OUTBOX_MAX_ATTEMPTS
+    # The backoff between retries of a failing notice: from `retry_base`, doubling,
+    # at most `retry_cap` apart (handlers.delivery.RetryPolicy). Not settings: tests
+    # shorten them to watch outages end within seconds.
+    retry_base: timedelta = timedelta(seconds=2)
+    retry_cap: timedelta = timedelta(minutes=5)
     organisation_zone: str = "UTC"
     nudge: Callable[[], None] | None = None  # scheduler.jobs.Jobs.nudge_dispatch, once running
 
@@ -271,7 +276,12 @@ class Runtime:
             # With a platform on, a person it cannot reach is a dead letter with the
             # reason, not a notice that waits forever.
             dead_letter_unreachable=await self.delivering(),
-            policy=RetryPolicy(horizon=self.retry_horizon, max_attempts=self.max_attempts),
+            policy=RetryPolicy(
+                horizon=self.retry_horizon,
+                base=self.retry_base,
+                cap=self.retry_cap,
+                max_attempts=self.max_attempts,
+            ),
             pace=self.traffic.lull,
         )
         self.metrics.dispatched(report)
@@ -409,7 +419,7 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
     bolt, pump, workspaces = build_slack_app(
-        slack, desk, runtime.engine, runtime.traffic.lull, sealer
+        slack, desk, runtime.engine, runtime.traffic.lull, sealer, runtime.wake_dispatch
     )
     mount(runtime.web, bolt, pump, slack.signing_secret)
 

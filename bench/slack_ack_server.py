@@ -266,6 +266,8 @@ async def serve_ours(
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     jobs = Jobs(dispatch, dispatch_interval_seconds=dispatch_interval)
     jobs.start()
+    # As `inhouse serve`: the pump nudges the loop once a quick-file's answer is queued.
+    runtime.nudge = jobs.nudge_dispatch
     _announce(runner)
     await _wait_for_stop()
     await jobs.stop()

@@ -178,6 +178,7 @@ class _Run:
             recipient=recipient,
             refs=refs,
             maybe_sent=taken.maybe_sent,
+            queued_at=taken.created_at,
         )
         outcome = await self._attempt(channel, notice, claimed)
         if outcome is None:

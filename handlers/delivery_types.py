@@ -89,6 +89,9 @@ class PendingNotice:
     # An earlier attempt may have reached the platform (its process died or lost
     # its lease mid-delivery, or it failed ambiguously): look before posting again.
     maybe_sent: bool = False
+    # When the notice was queued: no post of it is older, so a channel looking for
+    # an earlier post need not look further back (less a margin for clock skew).
+    queued_at: datetime | None = None
 
 
 class Channel(Protocol):

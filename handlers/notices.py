@@ -30,6 +30,9 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"  # to a person on the ladder: a standard has lapsed
     SURVEY_REMINDER = "survey_reminder"  # to the requester: the survey still waits
     DIGEST = "digest"  # the week in figures: to a team, or organisation-wide
+    # The answer to a command someone is waiting for (a quick-file's "Filed IT-7",
+    # or why it was not filed), at the platform's reply address.
+    COMMAND_ANSWER = "command_answer"
 
 
 def snapshot(request: Request) -> dict[str, Any]:
@@ -71,6 +74,33 @@ def to_team(
             recipient_team_id=request.team_id,
             kind=kind.value,
             payload={"request": snapshot(request), **extra},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+def answer(
+    session: AsyncSession,
+    destination: dict[str, str],
+    text: str,
+    now: datetime,
+    *,
+    received_at: datetime,
+) -> None:
+    """Queue the answer to a command, rendered already for the person who sent it
+    (their language, their time zone). `destination` is the platform's: where the
+    answer goes and who to tell directly if that address is spent (for Slack the
+    command's response_url, the user and the workspace). `received_at` is when the
+    command came in: a platform's reply address lives only so long after it."""
+    session.add(
+        OutboxMessage(
+            kind=NoticeKind.COMMAND_ANSWER.value,
+            payload={
+                "destination": destination,
+                "text": text,
+                "received_at": received_at.isoformat(),
+            },
             created_at=now,
             next_attempt_at=now,
         )

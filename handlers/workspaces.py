@@ -57,7 +57,8 @@ async def abandon_workspace(
             )
         )
     )
-    # The organisation's digest channel is named in the notice itself.
+    # The organisation's digest channel, and a command's answer, name their Slack
+    # destination in the notice itself.
     for message in await session.scalars(
         select(OutboxMessage).where(
             *pending,
@@ -68,7 +69,7 @@ async def abandon_workspace(
         destination = message.payload.get("destination") or {}
         named = destination.get("slack_workspace")
         if (
-            destination.get("slack_channel")
+            (destination.get("slack_channel") or destination.get("slack_user"))
             and not destination.get("teams_channel")
             and (named == workspace or (named is None and only_one))
         ):

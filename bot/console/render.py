@@ -111,6 +111,8 @@ def notice(kind: str, payload: dict[str, Any], now: datetime) -> str:
 def _notice(kind: str, payload: dict[str, Any], now: datetime) -> str:
     if kind == NoticeKind.DIGEST:  # the one notice that is not about a single request
         return "\n".join(digest_lines(payload, terminal))
+    if kind == NoticeKind.COMMAND_ANSWER:  # rendered for its reader when it was queued
+        return str(payload["text"])
     r = payload["request"]
     head = f"{r['key']} · {r['title']}"
     match NoticeKind(kind):
@@ -168,7 +170,7 @@ def _notice(kind: str, payload: dict[str, Any], now: datetime) -> str:
             )
         case NoticeKind.SURVEY_REMINDER:
             return _("{head}: how did it go? Answer with: rate {key} 1-5.", head=head, key=r["key"])
-        case NoticeKind.DIGEST:
+        case NoticeKind.DIGEST | NoticeKind.COMMAND_ANSWER:
             raise AssertionError("rendered above")
         case NoticeKind.SURVEY_ANSWERED:
             return _(

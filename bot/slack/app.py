@@ -69,11 +69,12 @@ def build_slack_app(
     engine: AsyncEngine,
     pace: Callable[[], Awaitable[bool]],
     sealer: Sealer | None = None,
+    wake_dispatch: Callable[[], None] = lambda: None,
 ) -> tuple[AsyncApp, CommandPump, SlackWorkspaces]:
     """The Bolt app with every listener, the pump its quick-files go to (it awaits
-    `pace` before each command: bot.traffic), and which token speaks to which
-    workspace. In OAuth mode the workspaces' tokens are kept sealed with `sealer`,
-    which is then required."""
+    `pace` before each command: bot.traffic, and calls `wake_dispatch` once their
+    answers are queued), and which token speaks to which workspace. In OAuth mode
+    the workspaces' tokens are kept sealed with `sealer`, which is then required."""
     client = web_client(config.bot_token, config.api_url)
     workspaces = SlackWorkspaces(config.api_url, token=config.bot_token)
     if config.oauth:
@@ -119,7 +120,7 @@ def build_slack_app(
     async def client_for(workspace: str | None) -> AsyncWebClient:
         return await workspaces.any_client(workspace)
 
-    pump = CommandPump(desk, client_for, pace)
+    pump = CommandPump(desk, client_for, pace, wake_dispatch)
     commands.register(app, desk, pump)
     for listeners in (actions, submissions, events, shortcuts):
         listeners.register(app, desk)

@@ -1,8 +1,11 @@
-"""Slack as a delivery channel for the outbox: post, edit in place, thread, DM.
+"""Slack as a delivery channel for the outbox: post, edit in place, thread, DM,
+and answer quick-files at their response_url.
 
 Each notice goes out with the bot token of the workspace it goes to
 (bot/slack/workspaces.py): a team channel's (the catalog's slack_workspace), a
-person's (where Slack last saw them), the digest channel's.
+person's (where Slack last saw them), the digest channel's, the command's. Every
+post names its notice in Slack message metadata, so a notice whose earlier attempt
+may have reached Slack is found there instead of posted again (bot/slack/posting.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientError
+from aiohttp import ClientConnectorError, ClientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,8 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.console.render import digest_lines
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
-from bot.slack import messages
+from bot.slack import answers, messages
 from bot.slack.mrkdwn import escape
+from bot.slack.posting import has_file_in_thread, post_once
 from bot.slack.workspaces import SlackWorkspaces
 from handlers.delivery import DeliveryError, PendingNotice, Recipient
 from handlers.digest import insight_from_payload
@@ -79,7 +83,12 @@ class SlackChannel:
     _why: dict[str, str] = field(default_factory=dict)
 
     async def reaches(self, recipient: Recipient) -> bool:
-        route = await self._route(recipient)
+        try:
+            route = await self._route(recipient)
+        except DeliveryError:
+            # Slack could not say who they are (it is away): it may well reach them,
+            # and the delivery, failing the same way, is retried, not dead-lettered.
+            return True
         if isinstance(route, Route):
             self._why.pop(recipient.target, None)
             return True
@@ -98,6 +107,8 @@ class SlackChannel:
             if not isinstance(route, Route):
                 # Uninstalled since `reaches` said yes: no token will do any more.
                 raise DeliveryError(route or "not addressed in Slack", transient=False)
+            if notice.kind == NoticeKind.COMMAND_ANSWER:
+                return await self._answer(notice, route)
             if notice.kind == NoticeKind.DIGEST:
                 return await self._digest(notice, route.client)
             if notice.recipient.team is not None:
@@ -105,9 +116,15 @@ class SlackChannel:
             return await self._to_person(notice, route)
         except SlackApiError as error:
             raise _delivery_error(error) from error
-        except (ClientError, TimeoutError) as error:
+        except ClientConnectorError as error:
+            # No connection was opened: nothing reached Slack.
             raise DeliveryError(
                 f"Slack unreachable: {error!r}", transient=True, code="unreachable"
+            ) from error
+        except (ClientError, TimeoutError) as error:
+            # Cut or timed out after the request went out: it may have been posted.
+            raise DeliveryError(
+                f"Slack unreachable: {error!r}", transient=True, code="unreachable", maybe_sent=True
             ) from error
 
     # -- which workspace, which token
@@ -116,6 +133,11 @@ class SlackChannel:
         """The route to the recipient; the reason there is none when Slack is where
         they are meant to be reached; None when Slack is not (no Slack address)."""
         if recipient.destination is not None:
+            user = recipient.destination.get("slack_user")
+            if user:  # a command's answer: the workspace it came from
+                return await self._placed(
+                    recipient.destination.get("slack_workspace"), f"the answer to {user}"
+                )
             channel = recipient.destination.get("slack_channel")
             if not channel:
                 return None
@@ -147,7 +169,7 @@ class SlackChannel:
                     f"name the one of {what} as slack_workspace in the catalog"
                 )
             workspace = installed[0] if installed else None
-        client = await self.workspaces.client(workspace)
+        client = await self.workspaces.client(workspace, delivering=True)
         if client is None:
             return await self.workspaces.why_not(workspace)
         return Route(client, workspace)
@@ -177,11 +199,12 @@ class SlackChannel:
             try:
                 await client.users_info(user=user_id)
             except SlackApiError as error:
+                _unless_away(error)
                 if error.response.get("error") != "user_not_found":
                     log.warning("users.info in %s: %s", workspace, error.response.get("error"))
                 continue
-            except ClientError:
-                continue
+            except (ClientError, TimeoutError) as error:
+                raise _unreachable(error) from error
             return workspace
         return None
 
@@ -201,18 +224,20 @@ class SlackChannel:
             try:
                 found = await client.users_lookupByEmail(email=person.email)
             except SlackApiError as error:
+                _unless_away(error)
                 if error.response.get("error") == "users_not_found":
                     self._unknown_emails.add((workspace, person.email))
                 else:
                     log.warning("users.lookupByEmail: %s", error.response.get("error"))
                 continue
-            except ClientError:
-                return None
+            except (ClientError, TimeoutError) as error:
+                raise _unreachable(error) from error
             user = found["user"]
             # Slack names the workspace, also in single-workspace mode.
             where = str(user.get("team_id") or workspace or "") or None
             await self._remember(person, str(user["id"]), where)
-            return Route(client, workspace)
+            delivering = await self.workspaces.client(workspace, delivering=True)
+            return Route(delivering or client, workspace)
         return None
 
     async def _remember(self, person: Person, user_id: str, workspace: str | None) -> None:
@@ -235,13 +260,13 @@ class SlackChannel:
                 card = notice.refs.get("team_card")
                 if card:
                     return await self._update(client, card, text, blocks)
-                return await self._post(client, team.slack_channel, text, blocks)
+                return await post_once(client, notice, team.slack_channel, text, blocks)
             # Thread lines (replies, notes, ratings, warnings) go under the card.
             card = notice.refs.get("team_card")
             text = messages.thread_line(notice.payload, self.clock.now())
             thread_ts = str(card["message"]) if card else None
             channel = str(card["conversation"]) if card else team.slack_channel
-            return await self._post(client, channel, text, None, thread_ts=thread_ts)
+            return await post_once(client, notice, channel, text, None, thread_ts=thread_ts)
 
     async def _digest(self, notice: PendingNotice, client: AsyncWebClient) -> dict[str, Any]:
         """The week's figures as a message, and its chart as a picture beside it."""
@@ -263,14 +288,27 @@ class SlackChannel:
                 if notice.payload["scope"] == "team" and figures.teams
                 else charts.overview(figures)
             )
-        posted = await self._post(client, channel, text, None)
-        await client.files_upload_v2(
-            channel=posted["conversation"],
-            thread_ts=posted["message"],
-            content=picture,
-            filename=f"week-{notice.payload['week']}.png",
-            title=f"{notice.payload['week']}",
-        )
+        posted = await post_once(client, notice, channel, text, None)
+        conversation, ts = posted["conversation"], posted["message"]
+        try:
+            # Files carry no metadata: a chart shared before is recognised in the thread.
+            if notice.maybe_sent and await has_file_in_thread(client, conversation, ts):
+                return posted
+            await client.files_upload_v2(
+                channel=conversation,
+                thread_ts=ts,
+                content=picture,
+                filename=f"week-{notice.payload['week']}.png",
+                title=f"{notice.payload['week']}",
+            )
+        except SlackApiError as error:
+            # The figures are on Slack already: the next attempt finds them by their
+            # metadata and adds only the chart.
+            raise _delivery_error(error, maybe_sent=True) from error
+        except (ClientError, TimeoutError) as error:
+            raise DeliveryError(
+                f"Slack unreachable: {error!r}", transient=True, code="unreachable", maybe_sent=True
+            ) from error
         return posted
 
     async def _to_person(self, notice: PendingNotice, route: Route) -> dict[str, Any]:
@@ -287,7 +325,21 @@ class SlackChannel:
             else:
                 text, blocks = messages.dm(notice.kind, notice.payload, self.clock.now())
         channel = await self._dm_channel(route, person.slack_user_id)
-        return await self._post(route.client, channel, text, blocks)
+        return await post_once(route.client, notice, channel, text, blocks)
+
+    async def _answer(self, notice: PendingNotice, route: Route) -> dict[str, Any]:
+        """A quick-file's answer: at its response_url while that lives, else by DM."""
+        destination = notice.recipient.destination or {}
+        text = str(notice.payload["text"])
+        url = destination.get("slack_response_url")
+        if (
+            url
+            and answers.response_url_fresh(notice.payload.get("received_at"), self.clock.now())
+            and await answers.at_response_url(url, text)
+        ):
+            return {"via": "response_url"}
+        channel = await self._dm_channel(route, destination["slack_user"])
+        return await post_once(route.client, notice, channel, text, None)
 
     async def _dm_channel(self, route: Route, user_id: str) -> str:
         key = (route.workspace, user_id)
@@ -295,25 +347,6 @@ class SlackChannel:
             opened = await route.client.conversations_open(users=user_id)
             self._dm_channels[key] = str(opened["channel"]["id"])
         return self._dm_channels[key]
-
-    async def _post(
-        self,
-        client: AsyncWebClient,
-        channel: str,
-        text: str,
-        blocks: list[Block] | None,
-        *,
-        thread_ts: str | None = None,
-    ) -> dict[str, Any]:
-        posted = await client.chat_postMessage(
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        return {"conversation": str(posted["channel"]), "message": str(posted["ts"])}
 
     async def _update(
         self, client: AsyncWebClient, ref: dict[str, Any], text: str, blocks: list[Block]
@@ -324,7 +357,24 @@ class SlackChannel:
         return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}
 
 
-def _delivery_error(error: SlackApiError) -> DeliveryError:
+def _unless_away(error: SlackApiError) -> None:
+    """A lookup Slack could not answer (429, 5xx) says nothing about the person:
+    the notice waits for Slack instead of becoming a dead letter."""
+    if error.response.status_code == 429 or error.response.status_code >= 500:
+        raise _delivery_error(error) from error
+
+
+def _unreachable(error: BaseException) -> DeliveryError:
+    return DeliveryError(f"Slack unreachable: {error!r}", transient=True, code="unreachable")
+
+
+# 5xx answers after which Slack may have done what was asked (an internal error, a
+# gateway that gave up waiting): the next attempt looks before it posts. A 503 and
+# a 429 say the request was not taken on.
+MAYBE_DONE_STATUS = {500, 502, 504}
+
+
+def _delivery_error(error: SlackApiError, *, maybe_sent: bool = False) -> DeliveryError:
     response = error.response
     code = str(response.get("error") or f"HTTP {response.status_code}")
     if response.status_code == 429 or code == "ratelimited":
@@ -334,8 +384,16 @@ def _delivery_error(error: SlackApiError) -> DeliveryError:
             transient=True,
             retry_after=float(retry_after) if retry_after else None,
             code="ratelimited",
+            maybe_sent=maybe_sent,
         )
     if response.status_code >= 500:
-        return DeliveryError(f"Slack: HTTP {response.status_code}", transient=True, code="http_5xx")
+        return DeliveryError(
+            f"Slack: HTTP {response.status_code}",
+            transient=True,
+            code="http_5xx",
+            maybe_sent=maybe_sent or response.status_code in MAYBE_DONE_STATUS,
+        )
     # Slack's error codes are its documented, bounded set: they name the reason.
-    return DeliveryError(f"Slack: {code}", transient=code not in PERMANENT, code=code)
+    return DeliveryError(
+        f"Slack: {code}", transient=code not in PERMANENT, code=code, maybe_sent=maybe_sent
+    )

@@ -3,11 +3,13 @@ case for them in one transaction, in their language and time zone."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession, Person], Awaitable[T]]
 PLATFORM = "slack"
+
+
+def filing_text() -> str:
+    """What a quick-file is acknowledged with (in the reader's language)."""
+    return "⏳ " + _("Filing your request…")
 
 
 @dataclass
@@ -68,9 +75,11 @@ class SlackDesk:
     async def _profile(self, client: AsyncWebClient, user_id: str) -> Identity:
         try:
             response = await client.users_info(user=user_id, include_locale=True)
-        except SlackApiError as error:
-            # Without the profile we still know the Slack id; the desk works with it.
-            log.warning("users.info failed for %s: %s", user_id, error.response.get("error"))
+        except (SlackApiError, ClientError, TimeoutError) as error:
+            # Without the profile we still know the Slack id; the desk works with it
+            # (while Slack is away too: a quick-file is filed, its answer waits).
+            problem = error.response.get("error") if isinstance(error, SlackApiError) else error
+            log.warning("users.info failed for %s: %s", user_id, problem)
             return Identity(
                 slack_user_id=user_id, display_name=user_id, slack_workspace=current_workspace.get()
             )
@@ -98,7 +107,7 @@ class SlackDesk:
         """The acknowledgement of a quick-file: the confirmation replaces it shortly.
         In the person's stored language when Slack's is not known here yet."""
         await self._languages.ready()
-        return self.in_known_language(user_id, lambda: "⏳ " + _("Filing your request…"))
+        return self.in_known_language(user_id, filing_text)
 
     def could_not_file(self, user_id: str, text: str) -> str:
         """Said when a quick-file failed for good: what they typed comes back to them."""
@@ -129,7 +138,7 @@ class SlackDesk:
         with reader(language, (profile.timezone if profile else None) or self.default_timezone):
             return render()
 
-    async def accept(
+    def submit(
         self,
         *,
         delivery_key: str,
@@ -137,9 +146,10 @@ class SlackDesk:
         user_id: str,
         text: str,
         reply_address: str,
-    ) -> None:
-        """Store a command for the pump (see models.inbox), committed on return."""
-        await self.inbox_writer.accept(
+    ) -> asyncio.Future[None]:
+        """Queue a command for the inbox (see models.inbox); the future is done once
+        it is stored (bot.inbox_writer: until its insert is sent, it can be withdrawn)."""
+        return self.inbox_writer.submit(
             inbox.Arrival(
                 platform=PLATFORM,
                 delivery_key=delivery_key,
@@ -152,21 +162,25 @@ class SlackDesk:
         )
 
     async def attempt_claimed(
-        self, claimed: Sequence[tuple[inbox.Accepted, Identity, Work[T]]]
-    ) -> list[tuple[inbox.Accepted, T | str]]:
+        self,
+        claimed: Sequence[tuple[inbox.Accepted, Identity, Work[str]]],
+        answer: Callable[[AsyncSession, inbox.Accepted, str], None],
+    ) -> int:
         """Carry out accepted commands as their senders, in one transaction: each is
         taken from the inbox in it, so it is done once, and runs in its own savepoint,
-        so a refusal undoes only its own work. Commands another process took first
-        are left out of the answers."""
-        answers: list[tuple[inbox.Accepted, T | str]] = []
+        so a refusal undoes only its own work. Each one's answer (or refusal) is
+        handed to `answer` in that transaction, so it is queued with what it reports.
+        Commands another process took first are skipped; how many were done."""
+        done = 0
         async with self.sessions.begin() as session:
             for command, identity, work in claimed:
                 if await inbox.take(session, command):
-                    answer = await attempt_in(
+                    said = await attempt_in(
                         session, identity, work, esc=escape, default_timezone=self.default_timezone
                     )
-                    answers.append((command, answer))
-        return answers
+                    answer(session, command, said)
+                    done += 1
+        return done
 
     async def attempt(
         self,

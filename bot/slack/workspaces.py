@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.sealing import KEY_VARIABLE
 from bot.slack import install_tables
-from bot.slack.retries import retry_handlers
+from bot.slack.retries import delivery_retry_handlers, retry_handlers
 from handlers.workspaces import uninstalled_reason
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,14 @@ log = logging.getLogger(__name__)
 current_workspace: ContextVar[str | None] = ContextVar("slack_workspace", default=None)
 
 
-def web_client(token: str | None, api_url: str) -> AsyncWebClient:
+def web_client(token: str | None, api_url: str, *, delivering: bool = False) -> AsyncWebClient:
     """Every Web API call goes to `api_url`, with slack_sdk's own retries for
-    connection errors, 429 (honouring Retry-After) and 5xx."""
+    connection errors, 429 (honouring Retry-After) and 5xx; a client `delivering`
+    the outbox retries only what never left (bot.slack.retries)."""
     return AsyncWebClient(
         token=token,
         base_url=api_url,
-        retry_handlers=retry_handlers(),
+        retry_handlers=delivery_retry_handlers() if delivering else retry_handlers(),
     )
 
 
@@ -73,7 +74,10 @@ class SlackWorkspaces:
     store: AsyncInstallationStore | None = None
     engine: AsyncEngine | None = None
     client_id: str | None = None
-    _clients: dict[str | None, tuple[str, AsyncWebClient]] = field(default_factory=dict)
+    # By workspace and whether the client delivers the outbox (bot.slack.retries).
+    _clients: dict[tuple[str | None, bool], tuple[str, AsyncWebClient]] = field(
+        default_factory=dict
+    )
     # Workspaces that removed the app while this process ran (for the reason given).
     _gone: set[str] = field(default_factory=set)
 
@@ -105,14 +109,17 @@ class SlackWorkspaces:
             )
             return [str(team) for team in teams]
 
-    async def client(self, workspace: str | None) -> AsyncWebClient | None:
+    async def client(
+        self, workspace: str | None, *, delivering: bool = False
+    ) -> AsyncWebClient | None:
         """The client speaking with this workspace's bot token; None when the app is
         not installed there (or the token cannot be read). In OAuth mode None means
-        the only installed workspace."""
+        the only installed workspace. `delivering`: for the outbox, whose retries
+        are its own (bot.slack.retries)."""
         if self.store is None:
             if self.token is None or self._gone:
                 return None
-            return self._client_with(None, self.token)
+            return self._client_with(None, self.token, delivering)
         if workspace is None:
             installed = await self.installed()
             if len(installed) != 1:
@@ -122,7 +129,7 @@ class SlackWorkspaces:
         if token is None:
             return None
         self._gone.discard(workspace)  # installed again
-        return self._client_with(workspace, token)
+        return self._client_with(workspace, token, delivering)
 
     async def any_client(self, workspace: str | None) -> AsyncWebClient:
         """This workspace's client, or one without a token (a call with it fails,
@@ -133,7 +140,8 @@ class SlackWorkspaces:
         """The workspace uninstalled the app or revoked its bot token."""
         if workspace:
             self._gone.add(workspace)
-        self._clients.pop(workspace, None)
+        for delivering in (False, True):
+            self._clients.pop((workspace, delivering), None)
         if self.store is None:
             self._clients.clear()
 
@@ -157,8 +165,10 @@ class SlackWorkspaces:
         bot = await self.store.async_find_bot(enterprise_id=None, team_id=workspace)
         return str(bot.bot_token) if bot is not None and bot.bot_token else None
 
-    def _client_with(self, workspace: str | None, token: str) -> AsyncWebClient:
-        kept = self._clients.get(workspace)
+    def _client_with(self, workspace: str | None, token: str, delivering: bool) -> AsyncWebClient:
+        key = (workspace, delivering)
+        kept = self._clients.get(key)
         if kept is None or kept[0] != token:
-            kept = self._clients[workspace] = (token, web_client(token, self.api_url))
+            client = web_client(token, self.api_url, delivering=delivering)
+            kept = self._clients[key] = (token, client)
         return kept[1]

@@ -64,9 +64,15 @@ async def test_filed_in_slack_delivered_to_the_team_in_teams_and_back(
             ).command("U0SAM", "it Laptop won't boot")
             assert sent.response_url is not None
             answered = slack.responses[sent.response_url]
-            await eventually(lambda: answered)
-            assert "Filed IT-1" in answered[0]["text"]
-            await runtime.dispatch()
+
+            async def delivered() -> list[dict[str, object]]:
+                # The pump files it and queues its answer with the card; the
+                # dispatcher delivers both, the answer in Slack, the card in Teams.
+                await runtime.dispatch()
+                return answered
+
+            await eventually(delivered)
+            assert "Filed IT-1" in str(answered[0]["text"])
             card = [s for s in connector.sent if s.conversation_id.startswith(IT_CHANNEL)][-1]
             assert "Laptop won" in str(card.activity["attachments"])
             assert "Sam Sales" in str(card.activity["attachments"])

@@ -31,10 +31,26 @@ Beyond the documented API the fake also keeps ``ephemerals`` (per channel),
 ``files`` (uploads by id), ``users``/``channels`` and ``warnings`` (calls it
 accepted leniently, e.g. a ``thread_ts`` that is no message); ``add_message``
 seeds a message from a person; ``fail_next(..., disconnect=True)`` drops the
-connection. ``answer_delay[method] = seconds`` makes Slack slow to answer: the
-call takes effect at once (a message is posted) and its answer comes back only
-after that long, the window in which a process can die with a post on Slack
-that it never heard about.
+connection before the call does anything, ``fail_next(..., lose_answer=True)``
+after it took effect (a message is posted, its answer never arrives: a cut after
+Slack accepted the call). ``answer_delay[method] = seconds`` makes Slack slow to
+answer: the call takes effect at once (a message is posted) and its answer comes
+back only after that long, the window in which a process can die with a post on
+Slack that it never heard about. ``outage(seconds, status=503|429,
+retry_after=None)`` makes Slack unavailable for a while: every Web API call, every
+post to a response_url and every file upload fails with that status (429 with
+``Retry-After``) until the window has passed (``end_outage()`` ends it early).
+
+Message timestamps follow the wall clock (``wall``, default ``time.time``), as
+Slack's do, unique and increasing: ``oldest``/``latest`` windows of
+conversations.history and .replies mean what they mean on Slack.
+
+Message metadata (``metadata={"event_type": ..., "event_payload": {...}}``) is
+checked as Slack checks it (``invalid_metadata_format`` for what is not a JSON
+object, ``invalid_metadata_schema`` for an event_type that is not an alphanumeric
+string with underscores or an event_payload that is not an object), kept on the
+message, and returned by conversations.history and .replies only when asked with
+``include_all_metadata``, as Slack does.
 
 Socket Mode: ``apps.connections.open`` (with the app-level token ``app_token``,
 as Slack requires) returns a ``ws://`` URL on the fake, good for one connection; a
@@ -142,6 +158,8 @@ VIEW_BLOCK_LIMIT = 100
 MODAL_STACK_LIMIT = 3
 RESPONSE_URL_TTL = 30 * 60.0
 RESPONSE_URL_USES = 5
+# Slack's metadata event types: alphanumeric with underscores ("task_created").
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_]{1,255}")
 OAUTH_CODE_TTL = 10 * 60.0  # Slack's OAuth codes expire after ten minutes
 
 # Methods called with the app's client credentials, not with a token.
@@ -366,6 +384,15 @@ class _Failure:
     retry_after: int | None
     disconnect: bool
     remaining: int
+    # The call takes effect, then the connection drops without an answer.
+    lose_answer: bool = False
+
+
+@dataclass(frozen=True)
+class _Outage:
+    until: float  # by the fake's clock
+    status: int
+    retry_after: int | None
 
 
 @dataclass(eq=False)
@@ -989,6 +1016,32 @@ def _between(messages: list[Message], args: dict[str, Any]) -> list[Message]:
     return chosen
 
 
+def _check_metadata(metadata: Any) -> None:
+    """Slack's checks of message metadata: a JSON object with an event_type
+    (alphanumeric with underscores) and an event_payload object."""
+    if not isinstance(metadata, dict):
+        raise SlackError(
+            "invalid_metadata_format", [_problem("must be a JSON object", "/metadata")]
+        )
+    event_type = metadata.get("event_type")
+    if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
+        raise SlackError(
+            "invalid_metadata_schema",
+            [_problem("event_type must be alphanumeric with underscores", "/metadata/event_type")],
+        )
+    if not isinstance(metadata.get("event_payload"), dict):
+        raise SlackError(
+            "invalid_metadata_schema",
+            [_problem("event_payload must be an object", "/metadata/event_payload")],
+        )
+    unknown = set(metadata) - {"event_type", "event_payload"}
+    if unknown:
+        raise SlackError(
+            "invalid_metadata_schema",
+            [_problem(f"unknown field {sorted(unknown)[0]}", "/metadata")],
+        )
+
+
 def _stamp(value: Any, default: Decimal) -> Decimal:
     text = _as_str(value)
     if text is None:
@@ -1036,11 +1089,14 @@ class FakeSlack:
         token: str | None = None,
         scopes: Iterable[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         trigger_ttl: float = 3.0,
         unique_action_ids: bool = True,
     ) -> None:
-        """``scopes``: what the first workspace's token holds (default: the manifest's)."""
+        """``scopes``: what the first workspace's token holds (default: the manifest's);
+        ``wall``: the clock message timestamps follow (seconds since the epoch)."""
         self.clock = clock
+        self.wall = wall
         self.trigger_ttl = trigger_ttl
         self.unique_action_ids = unique_action_ids
 
@@ -1054,8 +1110,10 @@ class FakeSlack:
         self.files: dict[str, UploadedFile] = {}
         self.workspaces: dict[str, Workspace] = {}
         self.warnings: list[str] = []  # lenient acceptances, e.g. an unknown thread_ts
-        # What was posted to each response_url (new_response_url), in order.
+        # What was posted to each response_url (new_response_url), in order, and
+        # how many posts each one was sent (refused ones too).
         self.responses: dict[str, list[dict[str, Any]]] = {}
+        self.response_attempts: dict[str, int] = {}
         # What Socket Mode clients sent back (acknowledgements), in order.
         self.socket_acks: list[dict[str, Any]] = []
         self._connections: list[_Connection] = []
@@ -1071,7 +1129,8 @@ class FakeSlack:
         self._modal_stacks: dict[str, list[str]] = {}
         self._grants: dict[str, _Grant] = {}
         self._user_scopes: frozenset[str] = frozenset()
-        self._ts = itertools.count(1)
+        self._last_ts = 0  # microseconds of the newest message timestamp
+        self._outage: _Outage | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
@@ -1332,6 +1391,7 @@ class FakeSlack:
         retry_after: int | None = None,
         times: int = 1,
         disconnect: bool = False,
+        lose_answer: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail.
 
@@ -1340,15 +1400,53 @@ class FakeSlack:
         with ``{"ok": false, "error": error or "internal_error"}``. Otherwise
         HTTP 200 with ``{"ok": false, "error": error or "fatal_error"}``.
         ``disconnect=True`` drops the connection without an answer (what
-        ``AsyncConnectionErrorRetryHandler`` retries).
+        ``AsyncConnectionErrorRetryHandler`` retries). ``lose_answer=True`` lets the
+        call take effect first (a message is posted) and then drops the connection
+        without an answer: a crash or a cut after Slack accepted the call.
         """
         if method not in self._methods:
             raise ValueError(f"FakeSlack does not implement {method!r}; a typo?")
         if times < 1:
             raise ValueError("times must be at least 1")
         self._failures.setdefault(method, []).append(
-            _Failure(error, status, retry_after, disconnect, times)
+            _Failure(error, status, retry_after, disconnect, times, lose_answer)
         )
+
+    def outage(self, seconds: float, *, status: int = 503, retry_after: int | None = None) -> None:
+        """Slack is unavailable for ``seconds`` (by ``clock``): every Web API call,
+        every post to a response_url and every file upload is answered with
+        ``status`` and does nothing. ``status=429``: ``{"ok": false, "error":
+        "ratelimited"}`` with ``Retry-After: retry_after`` (default 1), as Slack rate
+        limits; ``status>=500``: ``{"ok": false, "error": "service_unavailable"}``
+        (with ``Retry-After`` only when ``retry_after`` is given)."""
+        if seconds <= 0:
+            raise ValueError("an outage lasts a while: seconds must be positive")
+        if status != 429 and status < 500:
+            raise ValueError("an outage answers 429 or a 5xx status")
+        self._outage = _Outage(self.clock() + seconds, status, retry_after)
+
+    def end_outage(self) -> None:
+        self._outage = None
+
+    @property
+    def in_outage(self) -> bool:
+        return self._outage is not None and self.clock() < self._outage.until
+
+    def _outage_answer(self, *, api: bool) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """What Slack answers during an outage (None when there is none)."""
+        outage = self._outage
+        if outage is None or not self.in_outage:
+            return None
+        headers: dict[str, str] = {}
+        if outage.status == 429:
+            wait = outage.retry_after if outage.retry_after is not None else 1
+            headers["Retry-After"] = str(wait)
+            error = "ratelimited"
+        else:
+            if outage.retry_after is not None:
+                headers["Retry-After"] = str(outage.retry_after)
+            error = "service_unavailable"
+        return outage.status, {"ok": False, "error": error} if api else {"error": error}, headers
 
     @property
     def socket_connected(self) -> bool:
@@ -1439,13 +1537,18 @@ class FakeSlack:
         call.token = token
         self.calls.append(call)
 
+        unavailable = self._outage_answer(api=True)
+        if unavailable is not None:
+            status, body, headers = unavailable
+            return self._reply(call, status, body, headers)
+
         if method not in self._methods:
             return self._reply(
                 call, 200, {"ok": False, "error": "unknown_method", "req_method": method}
             )
 
         failure = self._take_failure(method)
-        if failure is not None:
+        if failure is not None and not failure.lose_answer:
             return self._fail(request, call, failure)
 
         args = dict(raw)
@@ -1481,6 +1584,13 @@ class FakeSlack:
             return self._reply(call, 200, body, headers)
         if not self._scope_checked:
             raise AssertionError(f"FakeSlack bug: {method} answered without checking its scope")
+        if failure is not None:
+            # Done on Slack's side; the answer is lost on the way (a cut, a crash).
+            call.status = 0
+            call.response = {"ok": True, **result, "lost": True}
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
         delay = self.answer_delay.get(method)
         if delay:
             await asyncio.sleep(delay)  # done on Slack's side; the answer is slow
@@ -1603,7 +1713,17 @@ class FakeSlack:
         call.response = body
         return web.json_response(body, status=status, headers=headers)
 
+    def _unavailable(self) -> web.Response | None:
+        """An outage's answer to a post outside the Web API (response_url, upload)."""
+        unavailable = self._outage_answer(api=False)
+        if unavailable is None:
+            return None
+        status, body, headers = unavailable
+        return web.Response(status=status, text=body["error"], headers=headers)
+
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
+        if (unavailable := self._unavailable()) is not None:
+            return unavailable
         file = self.files.get(request.match_info["file_id"])
         if file is None or file.completed:
             return web.Response(status=404, text="file not found", content_type="text/plain")
@@ -1624,6 +1744,10 @@ class FakeSlack:
 
     async def _handle_response(self, request: web.Request) -> web.StreamResponse:
         url = f"{self._base}/response/{request.match_info['token']}"
+        self.response_attempts.setdefault(url, 0)
+        self.response_attempts[url] += 1
+        if (unavailable := self._unavailable()) is not None:
+            return unavailable
         born = self._response_born.get(url)
         if born is None or self.clock() - born > RESPONSE_URL_TTL:
             return web.Response(status=404, text="expired_url", content_type="text/plain")
@@ -1696,7 +1820,9 @@ class FakeSlack:
     # ------------------------------------------------------------------ model helpers
 
     def _next_ts(self) -> str:
-        micros = 1_700_000_000_000_000 + 100 * next(self._ts)
+        # Slack's ts is the time the message was posted, unique in its channel.
+        micros = max(int(self.wall() * 1_000_000), self._last_ts + 100)
+        self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _new_id(self, prefix: str) -> str:
@@ -1762,7 +1888,11 @@ class FakeSlack:
             raise SlackError(error)  # not a member of the caller's workspace
         return user
 
-    def _message_payload(self, channel: Channel, message: Message) -> dict[str, Any]:
+    def _message_payload(
+        self, channel: Channel, message: Message, *, metadata: bool = True
+    ) -> dict[str, Any]:
+        """A message as Slack shows it; its metadata only where Slack shows it (the
+        answer to the post, or history and replies with include_all_metadata)."""
         payload: dict[str, Any] = {
             "type": "message",
             "text": message.text,
@@ -1777,7 +1907,7 @@ class FakeSlack:
             payload["blocks"] = message.blocks
         if message.attachments is not None:
             payload["attachments"] = message.attachments
-        if message.metadata is not None:
+        if message.metadata is not None and metadata:
             payload["metadata"] = message.metadata
         if message.thread_ts is not None:
             payload["thread_ts"] = message.thread_ts
@@ -1879,6 +2009,8 @@ class FakeSlack:
                 "invalid_attachments", [_problem("must be an array of objects", "/attachments")]
             )
         metadata = self._json_arg(args, "metadata", "invalid_metadata_format")
+        if metadata is not None:
+            _check_metadata(metadata)
         text = args.get("text")
         if text is not None and not isinstance(text, str):
             text = str(text)
@@ -1918,7 +2050,7 @@ class FakeSlack:
             "text": text if text is not None else markdown_text,
             "blocks": blocks,
             "attachments": attachments,
-            "metadata": metadata if isinstance(metadata, dict) else None,
+            "metadata": metadata,
         }
 
     # ------------------------------------------------------------------ methods: oauth
@@ -2164,7 +2296,8 @@ class FakeSlack:
         ]
         chosen = list(reversed(_between(top, args)))
         limit = _limit(args, default=100, most=999)
-        payloads = [self._message_payload(channel, m) for m in chosen[:limit]]
+        metadata = _truthy(args.get("include_all_metadata"))
+        payloads = [self._message_payload(channel, m, metadata=metadata) for m in chosen[:limit]]
         return {"messages": payloads, "has_more": len(chosen) > limit, "pin_count": 0}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -2188,7 +2321,8 @@ class FakeSlack:
         ]
         chosen = [parent, *(m for m in _between(replies, args) if m is not parent)]
         limit = _limit(args, default=1000, most=1000)
-        payloads = [self._message_payload(channel, m) for m in chosen[:limit]]
+        metadata = _truthy(args.get("include_all_metadata"))
+        payloads = [self._message_payload(channel, m, metadata=metadata) for m in chosen[:limit]]
         return {"messages": payloads, "has_more": len(chosen) > limit}
 
     # ------------------------------------------------------------------ views

@@ -90,11 +90,14 @@ def modal(*blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 async def test_post_then_update_a_message(slack: FakeSlack, client: AsyncWebClient) -> None:
     blocks = [HeaderBlock(text="New request"), SectionBlock(text="*IT-1* My laptop")]
+    before = time.time()
     posted = await client.chat_postMessage(channel="C1", text="IT-1", blocks=blocks)
     second = await client.chat_postMessage(channel="#general", text="next")
 
     assert posted["ok"] and posted["channel"] == "C1"
-    assert posted["ts"] == "1700000000.000100" and second["ts"] > posted["ts"]
+    # Slack's ts is when the message was posted, unique and increasing.
+    assert before - 1 <= float(posted["ts"]) <= time.time() + 1
+    assert float(second["ts"]) > float(posted["ts"])
     assert posted["message"]["text"] == "IT-1" and posted["message"]["bot_id"] == slack.bot_id
     call = slack.calls_to("chat.postMessage")[0]
     assert call.content_type == "application/json"
@@ -122,6 +125,111 @@ async def test_a_slow_answer_comes_after_the_post_is_on_slack(
     assert not posting.done()  # on Slack already, the answer still on its way
     posted = await posting
     assert posted["ts"] == slack.messages["C1"][0].ts
+
+
+async def test_a_lost_answer_leaves_the_post_on_slack(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.fail_next("chat.postMessage", lose_answer=True)
+    bare = AsyncWebClient(base_url=slack.url, token=slack.token, retry_handlers=[])
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await bare.chat_postMessage(channel="C1", text="IT-1")
+    # Done on Slack's side: the message is there, the caller never heard of it.
+    assert [m.text for m in slack.messages["C1"]] == ["IT-1"]
+    assert slack.calls_to("chat.postMessage")[0].status == 0
+
+    # Why a post must not be retried blindly: slack_sdk's default client retries a
+    # dropped connection, and the same message is posted twice.
+    slack.fail_next("chat.postMessage", lose_answer=True)
+    again = await client.chat_postMessage(channel="C1", text="IT-2")
+    assert again["ok"]
+    assert [m.text for m in slack.messages["C1"]] == ["IT-1", "IT-2", "IT-2"]
+
+
+async def test_message_metadata_is_checked_kept_and_shown_only_when_asked_for(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    metadata = {"event_type": "inhouse_notice", "event_payload": {"notice": 7}}
+    posted = await client.chat_postMessage(channel="C1", text="IT-1", metadata=metadata)
+    assert posted["message"]["metadata"] == metadata
+    assert slack.messages["C1"][0].metadata == metadata
+    reply = await client.chat_postMessage(
+        channel="C1", text="a line", thread_ts=posted["ts"], metadata=metadata
+    )
+
+    plain = await client.conversations_history(channel="C1")
+    assert "metadata" not in plain["messages"][0]
+    full = await client.conversations_history(channel="C1", include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    thread = await client.conversations_replies(
+        channel="C1", ts=posted["ts"], include_all_metadata=True
+    )
+    assert [m.get("metadata") for m in thread["messages"]] == [metadata, metadata]
+    assert thread["messages"][1]["ts"] == reply["ts"]
+    bare = await client.conversations_replies(channel="C1", ts=posted["ts"])
+    assert all("metadata" not in m for m in bare["messages"])
+
+    for wrong, error in [
+        ("not json", "invalid_metadata_format"),
+        (["a list"], "invalid_metadata_format"),
+        ({"event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": "has space", "event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": "notice-1", "event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": 7, "event_payload": {}}, "invalid_metadata_schema"),
+        ({"event_type": "notice", "event_payload": "7"}, "invalid_metadata_schema"),
+        ({"event_type": "notice"}, "invalid_metadata_schema"),
+    ]:
+        refused = client.api_call(
+            "chat.postMessage", json={"channel": "C1", "text": "x", "metadata": wrong}
+        )
+        assert await error_of(refused) == error, wrong
+    assert len(slack.messages["C1"]) == 2
+
+
+async def test_history_needs_the_history_scope_of_the_conversation(slack: FakeSlack) -> None:
+    narrow = FakeSlack(scopes=["chat:write", "im:write"])
+    async with narrow:
+        narrow.add_channel("C1", "general")
+        client = AsyncWebClient(base_url=narrow.url, token=narrow.token)
+        refused = await slack_error(client.conversations_history(channel="C1"))
+        assert refused.response["error"] == "missing_scope"
+        assert refused.response["needed"] == "channels:history"
+    # The manifest grants every history scope the desk reads its posts back with.
+    assert {"channels:history", "groups:history", "im:history", "mpim:history"} <= set(
+        manifest_bot_scopes()
+    )
+
+
+async def test_an_outage_fails_every_call_and_response_then_ends(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    url = slack.new_response_url()
+    slack.outage(0.5)
+    assert slack.in_outage
+    down = await slack_error(client.chat_postMessage(channel="C1", text="IT-1"))
+    assert down.response.status_code == 503
+    assert (await slack_error(client.users_info(user="U1"))).response.status_code == 503
+    async with aiohttp.ClientSession() as http, http.post(url, json={"text": "x"}) as answer:
+        assert answer.status == 503
+    assert not slack.messages["C1"] and slack.responses[url] == []
+    assert slack.response_attempts[url] == 1
+
+    await asyncio.sleep(0.6)
+    assert not slack.in_outage
+    assert (await client.chat_postMessage(channel="C1", text="IT-1"))["ok"]
+    async with aiohttp.ClientSession() as http, http.post(url, json={"text": "x"}) as answer:
+        assert answer.status == 200
+
+    slack.outage(30, status=429, retry_after=7)
+    limited = await slack_error(client.chat_postMessage(channel="C1", text="IT-2"))
+    assert limited.response.status_code == 429
+    assert limited.response["error"] == "ratelimited"
+    assert limited.response.headers["Retry-After"] == "7"
+    async with aiohttp.ClientSession() as http, http.post(url, json={"text": "y"}) as answer:
+        assert (answer.status, answer.headers["Retry-After"]) == (429, "7")
+    slack.end_outage()
+    assert (await client.chat_postMessage(channel="C1", text="IT-2"))["ok"]
+    assert [m.text for m in slack.messages["C1"]] == ["IT-1", "IT-2"]
 
 
 async def test_thread_replies_keep_the_thread_root(
@@ -228,7 +336,9 @@ async def test_ephemeral_permalink_reaction_delete(
 
     posted = await client.chat_postMessage(channel="C1", text="hi")
     link = await client.chat_getPermalink(channel="C1", message_ts=posted["ts"])
-    assert link["permalink"] == "https://fake.slack.test/archives/C1/p1700000000000200"
+    assert link["permalink"] == (
+        f"https://fake.slack.test/archives/C1/p{posted['ts'].replace('.', '')}"
+    )
 
     await client.reactions_add(channel="C1", name="eyes", timestamp=posted["ts"])
     assert slack.messages["C1"][0].reactions == {"eyes": ["UBOT"]}

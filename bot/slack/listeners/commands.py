@@ -15,9 +15,9 @@ from bot.command_line import STATS_VERB, Command, parse
 from bot.commands import run_command, stats_for, stats_lines
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
-from bot.slack import forms, payloads
+from bot.slack import answers, forms, payloads
 from bot.slack.command_pump import CommandPump
-from bot.slack.desk import SlackDesk
+from bot.slack.desk import SlackDesk, filing_text
 from bot.slack.mrkdwn import escape, instant
 from models.directory import Person
 
@@ -36,20 +36,9 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
         command = parse("/request " + sent.text)
         if command.verb == "file":
             # Stored in one small insert before the acknowledgement, carried out by
-            # the pump, answered through the response_url: a burst of requests
-            # never makes Slack wait (models.inbox).
-            async def accept() -> str:
-                await desk.accept(
-                    delivery_key=sent.trigger_id,
-                    workspace=sent.team_id,
-                    user_id=user_id,
-                    text=sent.text,
-                    reply_address=sent.response_url,
-                )
-                pump.nudge()
-                return await desk.filing(user_id)
-
-            await ack(text=await _in_time(desk, user_id, accept()), response_type="ephemeral")
+            # the pump, answered through the outbox at the response_url: a burst of
+            # requests never makes Slack wait (models.inbox).
+            await ack(text=await _accepted(desk, pump, sent), response_type="ephemeral")
             return
         if command.verb == "form":
             # The trigger is valid for 3 seconds: acknowledge, then open at once.
@@ -69,6 +58,54 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
             text=await _in_time(desk, user_id, desk.attempt(client, user_id, work)),
             response_type="ephemeral",
         )
+
+
+async def _accepted(desk: SlackDesk, pump: CommandPump, sent: payloads.SlashCommand) -> str:
+    """The acknowledgement of a quick-file: "Filing…" once it is stored, "busy"
+    only when it will not be.
+
+    Slack gives up after 3 seconds. A command whose insert has not been sent by
+    then is withdrawn, and the person is told nothing was done. One whose insert
+    is on its way can no longer be withdrawn: the person is told it is being
+    filed, and the write's outcome decides what follows at the response_url: the
+    pump's answer once it is stored, or "not filed" if the write failed.
+    """
+    stored = desk.submit(
+        delivery_key=sent.trigger_id,
+        workspace=sent.team_id,
+        user_id=sent.user_id,
+        text=sent.text,
+        reply_address=sent.response_url,
+    )
+    try:
+        await asyncio.wait_for(asyncio.shield(stored), ACK_DEADLINE)
+    except TimeoutError:
+        if desk.inbox_writer.withdraw(stored):
+            log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
+            return desk.busy(sent.user_id)
+        log.warning("/request: still being stored after %ss; its answer follows", ACK_DEADLINE)
+        stored.add_done_callback(lambda done: _stored_late(desk, pump, sent, done))
+        return desk.in_known_language(sent.user_id, filing_text)
+    pump.nudge()
+    return await desk.filing(sent.user_id)
+
+
+# Tasks answering a command whose late write failed (kept until they end).
+_telling: set[asyncio.Task[None]] = set()
+
+
+def _stored_late(
+    desk: SlackDesk, pump: CommandPump, sent: payloads.SlashCommand, done: asyncio.Future[None]
+) -> None:
+    """A write that outlasted the acknowledgement has ended: stored, the pump files
+    it and answers; failed, nothing was stored, and the person hears so at once."""
+    if not done.cancelled() and done.exception() is None:
+        pump.nudge()
+        return
+    said = desk.could_not_file(sent.user_id, sent.text)
+    task = asyncio.get_running_loop().create_task(answers.tell_directly(sent.response_url, said))
+    _telling.add(task)
+    task.add_done_callback(_telling.discard)
 
 
 async def _in_time(desk: SlackDesk, user_id: str, step: Awaitable[str]) -> str:

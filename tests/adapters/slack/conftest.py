@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -69,11 +70,43 @@ USERS = {
 }
 
 
+class NudgedDispatch:
+    """The scheduler's one dispatch loop as the world runs it: a run whenever the
+    desk nudges it (the command pump, once answers are queued) or a test asks
+    (`SlackWorld.deliver`), one run at a time, as in `serve`; no timer, so what
+    waits for a retry waits for the test."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._one_at_a_time = asyncio.Lock()
+        self._runs: set[asyncio.Task[Any]] = set()
+
+    def nudge(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.run())
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def run(self) -> Any:
+        async with self._one_at_a_time:
+            return await self._runtime.dispatch()
+
+    async def settled(self) -> None:
+        """Wait until the runs nudged so far (and any they nudged) have ended."""
+        while self._runs:
+            await asyncio.gather(*list(self._runs), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._runs):
+            task.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+
 @dataclass
 class SlackWorld:
     fake: FakeSlack
     driver: SlackDriver
     runtime: Runtime
+    dispatcher: NudgedDispatch
 
     async def answer(self, sent: Answer) -> str:
         """What the person finally reads for a command: a quick-file is acknowledged
@@ -85,6 +118,7 @@ class SlackWorld:
         assert sent.response_url is not None
         posted = self.fake.responses[sent.response_url]
         await eventually(lambda: posted)
+        await self.dispatcher.settled()  # what the pump's nudge started is done
         assert len(posted) == 1, posted
         assert posted[0]["replace_original"] is True
         assert posted[0]["response_type"] == "ephemeral"
@@ -94,9 +128,9 @@ class SlackWorld:
         """`/request <text>` as this person; the answer they finally read."""
         return await self.answer(await self.driver.command(user, text))
 
-    async def deliver(self) -> None:
-        """Run the outbox dispatcher once, as the scheduler would."""
-        await self.runtime.dispatch()
+    async def deliver(self) -> Any:
+        """Run the outbox dispatcher once, as the scheduler would; its report."""
+        return await self.dispatcher.run()
 
     async def request(self, key: str) -> Request:
         async with self.runtime.sessions() as session:
@@ -123,13 +157,21 @@ class SlackWorld:
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, sqlite_template: Path, port: int, clock: Clock | None = None, **settings: Any
+    tmp_path: Path,
+    sqlite_template: Path,
+    port: int,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[SlackWorld]:
     """The app serving on `port` against a fresh fake Slack; `settings` add to the
-    Settings the world is built with (e.g. `slack_app_token` for Socket Mode), and
-    `clock` (e.g. a ManualClock a test moves) replaces the system clock."""
-    database = tmp_path / "inhouse.db"
-    shutil.copy(sqlite_template, database)
+    Settings the world is built with (e.g. `slack_app_token` for Socket Mode),
+    `clock` (e.g. a ManualClock a test moves) replaces the system clock, and
+    `database_url` (a migrated, empty database) the SQLite file."""
+    if database_url is None:
+        database = tmp_path / "inhouse.db"
+        shutil.copy(sqlite_template, database)
+        database_url = f"sqlite+aiosqlite:///{database}"
     async with FakeSlack() as fake:
         for user_id, (email, name, tz) in USERS.items():
             fake.add_user(user_id, email=email, real_name=name, name=name, tz=tz)
@@ -140,13 +182,15 @@ async def running(
             fake.add_channel(f"D{user_id}", members=[user_id, fake.bot_user_id])
         config = Settings(
             _env_file=None,  # type: ignore[call-arg]
-            database_url=f"sqlite+aiosqlite:///{database}",
+            database_url=database_url,
             slack_bot_token=fake.token,
             slack_signing_secret=settings.pop("slack_signing_secret", SECRET),
             slack_api_url=fake.url,
             **settings,
         )
         runtime = await build_runtime(config, clock)
+        dispatcher = NudgedDispatch(runtime)
+        runtime.nudge = dispatcher.nudge
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "slack-test.yaml"))
         runner = web.AppRunner(runtime.web)
@@ -159,9 +203,10 @@ async def running(
             fake.new_response_url,
         )
         try:
-            yield SlackWorld(fake, driver, runtime)
+            yield SlackWorld(fake, driver, runtime, dispatcher)
         finally:
             await runner.cleanup()
+            await dispatcher.stop()
             await runtime.close()
 
 

@@ -220,9 +220,9 @@ async def test_modal_errors_come_back_inline(slack: SlackWorld) -> None:
 async def test_delivery_survives_rate_limits_and_dead_letters_a_lost_channel(
     slack: SlackWorld,
 ) -> None:
-    slack.fake.fail_next("chat.postMessage", status=429, retry_after=1, times=3)
+    slack.fake.fail_next("chat.postMessage", status=429, retry_after=1)
     await slack.say("U0SAM", "it Printer on fire")
-    await slack.deliver()  # the client's own retries are spent: the outbox retries later
+    await slack.deliver()  # the outbox retries later, after Slack's Retry-After
     async with slack.runtime.sessions() as session:
         pending = list(
             await session.scalars(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None)))

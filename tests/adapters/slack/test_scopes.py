@@ -32,9 +32,11 @@ CODE = Path(__file__).resolve().parents[3] / "bot"
 # Socket Mode client (apps.connections.open, with the app-level token).
 CALLED_BY_LIBRARIES = {"auth.test", "oauth.v2.access", "apps.connections.open"}
 # The conversations the code reads or opens, for the methods whose scope depends
-# on the kind: a :ticket: may be added in any conversation the bot is in; DMs are
-# opened with one person at a time.
+# on the kind: a :ticket: may be added in any conversation the bot is in; a notice
+# that may be on Slack already is looked for where it goes (a team's public or
+# private channel, a DM, a thread there); DMs are opened with one person at a time.
 KINDS = {
+    "conversations.history": ("channel", "group", "im"),
     "conversations.replies": ("channel", "group", "im", "mpim"),
     "conversations.open": ("im",),
 }

@@ -30,7 +30,7 @@ from bot.slack import install_tables
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
 from models.settings import Settings
-from tests.adapters.slack.conftest import CATALOG, SECRET, USERS, SlackWorld
+from tests.adapters.slack.conftest import CATALOG, SECRET, USERS, NudgedDispatch, SlackWorld
 from tests.adapters.slack.driver import SlackDriver
 from tests.e2e.cli import Inhouse, free_port
 from tests.fakes.slack_api import FakeSlack
@@ -93,10 +93,13 @@ async def serving(database_url: str, fake: FakeSlack, key: str) -> AsyncIterator
     driver = SlackDriver(
         f"http://127.0.0.1:{port}", SECRET, fake.new_trigger_id, fake.new_response_url
     )
+    dispatcher = NudgedDispatch(runtime)
+    runtime.nudge = dispatcher.nudge
     try:
-        yield SlackWorld(fake, driver, runtime)
+        yield SlackWorld(fake, driver, runtime, dispatcher)
     finally:
         await runner.cleanup()
+        await dispatcher.stop()
         await runtime.close()
 
 
@@ -204,7 +207,9 @@ async def test_rotating_the_key_keeps_the_install_and_retires_the_old_key(
         for stored in await stored_bot_tokens(world):
             assert Fernet(new).decrypt(stored.encode()).decode() == fake.token
         await files_and_delivers(world, "Printer on fire")
-        # A second request is filed but not yet delivered when the key goes wrong.
+        # A second request is filed but not yet delivered when the key goes wrong
+        # (its card waits for a retry).
+        fake.fail_next("chat.postMessage", status=503)
         assert "IT-2" in await world.say("U0SAM", "it Scanner jammed")
 
     caplog.clear()

@@ -1,0 +1,184 @@
+"""Slack unavailable for a while: quick-files are filed, and every answer, card
+and DM waits in the outbox and goes out once when Slack is back. Nothing is lost,
+nothing is posted twice, nothing becomes a dead letter (docs/architecture.md,
+Outbox and Inbox).
+
+The fake Slack answers every Web API call, every post to a response_url and every
+upload with 503 (or 429 with Retry-After) for 20 seconds; the desk runs its one
+dispatch loop as `serve` does (scheduler.jobs), with the backoff shortened to
+seconds (Runtime.retry_base / retry_cap) so the test watches recovery in time.
+Figures are printed (pytest -s).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from handlers.delivery import dispatch_due
+from handlers.sweep import sweep_due
+from models.clock import ManualClock
+from models.outbox import OutboxMessage
+from scheduler.jobs import Jobs
+from tests.adapters.slack.conftest import SlackWorld, running
+from tests.adapters.waiting import eventually
+
+OUTAGE = 20.0  # seconds
+REQUESTS = 10
+REQUESTERS = ("U0SAM", "U0FAY")
+KEY = re.compile(r"Filed (IT-\d+)")
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> AsyncIterator[SlackWorld]:
+    async with running(tmp_path, sqlite_template, unused_tcp_port) as world:
+        world.runtime.retry_base = timedelta(seconds=0.5)
+        world.runtime.retry_cap = timedelta(seconds=2)
+        jobs = Jobs(world.runtime.dispatch, dispatch_interval_seconds=0.5)
+        jobs.start()
+        world.runtime.nudge = jobs.nudge_dispatch
+        try:
+            yield world
+        finally:
+            await jobs.stop()
+
+
+async def outbox(world: SlackWorld) -> list[OutboxMessage]:
+    async with world.runtime.sessions() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def quick_files_through_an_outage(
+    world: SlackWorld, status: int, retry_after: int | None
+) -> None:
+    fake, driver = world.fake, world.driver
+    # The desk has been serving (Bolt has checked its token with auth.test once).
+    assert "/request" in await world.say("U0BOB", "help")
+    fake.outage(OUTAGE, status=status, retry_after=retry_after)
+    began = time.monotonic()
+    sent = []
+    for n in range(REQUESTS):
+        answer = await driver.command(REQUESTERS[n % len(REQUESTERS)], f"it Broken thing {n}")
+        assert answer.status == 200 and answer.json["text"] == "⏳ Filing your request…"
+        sent.append(answer)
+    assert fake.in_outage, "the quick-files took longer than the outage"
+
+    async def everything_out() -> bool:
+        rows = await outbox(world)
+        return len(rows) == 2 * REQUESTS and all(r.delivered_at or r.dead_at for r in rows)
+
+    await eventually(everything_out, within=OUTAGE + 40)
+    back = max(0.0, time.monotonic() - (began + OUTAGE))
+    rows = await outbox(world)
+
+    # The outage was felt: calls and answers were refused while it lasted.
+    refused = [c for c in fake.calls if c.status == status]
+    assert refused, "Slack was never asked during the outage"
+    assert any(tries > 1 for tries in fake.response_attempts.values())
+    # No dead letters; every card and every answer delivered.
+    assert [r.id for r in rows if r.dead_at] == []
+    assert Counter(r.kind for r in rows) == {"team_card": REQUESTS, "command_answer": REQUESTS}
+    # Every requester got their key exactly once, where they asked.
+    told: Counter[str] = Counter()
+    for answer in sent:
+        assert answer.response_url is not None
+        posted = fake.responses[answer.response_url]
+        assert len(posted) == 1, posted
+        assert posted[0]["replace_original"] is True
+        told.update(KEY.findall(posted[0]["text"]))
+    for user in REQUESTERS:
+        told.update(key for m in world.dms(user) for key in KEY.findall(m.text))
+    keys = {f"IT-{n}" for n in range(1, REQUESTS + 1)}
+    assert told == dict.fromkeys(keys, 1), told
+    # Every card on the team channel exactly once.
+    cards = Counter(
+        match.group(0)
+        for m in fake.messages["C0ITDESK"]
+        if m.thread_ts in (None, m.ts) and (match := re.search(r"IT-\d+", m.text))
+    )
+    assert cards == dict.fromkeys(keys, 1), cards
+    attempts = sum(r.attempts for r in rows)
+    print(
+        f"\nSlack {status}{f' Retry-After {retry_after}s' if retry_after else ''} for "
+        f"{OUTAGE:.0f}s, {REQUESTS} quick-files: {REQUESTS}/{REQUESTS} keys told once, "
+        f"{REQUESTS}/{REQUESTS} cards posted once, 0 dead letters; {len(refused)} calls "
+        f"refused, {attempts} delivery attempts; all out {back:.1f}s after Slack was back"
+    )
+    assert back < 15, back
+
+
+async def test_a_20s_slack_outage_delays_answers_and_cards_and_loses_nothing(
+    world: SlackWorld,
+) -> None:
+    await quick_files_through_an_outage(world, 503, None)
+
+
+async def test_20s_of_429_with_retry_after_delays_and_loses_nothing(world: SlackWorld) -> None:
+    await quick_files_through_an_outage(world, 429, 3)
+
+
+async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
+    tmp_path: Path, sqlite_template: Path, unused_tcp_port: int
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    async with running(tmp_path, sqlite_template, unused_tcp_port, clock=clock) as world:
+        assert "/request" in await world.say("U0BOB", "help")
+        world.fake.outage(120)
+        sent = await world.driver.command("U0SAM", "it Printer on fire")
+        assert sent.status == 200 and sent.response_url is not None
+        await world.eventually(lambda: world.fake.response_attempts.get(sent.response_url))
+        await world.dispatcher.settled()
+        assert world.fake.responses[sent.response_url] == []
+        # Slack is back after 31 minutes: the response_url is gone by then.
+        clock.advance(timedelta(minutes=31))
+        world.fake.end_outage()
+        await world.deliver()
+        answers = [m.text for m in world.dms("U0SAM") if "Filed IT-1" in m.text]
+        assert len(answers) == 1, world.dms("U0SAM")
+        assert world.fake.responses[sent.response_url] == []
+        assert world.fake.response_attempts[sent.response_url] == 1
+        assert len([m for m in world.fake.messages["C0ITDESK"] if "IT-1" in m.text]) == 1
+
+
+async def test_an_escalation_to_someone_slack_must_look_up_waits_out_an_outage(
+    slack: SlackWorld,
+) -> None:
+    # Carol leads IT; the catalog knows her by email only, so Slack is asked who
+    # she is before her DM. Slack being away is no reason to give up on her.
+    await slack.say("U0SAM", "it Laptop broken")  # respond within 4h, 24x7
+    later = ManualClock(datetime.now(UTC) + timedelta(hours=4, minutes=1))
+    assert (await sweep_due(slack.runtime.sessions, later)).escalations[1] == 1
+    slack.fake.outage(60)
+    await dispatch_due(
+        slack.runtime.sessions,
+        later,
+        slack.runtime.channels,
+        owner="test",
+        dead_letter_unreachable=True,
+    )
+    escalation = [r for r in await outbox(slack) if r.kind == "escalation"]
+    assert [(r.dead_at, r.delivered_at, r.error_code) for r in escalation] == [
+        (None, None, "http_5xx")
+    ]
+    slack.fake.end_outage()
+    later.advance(timedelta(minutes=10))
+    await dispatch_due(
+        slack.runtime.sessions,
+        later,
+        slack.runtime.channels,
+        owner="test",
+        dead_letter_unreachable=True,
+    )
+    assert [r.delivered_at is not None for r in await outbox(slack) if r.kind == "escalation"] == [
+        True
+    ]
+    assert len([m for m in slack.dms("U0CAROL") if "has lapsed" in str(m.blocks)]) == 1
