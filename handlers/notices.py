@@ -86,21 +86,23 @@ def answer(
     text: str,
     now: datetime,
     *,
-    received_at: datetime,
+    received_at: datetime | None = None,
+    **extra: Any,
 ) -> None:
-    """Queue the answer to a command, rendered already for the person who sent it
-    (their language, their time zone). `destination` is the platform's: where the
-    answer goes and who to tell directly if that address is spent (for Slack the
-    command's response_url, the user and the workspace). `received_at` is when the
-    command came in: a platform's reply address lives only so long after it."""
+    """Queue the answer to what a person did, rendered already for them (their
+    language, their time zone). `destination` is the platform's: where the answer
+    goes and who to tell directly if that address is spent (for Slack a command's
+    response_url, the user and the workspace; without a response_url, the person's
+    DM with the bot). `received_at` is when a command came in: a platform's reply
+    address lives only so long after it. `extra` is what else the platform shows
+    with the text (for Slack: blocks, the figures a chart is drawn from)."""
+    payload: dict[str, Any] = {"destination": destination, "text": text, **extra}
+    if received_at is not None:
+        payload["received_at"] = received_at.isoformat()
     session.add(
         OutboxMessage(
             kind=NoticeKind.COMMAND_ANSWER.value,
-            payload={
-                "destination": destination,
-                "text": text,
-                "received_at": received_at.isoformat(),
-            },
+            payload=payload,
             created_at=now,
             next_attempt_at=now,
         )

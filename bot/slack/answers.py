@@ -1,4 +1,6 @@
-"""The answer to a quick-file, as the outbox delivers it (NoticeKind.COMMAND_ANSWER).
+"""The answer to what a person did, as the outbox delivers it (NoticeKind.COMMAND_ANSWER).
+
+A quick-file's answer:
 
 It goes to the command's response_url, replacing the "Filing…" acknowledgement
 (ephemeral, `replace_original`: an answer posted there twice still shows once). A
@@ -6,6 +8,10 @@ response_url takes 5 posts within 30 minutes; when it is spent, expired, or
 refuses the answer, the answer goes to the person's DM with the bot instead,
 posted once like every notice (bot.slack.posting). While Slack is unavailable
 (429, 5xx, the network) the outbox keeps the answer and tries again later.
+
+Answers without a response_url (the form's "Filed …", the reply to a DM, the
+figures of `/request stats`) go to the person's DM with the bot, the same way
+(`in_dm`); a group DM's answer only the asker sees (`privately_in`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from aiohttp import ClientConnectorError, ClientError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.retries import delivery_retry_handlers, retry_handlers
+from bot.slack.workspaces import current_workspace
 from handlers import inbox
 from handlers.delivery import DeliveryError
 
@@ -33,6 +40,21 @@ def destination(command: inbox.Accepted) -> dict[str, str]:
     if command.workspace:
         where["slack_workspace"] = command.workspace
     return where
+
+
+def in_dm(user_id: str) -> dict[str, str]:
+    """An answer for the person acting now, in their DM with the bot (in the
+    workspace they act in)."""
+    where = {"slack_user": user_id}
+    workspace = current_workspace.get()
+    if workspace:
+        where["slack_workspace"] = workspace
+    return where
+
+
+def privately_in(conversation: str, user_id: str) -> dict[str, str]:
+    """An answer in a conversation that only the person acting sees (ephemeral)."""
+    return {**in_dm(user_id), "slack_ephemeral_in": conversation}
 
 
 def response_url_fresh(received_at: str | None, now: datetime) -> bool:

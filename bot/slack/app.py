@@ -121,9 +121,12 @@ def build_slack_app(
         return await workspaces.any_client(workspace)
 
     pump = CommandPump(desk, client_for, pace, wake_dispatch)
-    commands.register(app, desk, pump)
-    for listeners in (actions, submissions, events, shortcuts):
+    commands.register(app, desk, pump, wake_dispatch)
+    for listeners in (actions, shortcuts):
         listeners.register(app, desk)
+    # Their answers are queued in the outbox; the dispatch loop is nudged to send them.
+    submissions.register(app, desk, wake_dispatch)
+    events.register(app, desk, wake_dispatch)
     installs.register(app, desk, workspaces)
     answer_failures(app, desk)
     return app, pump, workspaces

@@ -289,26 +289,14 @@ class SlackChannel:
                 else charts.overview(figures)
             )
         posted = await post_once(client, notice, channel, text, None)
-        conversation, ts = posted["conversation"], posted["message"]
-        try:
-            # Files carry no metadata: a chart shared before is recognised in the thread.
-            if notice.maybe_sent and await has_file_in_thread(client, conversation, ts):
-                return posted
-            await client.files_upload_v2(
-                channel=conversation,
-                thread_ts=ts,
-                content=picture,
-                filename=f"week-{notice.payload['week']}.png",
-                title=f"{notice.payload['week']}",
-            )
-        except SlackApiError as error:
-            # The figures are on Slack already: the next attempt finds them by their
-            # metadata and adds only the chart.
-            raise _delivery_error(error, maybe_sent=True) from error
-        except (ClientError, TimeoutError) as error:
-            raise DeliveryError(
-                f"Slack unreachable: {error!r}", transient=True, code="unreachable", maybe_sent=True
-            ) from error
+        await _chart_in_thread(
+            client,
+            notice,
+            posted,
+            picture,
+            filename=f"week-{notice.payload['week']}.png",
+            title=f"{notice.payload['week']}",
+        )
         return posted
 
     async def _to_person(self, notice: PendingNotice, route: Route) -> dict[str, Any]:
@@ -328,9 +316,12 @@ class SlackChannel:
         return await post_once(route.client, notice, channel, text, blocks)
 
     async def _answer(self, notice: PendingNotice, route: Route) -> dict[str, Any]:
-        """A quick-file's answer: at its response_url while that lives, else by DM."""
+        """The answer to what a person did: a quick-file's at its response_url while
+        that lives, else in the person's DM with the bot (with its blocks, and its
+        chart in the thread: `/request stats`), or privately in a group DM."""
         destination = notice.recipient.destination or {}
         text = str(notice.payload["text"])
+        blocks = notice.payload.get("blocks")
         url = destination.get("slack_response_url")
         if (
             url
@@ -338,8 +329,30 @@ class SlackChannel:
             and await answers.at_response_url(url, text)
         ):
             return {"via": "response_url"}
+        group = destination.get("slack_ephemeral_in")
+        if group:
+            # Only the one who asked sees it. An ephemeral message cannot be looked
+            # up afterwards: after an attempt that may have reached Slack it is shown
+            # again (to that one person, until they reload): at least once.
+            await route.client.chat_postEphemeral(
+                channel=group, user=destination["slack_user"], text=text, blocks=blocks
+            )
+            return {"via": "ephemeral", "conversation": group}
         channel = await self._dm_channel(route, destination["slack_user"])
-        return await post_once(route.client, notice, channel, text, None)
+        posted = await post_once(route.client, notice, channel, text, blocks)
+        chart = notice.payload.get("chart")
+        if chart:
+            figures = insight_from_payload(chart["insight"])
+            with reader(chart.get("language"), chart.get("timezone") or self.default_timezone):
+                picture = (
+                    team_card_chart(figures.teams[0], figures.weekly)
+                    if len(figures.teams) == 1
+                    else charts.attainment_by_week(figures)
+                )
+            await _chart_in_thread(
+                route.client, notice, posted, picture, filename="stats.png", title="stats.png"
+            )
+        return posted
 
     async def _dm_channel(self, route: Route, user_id: str) -> str:
         key = (route.workspace, user_id)
@@ -355,6 +368,35 @@ class SlackChannel:
             channel=str(ref["conversation"]), ts=str(ref["message"]), text=text, blocks=blocks
         )
         return {"conversation": str(updated["channel"]), "message": str(updated["ts"])}
+
+
+async def _chart_in_thread(
+    client: AsyncWebClient,
+    notice: PendingNotice,
+    posted: dict[str, Any],
+    picture: bytes,
+    *,
+    filename: str,
+    title: str,
+) -> None:
+    """A notice's chart, shared in the thread of its posted text (a digest's, the
+    answer to `/request stats`)."""
+    conversation, ts = posted["conversation"], posted["message"]
+    try:
+        # Files carry no metadata: a chart shared before is recognised in the thread.
+        if notice.maybe_sent and await has_file_in_thread(client, conversation, ts):
+            return
+        await client.files_upload_v2(
+            channel=conversation, thread_ts=ts, content=picture, filename=filename, title=title
+        )
+    except SlackApiError as error:
+        # The text is on Slack already: the next attempt finds it by its metadata
+        # and adds only the chart.
+        raise _delivery_error(error, maybe_sent=True) from error
+    except (ClientError, TimeoutError) as error:
+        raise DeliveryError(
+            f"Slack unreachable: {error!r}", transient=True, code="unreachable", maybe_sent=True
+        ) from error
 
 
 def _unless_away(error: SlackApiError) -> None:

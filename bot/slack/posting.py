@@ -13,6 +13,7 @@ posting again (docs/architecture.md, Outbox).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +54,7 @@ async def post_once(
     notice: PendingNotice,
     channel: str,
     text: str,
-    blocks: list[Block] | None,
+    blocks: Sequence[Block | dict[str, Any]] | None,
     *,
     thread_ts: str | None = None,
 ) -> dict[str, Any]:

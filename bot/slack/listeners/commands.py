@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import STATS_VERB, Command, parse
 from bot.commands import run_command, stats_for, stats_lines
-from bot.reports import charts
-from bot.reports.charts import team_card_chart
 from bot.slack import answers, forms, payloads
 from bot.slack.command_pump import CommandPump
 from bot.slack.desk import SlackDesk, filing_text
 from bot.slack.mrkdwn import escape, instant
+from handlers import notices
+from handlers.digest import insight_to_payload
 from models.directory import Person
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 ACK_DEADLINE = 2.2
 
 
-def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
+def register(
+    app: AsyncApp, desk: SlackDesk, pump: CommandPump, wake_dispatch: Callable[[], None]
+) -> None:
     @app.command("/request")
     async def request_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         # Read whole before anything is done: a command without what it needs is
@@ -48,7 +50,7 @@ def register(app: AsyncApp, desk: SlackDesk, pump: CommandPump) -> None:
 
         if command.verb == STATS_VERB:
             await ack()
-            await _stats(desk, client, user_id, command)
+            await _stats(desk, client, sent, command, wake_dispatch)
             return
 
         async def work(session: AsyncSession, person: Person) -> str:
@@ -122,31 +124,35 @@ async def _in_time(desk: SlackDesk, user_id: str, step: Awaitable[str]) -> str:
         return desk.busy(user_id)
 
 
-async def _stats(desk: SlackDesk, client: AsyncWebClient, user_id: str, command: Command) -> None:
-    """The figures as text and the chart as a picture, in the asker's DM with the bot
-    (an ephemeral answer cannot carry a file)."""
-    chart: list[bytes] = []
+async def _stats(
+    desk: SlackDesk,
+    client: AsyncWebClient,
+    sent: payloads.SlashCommand,
+    command: Command,
+    wake_dispatch: Callable[[], None],
+) -> None:
+    """The figures as text in the asker's DM with the bot, the chart as a picture
+    in its thread (an ephemeral answer cannot carry a file). Queued in the outbox
+    with the figures the chart is drawn from at delivery (a picture is too heavy a
+    row), so Slack being away delays the answer instead of losing it."""
+    queued: list[bool] = []
 
     async def work(session: AsyncSession, person: Person) -> str:
         lines = await stats_lines(session, desk.clock, person, command, escape)
         figures = await stats_for(session, desk.clock, person, command)
-        chart.append(
-            team_card_chart(figures.teams[0], figures.weekly)
-            if len(figures.teams) == 1
-            else charts.attainment_by_week(figures)
-        )
-        return "\n".join(lines)
+        said = "\n".join(lines)
+        chart = {
+            "insight": insight_to_payload(figures),
+            "language": person.language,
+            "timezone": person.timezone or desk.default_timezone,
+        }
+        notices.answer(session, answers.in_dm(sent.user_id), said, desk.clock.now(), chart=chart)
+        queued.append(True)
+        return said
 
-    answer = await desk.attempt(client, user_id, work)
-    dm = await client.conversations_open(users=user_id)
-    channel = str(dm["channel"]["id"])
-    if not chart:
-        await client.chat_postMessage(channel=channel, text=answer)
+    answer = await desk.attempt(client, sent.user_id, work)
+    if queued:
+        wake_dispatch()
         return
-    await client.files_upload_v2(
-        channel=channel,
-        content=chart[0],
-        filename="stats.png",
-        title="stats.png",
-        initial_comment=answer,
-    )
+    # Refused (rolled back, nothing stored): told at once, only to them.
+    await answers.tell_directly(sent.response_url, answer)

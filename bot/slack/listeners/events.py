@@ -8,6 +8,7 @@ handled once, in the same transaction as what it changes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -17,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import parse
 from bot.commands import run_command
-from bot.slack import messages, payloads, views
+from bot.slack import answers, messages, payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape, instant
-from handlers import queries, survey, work
+from handlers import notices, queries, survey, work
 from handlers.errors import DeskError
 from handlers.inbound import first_time, thread_of
 from handlers.people import teams_of
@@ -47,7 +48,7 @@ DIRECT = ("im", "mpim")
 SURVEY_KINDS = ("resolved", "survey_answered")
 
 
-def register(app: AsyncApp, desk: SlackDesk) -> None:
+def register(app: AsyncApp, desk: SlackDesk, wake_dispatch: Callable[[], None]) -> None:
     # Bolt acknowledges events at once; each listener reads its event whole before
     # anything is done, and one that does not fit is answered by bot.slack.gate.
     @app.event("message")
@@ -61,7 +62,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
         if message.thread_ts and message.thread_ts != message.ts:
             await _thread_reply(desk, client, said.event_id, message, message.thread_ts)
         elif message.channel_type in DIRECT:
-            await _direct_message(desk, client, said.event_id, message)
+            await _direct_message(desk, client, said.event_id, message, wake_dispatch)
 
     @app.event("reaction_added")
     async def on_reaction(body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -152,32 +153,49 @@ async def _thread_reply(
 
 
 async def _direct_message(
-    desk: SlackDesk, client: AsyncWebClient, event_id: str, message: payloads.Said
+    desk: SlackDesk,
+    client: AsyncWebClient,
+    event_id: str,
+    message: payloads.Said,
+    wake_dispatch: Callable[[], None],
 ) -> None:
+    """A DM (or group DM) to the bot: a query answered, anything else echoed with an
+    offer to file it. The event is recorded as handled in the transaction that
+    answers it, so the answer is queued in that transaction too: were it posted
+    afterwards and Slack away, Slack's retry of the event would be ignored and the
+    answer lost (docs/architecture.md, Outbox)."""
     text = message.text.strip()
     command = parse(text if text.startswith("/request") else "/request " + text)
+    private = message.channel_type == "mpim"
 
-    async def answer(session: AsyncSession, person: Person) -> tuple[str, list[Any] | None]:
+    async def answer(session: AsyncSession, person: Person) -> bool:
         if not await first_time(session, _once(event_id), desk.clock.now()):
-            return "", None
+            return False
+        blocks: list[Any] | None = None
         if command.verb in ("list", "queue", "status", "help"):
-            return await run_command(
-                session, desk.clock, person, command, escape, when=instant
-            ), None
-        return escape(text), messages.offer_to_file(text, None)
+            reply = await run_command(session, desk.clock, person, command, escape, when=instant)
+        else:
+            reply = escape(text)
+            blocks = [block.to_dict() for block in messages.offer_to_file(text, None)]
+        where = (
+            answers.privately_in(message.channel, message.user)
+            if private
+            else answers.in_dm(message.user)
+        )
+        notices.answer(session, where, reply[:3000], desk.clock.now(), blocks=blocks)
+        return True
 
     try:
-        reply, blocks = await desk.act(client, message.user, answer)
+        queued = await desk.act(client, message.user, answer)
     except DeskError as error:
-        reply, blocks = error.render(escape), None
-    if not reply:
-        return
-    if message.channel_type == "mpim":
+        # Rolled back, nothing stored (not even the event): told directly, only to
+        # them, like every answer about nothing stored.
         await client.chat_postEphemeral(
-            channel=message.channel, user=message.user, text=reply[:3000], blocks=blocks
+            channel=message.channel, user=message.user, text=error.render(escape)
         )
-    else:
-        await client.chat_postMessage(channel=message.channel, text=reply[:3000], blocks=blocks)
+        return
+    if queued:
+        wake_dispatch()
 
 
 async def _offer_ticket(

@@ -10,10 +10,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.console import render
-from bot.slack import payloads, views
+from bot.slack import answers, payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape, instant, plain_text
-from handlers import survey, work
+from handlers import notices, survey, work
 from handlers.errors import DeskError
 from handlers.filing import file_request
 from models.directory import Person
@@ -49,7 +49,7 @@ async def submit(
     return answer
 
 
-def register(app: AsyncApp, desk: SlackDesk) -> None:
+def register(app: AsyncApp, desk: SlackDesk, wake_dispatch: Callable[[], None]) -> None:
     # Each form is read whole before anything is done: one that does not fit is
     # answered by bot.slack.gate (the person is told to open it again).
     @app.view(views.FILE_CALLBACK)
@@ -73,7 +73,11 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
                 priority=form.field("priority") or "normal",
                 source_ref=f"slack:view:{view.id}",
             )
-            return render.filed(filed.request, escape, instant)
+            said = render.filed(filed.request, escape, instant)
+            # "Filed …" is queued with the request it reports: it reaches the person
+            # once, also when Slack is away right now (docs/architecture.md, Outbox).
+            notices.answer(session, answers.in_dm(form.user.id), said, desk.clock.now())
+            return said
 
         answer = await submit(
             desk,
@@ -90,8 +94,7 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             },
         )
         if answer:
-            dm = await client.conversations_open(users=form.user.id)
-            await client.chat_postMessage(channel=dm["channel"]["id"], text=answer)
+            wake_dispatch()  # the answer is queued: delivered now
 
     def note_form(
         callback_id: str,

@@ -21,11 +21,12 @@ async def test_stats_answers_with_figures_and_a_chart_in_the_dm(slack: SlackWorl
     answer = await slack.driver.command("U0ALICE", "stats it 30d")
     assert answer.status == 200
     await slack.eventually(lambda: any(f.completed for f in slack.fake.files.values()))
+    # The figures in Alice's DM with the bot, the chart in their thread.
+    [figures] = [m for m in slack.dms("U0ALICE") if "The last 30 days:" in m.text]
+    assert "IT Service Desk: 2 filed, 0 resolved, 2 open" in figures.text
     upload = next(f for f in slack.fake.files.values() if f.completed)
     assert upload.content is not None and upload.content.startswith(PNG)
-    assert upload.channel_id == "DU0ALICE"
-    assert "The last 30 days:" in (upload.initial_comment or "")
-    assert "IT Service Desk: 2 filed, 0 resolved, 2 open" in (upload.initial_comment or "")
+    assert upload.channel_id == "DU0ALICE" and upload.thread_ts == figures.ts
 
 
 async def test_the_weekly_digest_posts_the_week_with_its_chart(slack: SlackWorld) -> None:

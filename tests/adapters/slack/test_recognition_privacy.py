@@ -34,7 +34,9 @@ async def _stats(slack: SlackWorld, user: str, text: str) -> str:
         lambda: any(f.completed and f.channel_id == f"D{user}" for f in slack.fake.files.values())
     )
     upload = [f for f in slack.fake.files.values() if f.completed and f.channel_id == f"D{user}"]
-    return upload[-1].initial_comment or ""
+    # The figures are the DM message the chart is shared under.
+    [figures] = [m for m in slack.dms(user) if m.ts == upload[-1].thread_ts]
+    return str(figures.text)
 
 
 async def test_only_the_leads_and_the_person_read_her_figures(served: SlackWorld) -> None:
