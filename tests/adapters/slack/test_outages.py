@@ -182,3 +182,93 @@ async def test_an_escalation_to_someone_slack_must_look_up_waits_out_an_outage(
         True
     ]
     assert len([m for m in slack.dms("U0CAROL") if "has lapsed" in str(m.blocks)]) == 1
+
+
+# -- answers that are not at a response_url: the form's "Filed …", the reply to a
+# DM, the figures of /request stats. Each is queued with what it reports and waits
+# out an outage in the outbox, like every notice.
+
+
+async def _out_after_the_outage(world: SlackWorld, began: float, kinds: Counter[str]) -> float:
+    """Wait until the outbox has delivered everything (nothing dead); how long after
+    Slack was back the last of it went out."""
+
+    async def everything_out() -> bool:
+        rows = await outbox(world)
+        return Counter(r.kind for r in rows) == kinds and all(r.delivered_at for r in rows)
+
+    await eventually(everything_out, within=OUTAGE + 40)
+    rows = await outbox(world)
+    assert [(r.id, r.last_error) for r in rows if r.dead_at] == []
+    assert any(r.attempts > 1 for r in rows if r.kind == "command_answer"), "never refused"
+    return max(0.0, time.monotonic() - (began + OUTAGE))
+
+
+async def test_the_forms_filed_dm_waits_out_an_outage_and_arrives_once(world: SlackWorld) -> None:
+    fake, driver = world.fake, world.driver
+    await driver.command("U0SAM", "")  # the form opens while Slack is there
+    await world.eventually(lambda: fake.calls_to("views.open"))
+    form = fake.calls_to("views.open")[-1].args["view"]
+    opened = list(fake.views.values())[-1]
+    fake.outage(OUTAGE)
+    began = time.monotonic()
+    submitted = await driver.submit(
+        "U0SAM",
+        {**form, "id": opened.id, "hash": opened.hash},
+        {"team": "it", "priority": "normal", "title": "Laptop won't boot"},
+    )
+    assert submitted.status == 200 and submitted.text == ""  # the form closes
+    assert (await world.request("IT-1")).title == "Laptop won't boot"
+    assert fake.in_outage and not [m for m in world.dms("U0SAM") if "IT-1" in m.text]
+    back = await _out_after_the_outage(world, began, Counter({"team_card": 1, "command_answer": 1}))
+    told = [m for m in world.dms("U0SAM") if "Filed IT-1" in m.text]
+    assert len(told) == 1, [m.text for m in world.dms("U0SAM")]
+    assert back < 15, back
+
+
+async def test_the_reply_to_a_dm_waits_out_an_outage_and_arrives_once(world: SlackWorld) -> None:
+    fake, driver = world.fake, world.driver
+    assert "/request" in await world.say("U0BOB", "help")  # Bolt checked its token
+    fake.outage(OUTAGE)
+    began = time.monotonic()
+    for n, text in enumerate(("list", "my badge stopped working")):
+        sent = await driver.event(
+            {
+                "type": "message",
+                "channel": "DU0SAM",
+                "channel_type": "im",
+                "user": "U0SAM",
+                "text": text,
+                "ts": f"1800000000.00010{n}",
+            }
+        )
+        assert sent.status == 200
+    assert fake.in_outage
+    back = await _out_after_the_outage(world, began, Counter({"command_answer": 2}))
+    replies = world.dms("U0SAM")
+    assert [m.text for m in replies if "You have no open requests." in m.text] == [
+        "You have no open requests."
+    ]
+    offers = [m for m in replies if "File this as a request" in str(m.blocks)]
+    assert len(offers) == 1, [m.text for m in replies]
+    assert back < 15, back
+
+
+async def test_the_stats_answer_and_its_chart_wait_out_an_outage_and_arrive_once(
+    world: SlackWorld,
+) -> None:
+    fake, driver = world.fake, world.driver
+    assert "Filed IT-1" in await world.say("U0SAM", "it Printer on fire")
+    fake.outage(OUTAGE)
+    began = time.monotonic()
+    sent = await driver.command("U0ALICE", "stats it 30d")
+    assert sent.status == 200
+    assert fake.in_outage
+    back = await _out_after_the_outage(world, began, Counter({"team_card": 1, "command_answer": 2}))
+    figures = [m for m in world.dms("U0ALICE") if "The last 30 days:" in m.text]
+    assert len(figures) == 1, [m.text for m in world.dms("U0ALICE")]
+    assert "IT Service Desk: 1 filed, 0 resolved, 1 open" in figures[0].text
+    charts = [f for f in fake.files.values() if f.completed]
+    assert len(charts) == 1, charts
+    assert charts[0].channel_id == "DU0ALICE" and charts[0].thread_ts == figures[0].ts
+    assert back < 15, back
