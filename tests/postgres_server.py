@@ -28,6 +28,15 @@ class PostgresServer:
         _run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "stop"], check=False)
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
+    def halt(self) -> None:
+        """Stop the server as a crash would (immediate: no checkpoint, every
+        connection cut), keeping its data for `resume`."""
+        _run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same data."""
+        _start(self.data_dir, self.port)
+
 
 def pg_bin(name: str) -> str:
     found = shutil.which(name)
@@ -79,6 +88,12 @@ def start() -> PostgresServer:
         ]
     )
     port = _free_port()
+    _start(data_dir, port)
+    return PostgresServer(host="127.0.0.1", port=port, user="postgres", data_dir=data_dir)
+
+
+def _start(data_dir: Path, port: int) -> None:
+    root = data_dir.parent
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -102,4 +117,3 @@ def start() -> PostgresServer:
     if result.returncode != 0:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")
-    return PostgresServer(host="127.0.0.1", port=port, user="postgres", data_dir=data_dir)
