@@ -31,6 +31,7 @@ class Kill:
     leased: list[int]  # undelivered notices under its lease when it died
     delivered_in: float | None = None  # seconds until the last of them was delivered
     undelivered: int = 0
+    back_in: float | None = None  # seconds until the killed replica answered again
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Figures:
     answer_dupes: int = 0
     answered_by_dm: int = 0
     not_filed_answers: int = 0  # "NOT filed" said to someone
-    warnings: int = 0  # recorded by the sweep
+    warnings: int = 0  # queued by the sweep
     warnings_missing: int = 0
     warning_dupes: int = 0
     rungs: int = 0  # (request, level) ladder steps recorded, each with one DM
@@ -83,8 +84,12 @@ class Figures:
 
     @property
     def duplicates(self) -> int:
-        return self.filed_twice + self.card_dupes + self.answer_dupes + self.warning_dupes + (
-            self.rung_dm_dupes
+        return (
+            self.filed_twice
+            + self.card_dupes
+            + self.answer_dupes
+            + self.warning_dupes
+            + (self.rung_dm_dupes)
         )
 
     @property
@@ -173,8 +178,16 @@ def count(
     figures.unanswered = sum(1 for n in acked if answers[n] == 0)
     figures.answer_dupes = sum(count - 1 for count in answers.values() if count > 1)
 
-    # -- warnings and rungs the sweep recorded, against what reached Slack
-    steps = db.rows("SELECT request_id, level FROM escalations")
+    # -- warnings the sweep queued (a warning whose lapse had passed by the time
+    # the sweep came is recorded silently: it would say nothing new), and the rungs
+    # it recorded, each with one DM; against what reached Slack
+    for request_id, queued in db.rows(
+        "SELECT request_id, count(*) FROM outbox WHERE kind = 'warning' GROUP BY request_id"
+    ):
+        n = marker_of_request.get(int(request_id))
+        if n is not None:
+            figures.warnings += int(queued)
+            figures.warnings_missing += max(0, int(queued) - warned[n])
     rung_dms: Counter[tuple[int, int]] = Counter()
     for level, user in LADDER.items():
         if user is None:
@@ -182,14 +195,9 @@ def count(
         for message in fake.messages.get(f"D{user}", []):
             if (n := marker_of(_text(message))) is not None:
                 rung_dms[(n, level)] += 1
-    for request_id, level in steps:
+    for request_id, level in db.rows("SELECT request_id, level FROM escalations WHERE level > 0"):
         n = marker_of_request.get(int(request_id))
-        if n is None:
-            continue
-        if int(level) == 0:
-            figures.warnings += 1
-            figures.warnings_missing += warned[n] == 0
-        elif int(level) in LADDER:
+        if n is not None and int(level) in LADDER:
             figures.rungs += 1
             figures.rung_dms_missing += rung_dms[(n, int(level))] == 0
     figures.warning_dupes = sum(count - 1 for count in warned.values() if count > 1)

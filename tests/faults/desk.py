@@ -82,9 +82,7 @@ def populate(fake: FakeSlack) -> None:
     for key, channel in TEAM_CHANNELS.items():
         fake.add_channel(channel, f"{key}-desk")
     for n, user in enumerate(REQUESTERS, start=1):
-        fake.add_user(
-            user, email=f"r{n:02d}@example.com", real_name=f"Requester {n:02d}", tz="UTC"
-        )
+        fake.add_user(user, email=f"r{n:02d}@example.com", real_name=f"Requester {n:02d}", tz="UTC")
     fake.add_user("U0ALICE", email="alice@example.com", real_name="Alice Novak", tz="UTC")
     fake.add_user(LEAD, email="lena@example.com", real_name="Lena Lead", tz="UTC")
     fake.add_user(MANAGER, email="marco@example.com", real_name="Marco Boss", tz="UTC")
@@ -160,7 +158,7 @@ class Database:
         """For polls while the database may be down: a failed read is no answer."""
         try:
             yield
-        except Exception:  # noqa: BLE001 - any driver error means "not now"
+        except Exception:
             self._engine.dispose()
 
     def leased_by(self, pid: int) -> list[int]:
@@ -198,3 +196,16 @@ class Database:
         waiting = int(self.scalar("SELECT count(*) FROM pending_commands"))
         counted = [m for m in notices if before is None or (m is not None and m <= before)]
         return len(counted) + waiting
+
+    def steps_to_come(self) -> int:
+        """Warnings and rungs the 20 s team's requests have not reached yet (each
+        of them reaches all three within LAST_RUNG_AFTER of being filed)."""
+        fast = "FROM requests r JOIN teams t ON t.id = r.team_id WHERE t.key = 'fast'"
+        requests = int(self.scalar(f"SELECT count(*) {fast}"))
+        steps = int(
+            self.scalar(
+                "SELECT count(*) FROM escalations e JOIN requests r ON r.id = e.request_id "
+                "JOIN teams t ON t.id = r.team_id WHERE t.key = 'fast' AND e.level IN (0, 1, 2)"
+            )
+        )
+        return len(LADDER) * requests - steps

@@ -21,13 +21,11 @@ from tests.e2e.cli import Inhouse
 from tests.fakes.slack_api import FakeSlack
 from tests.faults.count import Figures, Kill, count
 from tests.faults.desk import (
-    LAST_RUNG_AFTER,
     Database,
     catalog,
     marker_of,
     new_postgres_database,
     populate,
-    team_of,
 )
 from tests.faults.load import Stream
 from tests.faults.processes import Replica, apply_catalog
@@ -105,7 +103,7 @@ class Run:
             await asyncio.sleep(0.05)
 
     async def kill(self, replica: Replica) -> Kill:
-        replica.kill()
+        await replica.kill()
         kill = Kill(replica.name, datetime.now(UTC), self.db.leased_by(replica.pid))
         self.figures.kills.append(kill)
         self.note(f"kill -9 {replica.name} (pid {replica.pid}): {len(kill.leased)} leased")
@@ -156,8 +154,7 @@ class Run:
             self.figures.duration = time.monotonic() - began
             return self.figures
         finally:
-            for replica in self.replicas:
-                replica.stop_quietly()
+            await asyncio.gather(*(replica.stop_quietly() for replica in self.replicas))
             if self._db is not None:
                 self._db.dispose()
             await self.fake.stop()
@@ -169,21 +166,18 @@ class Run:
         return new_postgres_database(self.pg.host, self.pg.port, self.pg.user)
 
     def _targets(self) -> list[tuple[str, str]]:
-        live = [(r.name, r.url) for r in self.replicas if r.alive]
+        live = [(r.name, r.url) for r in self.replicas if r.ready]
         return live or [(self.replicas[0].name, self.replicas[0].url)]
 
     async def _settle(self, stream: Stream) -> None:
         """Wait (bounded) until nothing is queued, every rung due has fired and
         every acknowledged command is answered, or answers stopped coming."""
         limit = time.monotonic() + self.scenario.settle_limit
-        last_fast = max(
-            (s.at for s in stream.sent if s.acked and team_of(s.n) == "fast"), default=0.0
-        )
         quiet_since: float | None = None
         while time.monotonic() < limit:
             await asyncio.sleep(1.0)
             with self.db.tolerant():
-                if self.db.unsettled() or time.monotonic() < last_fast + LAST_RUNG_AFTER + 3:
+                if self.db.unsettled() or self.db.steps_to_come():
                     quiet_since = None
                     continue
                 quiet_since = quiet_since or time.monotonic()
@@ -213,17 +207,18 @@ async def run_once(
     number: int = 1,
     pg: PostgresServer | None = None,
 ) -> Figures:
-    workdir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     run = Run(scenario, database, workdir, quick, number, pg)
     return await run.go()
 
 
 @contextlib.contextmanager
 def own_postgres() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server for a bench run (127.0.0.1, fsync off)."""
+    """A throwaway PostgreSQL server for a bench run (127.0.0.1; commits durable, so
+    that stopping it as a crash does loses nothing acknowledged; fsync off)."""
     from tests import postgres_server
 
-    server = postgres_server.start()
+    server = postgres_server.start(durable=True)
     try:
         yield server
     finally:

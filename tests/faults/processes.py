@@ -34,9 +34,10 @@ class Replica:
     slack_token: str
     kind: str = "serve"
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: asyncio.subprocess.Process | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
+    _ready_now: bool = False
 
     @property
     def url(self) -> str:
@@ -49,7 +50,13 @@ class Replica:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def ready(self) -> bool:
+        """Started and answering (what a load balancer's health check sees), until
+        it is killed or told to stop."""
+        return self._ready_now and self.alive
 
     def env(self) -> dict[str, str]:
         return self.machine.env(
@@ -65,8 +72,8 @@ class Replica:
         log = self.machine.workdir / f"{self.name}.{self.starts}.log"
         self.logs.append(log)
         with log.open("wb") as sink:
-            self.process = subprocess.Popen(
-                self.machine.command(self.kind),
+            self.process = await asyncio.create_subprocess_exec(
+                *self.machine.command(self.kind),
                 cwd=self.machine.workdir,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
@@ -74,6 +81,7 @@ class Replica:
                 stderr=subprocess.STDOUT,
             )
         await self._ready()
+        self._ready_now = True
 
     async def _ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -96,35 +104,36 @@ class Replica:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready in {STARTUP_SECONDS}s:\n{self.log_tail()}")
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as an OOM kill or a power cut."""
         assert self.process is not None
+        self._ready_now = False
         os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        await self.process.wait()
 
     async def terminate(self, grace: float) -> tuple[int | None, float]:
         """SIGTERM, then SIGKILL after `grace` seconds (an orchestrator's stop):
         the exit status (None if it had to be killed) and the seconds it took."""
         assert self.process is not None
         started = time.monotonic()
+        self._ready_now = False
         self.process.terminate()
-        while self.process.poll() is None and time.monotonic() - started < grace:
-            await asyncio.sleep(0.1)
-        if self.process.poll() is None:
-            self.kill()
+        try:
+            status = await asyncio.wait_for(self.process.wait(), grace)
+        except TimeoutError:
+            await self.kill()
             return None, time.monotonic() - started
-        return self.process.returncode, time.monotonic() - started
+        return status, time.monotonic() - started
 
-    def stop_quietly(self) -> None:
+    async def stop_quietly(self) -> None:
         """At the end of a run, whatever state it is in."""
         if self.alive:
             assert self.process is not None
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                await self.kill()
 
     def log_text(self) -> str:
         return "\n".join(

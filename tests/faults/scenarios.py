@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from tests.faults.harness import Run, Scenario
 
@@ -25,14 +26,15 @@ async def kill_and_restart(run: Run, *, victim: int, down: float) -> None:
     await run.at(run.seconds * 0.45)
     replica = run.replicas[victim]
     await run.holding_leases(replica)
-    await run.kill(replica)
+    kill = await run.kill(replica)
     await asyncio.sleep(down)
     await run.restart(replica)
+    kill.back_in = (datetime.now(UTC) - kill.at).total_seconds()
     run.fault_over()
 
 
 async def kill9(run: Run) -> None:
-    await kill_and_restart(run, victim=0, down=2.0)
+    await kill_and_restart(run, victim=0, down=1.0)
 
 
 async def replica_kill(run: Run) -> None:
@@ -52,8 +54,11 @@ async def sigterm(run: Run) -> None:
     run.note(f"SIGTERM {replica.name} with {run.figures.pending_at_stop} queued")
     status, took = await replica.terminate(SIGTERM_GRACE)
     run.figures.stop_status, run.figures.stop_seconds = status, took
-    run.note(f"{replica.name} exited {status} after {took:.1f}s" if status is not None else
-             f"{replica.name} did not stop within {SIGTERM_GRACE:.0f}s: SIGKILL")
+    run.note(
+        f"{replica.name} exited {status} after {took:.1f}s"
+        if status is not None
+        else f"{replica.name} did not stop within {SIGTERM_GRACE:.0f}s: SIGKILL"
+    )
     run.fake.end_outage()
     await run.restart(replica)
     run.fault_over()
@@ -91,11 +96,11 @@ SCENARIOS = {
     for s in (
         Scenario(
             "kill9",
-            "kill -9 of serve under 10 quick-files/s, restart 2 s later",
+            "kill -9 of serve under 10 quick-files/s, restart 1 s later",
             ("sqlite", "postgresql"),
             kill9,
             seconds=40,
-            quick_seconds=20,
+            quick_seconds=16,
         ),
         Scenario(
             "replicas",
@@ -103,7 +108,7 @@ SCENARIOS = {
             ("postgresql",),
             replica_kill,
             seconds=40,
-            quick_seconds=20,
+            quick_seconds=16,
             replicas=3,
         ),
         Scenario(

@@ -86,7 +86,9 @@ def escalations_once(f: Figures) -> Verdict:
 
 def no_dead_letters(f: Figures) -> Verdict:
     codes = ", ".join(f"{code} {n}" for code, n in sorted(f.dead_codes.items()))
-    return Verdict("0 dead letters", f.dead == 0, f"{f.dead} dead" + (f" ({codes})" if codes else ""))
+    return Verdict(
+        "0 dead letters", f.dead == 0, f"{f.dead} dead" + (f" ({codes})" if codes else "")
+    )
 
 
 def nothing_left(f: Figures) -> Verdict:
