@@ -73,7 +73,8 @@ async def run(args: argparse.Namespace) -> None:
         if any(d == "postgresql" for _s, d in plan):
             pg = stack.enter_context(own_postgres())
             print(
-                f"PostgreSQL: {pg_bin('postgres')} on 127.0.0.1:{pg.port} (synchronous_commit on, fsync off)"
+                f"PostgreSQL: {pg_bin('postgres')} on 127.0.0.1:{pg.port} "
+                "(synchronous_commit on, fsync off)"
             )
         try:
             for scenario, database in plan:
