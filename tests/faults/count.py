@@ -29,6 +29,7 @@ class Kill:
     replica: str
     at: datetime  # wall clock, UTC
     leased: list[int]  # undelivered notices under its lease when it died
+    in_flight: list[int] = field(default_factory=list)  # of those, on their way to Slack
     delivered_in: float | None = None  # seconds until the last of them was delivered
     undelivered: int = 0
     back_in: float | None = None  # seconds until the killed replica answered again

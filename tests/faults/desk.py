@@ -161,14 +161,18 @@ class Database:
         except Exception:
             self._engine.dispose()
 
-    def leased_by(self, pid: int) -> list[int]:
-        """Undelivered notices leased (a lease not run out) by the process `pid`."""
+    def leased_by(self, pid: int, *, in_flight: bool = False) -> list[int]:
+        """Undelivered notices leased (a lease not run out) by the process `pid`
+        (the lease owner is `host:pid:random`); `in_flight`: only those it has
+        started to deliver (marked before the platform is called)."""
         now = datetime.now(UTC)
+        started = " AND attempt_started_at IS NOT NULL" if in_flight else ""
         return [
             int(row[0])
             for row in self.rows(
                 "SELECT id, lease_owner, lease_until FROM outbox "
                 "WHERE delivered_at IS NULL AND dead_at IS NULL AND lease_owner IS NOT NULL"
+                + started
             )
             if str(row[1]).split(":")[1:2] == [str(pid)]
             and (until := utc(row[2])) is not None

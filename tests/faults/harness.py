@@ -92,21 +92,31 @@ class Run:
 
     # -- the faults a scenario uses
 
-    async def holding_leases(self, replica: Replica, within: float = 5.0) -> None:
-        """Wait (at most `within` seconds) until `replica` holds outbox leases, so a
-        kill catches notices claimed or in flight: the case takeover is for."""
+    async def posting(self, replica: Replica, within: float = 5.0) -> bool:
+        """Wait (at most `within` seconds) until `replica` has a notice in flight (on
+        its way to Slack, not yet recorded), so a kill catches the case a crash
+        must not post twice; False if it had none in time."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             with self.db.tolerant():
-                if self.db.leased_by(replica.pid):
-                    return
-            await asyncio.sleep(0.05)
+                if self.db.leased_by(replica.pid, in_flight=True):
+                    return True
+            await asyncio.sleep(0.02)
+        return False
 
     async def kill(self, replica: Replica) -> Kill:
         await replica.kill()
-        kill = Kill(replica.name, datetime.now(UTC), self.db.leased_by(replica.pid))
+        kill = Kill(
+            replica.name,
+            datetime.now(UTC),
+            self.db.leased_by(replica.pid),
+            in_flight=self.db.leased_by(replica.pid, in_flight=True),
+        )
         self.figures.kills.append(kill)
-        self.note(f"kill -9 {replica.name} (pid {replica.pid}): {len(kill.leased)} leased")
+        self.note(
+            f"kill -9 {replica.name} (pid {replica.pid}): {len(kill.leased)} leased, "
+            f"{len(kill.in_flight)} of them in flight"
+        )
         return kill
 
     async def restart(self, replica: Replica) -> None:

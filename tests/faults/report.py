@@ -32,11 +32,12 @@ def describe(f: Figures, scenario: Scenario, runs: int) -> str:
         f"  dead letters: {f.dead}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(f.dead_codes.items()))})" if f.dead else "")
         + f" · left: {f.left_in_outbox} in the outbox, {f.left_in_inbox} in the inbox"
-        + f" · Slack refused {f.slack_refusals} calls",
+        + f" · {f.slack_refusals} Slack calls met an outage",
     ]
     for kill in f.kills:
         lines.append(
-            f"  kill -9 {kill.replica}: {len(kill.leased)} notices leased, "
+            f"  kill -9 {kill.replica}: {len(kill.leased)} notices leased "
+            f"({len(kill.in_flight)} in flight), "
             + (
                 f"all delivered {_seconds(kill.delivered_in)} after the kill"
                 if kill.leased and not kill.undelivered

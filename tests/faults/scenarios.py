@@ -18,18 +18,26 @@ OUTAGE_SECONDS = 20.0
 LONG_OUTAGE_SECONDS = 600.0
 PG_DOWN_SECONDS = 10.0
 SIGTERM_GRACE = 30.0  # what an orchestrator gives before SIGKILL (Kubernetes: 30 s)
+SLOW_SLACK = 0.5  # seconds Slack takes to answer around a kill
 
 
 async def kill_and_restart(run: Run, *, victim: int, down: float) -> None:
-    """`kill -9` one replica mid-stream, while it holds outbox leases (waiting up to
-    5 s for a moment it does), start it again `down` seconds later."""
+    """`kill -9` one replica mid-stream while a post of its is on the way to Slack,
+    start it again `down` seconds later.
+
+    Slack answers SLOW_SLACK late from just before the kill until the restart: on
+    loopback the fake answers in a millisecond or two, a window a kill would
+    almost never hit; real Slack takes a few hundred. The kill waits (at most 5 s)
+    for a notice of the victim marked in flight."""
     await run.at(run.seconds * 0.45)
     replica = run.replicas[victim]
-    await run.holding_leases(replica)
+    run.fake.outage("delay", 120, delay=SLOW_SLACK)
+    await run.posting(replica)
     kill = await run.kill(replica)
     await asyncio.sleep(down)
     await run.restart(replica)
     kill.back_in = (datetime.now(UTC) - kill.at).total_seconds()
+    run.fake.end_outage()
     run.fault_over()
 
 
