@@ -1092,9 +1092,9 @@ class Outage:
 class OutageModes:
     """Time-window outages of the whole of Slack, switchable while the fake runs.
 
-    ``outage(mode, seconds)`` starts one now, for every Web API call and every post
+    ``blackout(mode, seconds)`` starts one now, for every Web API call and every post
     to a response_url (not uploads' bytes, not Socket Mode), until ``seconds`` have
-    passed on the fake's clock or ``end_outage()`` is called; a new one replaces
+    passed on the fake's clock or ``end_blackout()`` is called; a new one replaces
     the current one. The modes:
 
     * ``"503"``: HTTP 503 ``{"ok": false, "error": "service_unavailable"}`` (a
@@ -1122,35 +1122,35 @@ class OutageModes:
     _base: str | None
 
     def _init_outages(self) -> None:
-        self._outage: Outage | None = None
+        self._blackout: Outage | None = None
         self.outage_refusals: dict[str, int] = {}
         self.outage_windows: list[tuple[str, float, float]] = []
         self.response_times: dict[str, list[float]] = {}
 
-    def outage(
+    def blackout(
         self, mode: str, seconds: float, *, retry_after: int = 5, delay: float = 2.0
     ) -> None:
         if mode not in OUTAGE_MODES:
             raise ValueError(f"unknown outage mode {mode!r}; one of {', '.join(OUTAGE_MODES)}")
         if seconds <= 0:
             raise ValueError("an outage lasts a positive number of seconds")
-        self.end_outage()
+        self.end_blackout()
         now = self.clock()
-        self._outage = Outage(mode, now + seconds, retry_after, delay, now)
+        self._blackout = Outage(mode, now + seconds, retry_after, delay, now)
 
-    def end_outage(self) -> None:
+    def end_blackout(self) -> None:
         """End the current outage now (if any)."""
-        if self._outage is not None:
-            ended = min(self.clock(), self._outage.until)
-            self.outage_windows.append((self._outage.mode, self._outage.begun, ended))
-            self._outage = None
+        if self._blackout is not None:
+            ended = min(self.clock(), self._blackout.until)
+            self.outage_windows.append((self._blackout.mode, self._blackout.begun, ended))
+            self._blackout = None
 
     @property
-    def outage_mode(self) -> str | None:
+    def blackout_mode(self) -> str | None:
         """The mode of the outage going on now, or None."""
-        if self._outage is not None and self.clock() >= self._outage.until:
-            self.end_outage()
-        return self._outage.mode if self._outage is not None else None
+        if self._blackout is not None and self.clock() >= self._blackout.until:
+            self.end_blackout()
+        return self._blackout.mode if self._blackout is not None else None
 
     @web.middleware
     async def _outage_middleware(
@@ -1165,13 +1165,13 @@ class OutageModes:
             name = "response_url"
         else:
             return await handler(request)
-        mode = self.outage_mode
+        mode = self.blackout_mode
         if mode is None:
             response = await handler(request)
             if name == "response_url" and response.status == 200:
                 self.response_times.setdefault(f"{self._base}{path}", []).append(self.clock())
             return response
-        outage = self._outage
+        outage = self._blackout
         assert outage is not None
         self.outage_refusals[name] = self.outage_refusals.get(name, 0) + 1
         if mode == "503":
@@ -1275,7 +1275,7 @@ class FakeSlack(OutageModes):
         self._scope_checked = False
         # Seconds to wait before answering a method's successful calls.
         self.answer_delay: dict[str, float] = {}
-        self._init_outages()  # OutageModes, the fault suite's section above
+        self._init_outages()  # blackouts (OutageModes), the fault suite's section above
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,

@@ -48,7 +48,7 @@ def posted(slack: FakeSlack) -> list[str]:
 async def test_a_refusing_outage_answers_every_call_and_nothing_takes_effect(
     slack: FakeSlack, mode: str, status: int, error: str | None
 ) -> None:
-    slack.outage(mode, 30, retry_after=7)
+    slack.blackout(mode, 30, retry_after=7)
     with pytest.raises(SlackApiError) as raised:
         await post(slack)
     assert raised.value.response.status_code == status
@@ -65,19 +65,19 @@ async def test_a_refusing_outage_answers_every_call_and_nothing_takes_effect(
     assert answer.status_code == status
     assert slack.responses[url] == []
 
-    slack.end_outage()
+    slack.end_blackout()
     await post(slack, "after")
     assert posted(slack) == ["after"]
     assert [window[0] for window in slack.outage_windows] == [mode]
 
 
 async def test_an_outage_ends_by_itself_after_its_seconds(slack: FakeSlack) -> None:
-    slack.outage("503", 0.3)
-    assert slack.outage_mode == "503"
+    slack.blackout("503", 0.3)
+    assert slack.blackout_mode == "503"
     with pytest.raises(SlackApiError):
         await post(slack)
     await asyncio.sleep(0.35)
-    assert slack.outage_mode is None
+    assert slack.blackout_mode is None
     await post(slack, "back")
     assert posted(slack) == ["back"]
     [(mode, begun, ended)] = slack.outage_windows
@@ -85,7 +85,7 @@ async def test_an_outage_ends_by_itself_after_its_seconds(slack: FakeSlack) -> N
 
 
 async def test_a_cut_connection_answers_nothing_and_posts_nothing(slack: FakeSlack) -> None:
-    slack.outage("cut", 30)
+    slack.blackout("cut", 30)
     with pytest.raises(aiohttp.ClientError):
         await post(slack)
     url = slack.new_response_url()
@@ -97,7 +97,7 @@ async def test_a_cut_connection_answers_nothing_and_posts_nothing(slack: FakeSla
 
 async def test_a_lost_answer_leaves_the_post_on_slack(slack: FakeSlack) -> None:
     """The harshest mode: Slack did it, the caller cannot know."""
-    slack.outage("lost", 30)
+    slack.blackout("lost", 30)
     with pytest.raises(aiohttp.ClientError):
         await post(slack, "did it arrive?")
     assert posted(slack) == ["did it arrive?"]
@@ -113,7 +113,7 @@ async def test_a_lost_answer_retried_by_slack_sdk_posts_twice(slack: FakeSlack) 
     """slack_sdk's default client retries a dropped connection once: with the
     answer lost, the same message is on Slack twice (what a post without a way to
     look for its earlier attempt does)."""
-    slack.outage("lost", 30)
+    slack.blackout("lost", 30)
     with pytest.raises(aiohttp.ClientError):
         await AsyncWebClient(base_url=slack.url, token=slack.token).chat_postMessage(
             channel="C1", text="once?"
@@ -122,7 +122,7 @@ async def test_a_lost_answer_retried_by_slack_sdk_posts_twice(slack: FakeSlack) 
 
 
 async def test_a_slow_slack_posts_at_once_and_answers_late(slack: FakeSlack) -> None:
-    slack.outage("delay", 30, delay=0.5)
+    slack.blackout("delay", 30, delay=0.5)
     started = time.monotonic()
     task = asyncio.create_task(post(slack, "slow"))
     await slack.wait_for(lambda: posted(slack) == ["slow"], timeout=0.4)
@@ -137,11 +137,11 @@ async def test_a_slow_slack_posts_at_once_and_answers_late(slack: FakeSlack) -> 
 async def test_a_new_outage_replaces_the_current_one_and_modes_are_checked(
     slack: FakeSlack,
 ) -> None:
-    slack.outage("503", 30)
-    slack.outage("429", 30)
-    assert slack.outage_mode == "429"
+    slack.blackout("503", 30)
+    slack.blackout("429", 30)
+    assert slack.blackout_mode == "429"
     assert [window[0] for window in slack.outage_windows] == ["503"]
     with pytest.raises(ValueError, match="unknown outage mode"):
-        slack.outage("500", 30)
+        slack.blackout("500", 30)
     with pytest.raises(ValueError, match="positive"):
-        slack.outage("503", 0)
+        slack.blackout("503", 0)

@@ -31,13 +31,13 @@ async def kill_and_restart(run: Run, *, victim: int, down: float) -> None:
     for a notice of the victim marked in flight."""
     await run.at(run.seconds * 0.45)
     replica = run.replicas[victim]
-    run.fake.outage("delay", 120, delay=SLOW_SLACK)
+    run.fake.blackout("delay", 120, delay=SLOW_SLACK)
     await run.posting(replica)
     kill = await run.kill(replica)
     await asyncio.sleep(down)
     await run.restart(replica)
     kill.back_in = (datetime.now(UTC) - kill.at).total_seconds()
-    run.fake.end_outage()
+    run.fake.end_blackout()
     run.fault_over()
 
 
@@ -53,7 +53,7 @@ async def sigterm(run: Run) -> None:
     """Slack slows down (answers 1 s late) so work piles up; then SIGTERM, as a
     deploy does; the process gets 30 s to stop before SIGKILL; start it again."""
     await run.at(run.seconds * 0.3)
-    run.fake.outage("delay", run.seconds, delay=1.0)
+    run.fake.blackout("delay", run.seconds, delay=1.0)
     run.note("Slack answers 1 s late")
     await run.at(run.seconds * 0.5)
     replica = run.replicas[0]
@@ -67,7 +67,7 @@ async def sigterm(run: Run) -> None:
         if status is not None
         else f"{replica.name} did not stop within {SIGTERM_GRACE:.0f}s: SIGKILL"
     )
-    run.fake.end_outage()
+    run.fake.end_blackout()
     await run.restart(replica)
     run.fault_over()
 
@@ -89,10 +89,10 @@ def slack_outage(
 ) -> Callable[[Run], Awaitable[None]]:
     async def outage(run: Run) -> None:
         await run.at(OUTAGE_AT)
-        run.fake.outage(mode, seconds, retry_after=retry_after)
+        run.fake.blackout(mode, seconds, retry_after=retry_after)
         run.note(f"Slack outage: {mode} for {seconds:.0f}s")
         await run.at(OUTAGE_AT + seconds)
-        run.fake.end_outage()
+        run.fake.end_blackout()
         run.note("Slack back")
         run.fault_over()
 
