@@ -18,6 +18,24 @@ from app import MIGRATIONS, build_engine, build_sessions
 from tests import postgres_server
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the tests marked slow (the longer fault scenarios)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The default run stays within CI's budget; `pytest --slow` runs everything.
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or python -m bench.faults)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def migrate_with(sync_url: str) -> None:
     """Run the real migrations on a database (also used as the template loader)."""
     engine = create_engine(sync_url)

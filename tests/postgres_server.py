@@ -23,10 +23,22 @@ class PostgresServer:
     port: int
     user: str
     data_dir: Path
+    # Commits survive a crash of the server (synchronous_commit on): what a scenario
+    # that stops PostgreSQL as a crash does needs. Off by default, for speed.
+    durable: bool = False
 
     def stop(self) -> None:
         _run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "stop"], check=False)
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (immediate: no checkpoint, every
+        connection cut), keeping its data for `resume`."""
+        _run(["pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same data."""
+        _start(self.data_dir, self.port, durable=self.durable)
 
 
 def pg_bin(name: str) -> str:
@@ -56,7 +68,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start() -> PostgresServer:
+def start(*, durable: bool = False) -> PostgresServer:
+    """`durable`: a commit is flushed to the WAL before it returns, so stopping the
+    server as a crash does (`halt`) loses nothing committed. fsync stays off either
+    way: the machine itself does not crash, its page cache survives."""
     root = Path(tempfile.mkdtemp(prefix="inhouse-pg-"))
     data_dir = root / "data"
     if os.geteuid() == 0:
@@ -79,9 +94,18 @@ def start() -> PostgresServer:
         ]
     )
     port = _free_port()
+    _start(data_dir, port, durable=durable)
+    return PostgresServer(
+        host="127.0.0.1", port=port, user="postgres", data_dir=data_dir, durable=durable
+    )
+
+
+def _start(data_dir: Path, port: int, *, durable: bool) -> None:
+    root = data_dir.parent
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        f"-c synchronous_commit={'on' if durable else 'off'} -c full_page_writes=off "
+        "-c max_connections=200"
     )
     result = _run(
         [
@@ -102,4 +126,3 @@ def start() -> PostgresServer:
     if result.returncode != 0:
         log = (root / "log").read_text() if (root / "log").exists() else ""
         raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")
-    return PostgresServer(host="127.0.0.1", port=port, user="postgres", data_dir=data_dir)

@@ -103,7 +103,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -1069,7 +1069,142 @@ def _split_ids(value: Any) -> list[str]:
     return []
 
 
-class FakeSlack:
+# ==================================================================================
+# Outage modes (the fault suite, issue 13). A separate section on purpose: it adds
+# failure *windows* in front of every handler and changes nothing in how a call is
+# answered when no outage is on.
+# ==================================================================================
+
+OUTAGE_MODES = ("503", "429", "delay", "cut", "lost")
+
+
+@dataclass
+class Outage:
+    """One window in which Slack misbehaves for every call (see ``OutageModes``)."""
+
+    mode: str
+    until: float  # on the fake's clock
+    retry_after: int
+    delay: float
+    begun: float
+
+
+class OutageModes:
+    """Time-window outages of the whole of Slack, switchable while the fake runs.
+
+    ``blackout(mode, seconds)`` starts one now, for every Web API call and every post
+    to a response_url (not uploads' bytes, not Socket Mode), until ``seconds`` have
+    passed on the fake's clock or ``end_blackout()`` is called; a new one replaces
+    the current one. The modes:
+
+    * ``"503"``: HTTP 503 ``{"ok": false, "error": "service_unavailable"}`` (a
+      response_url: 503 ``service_unavailable``), nothing takes effect;
+    * ``"429"``: HTTP 429 with ``Retry-After: retry_after`` (default 5) and
+      ``{"ok": false, "error": "ratelimited"}``, nothing takes effect;
+    * ``"delay"``: the call takes effect at once and its answer comes ``delay``
+      seconds (default 2) later, the window in which a client can give up, or
+      die, with a post on Slack it never heard about;
+    * ``"cut"``: the connection is closed without an answer, nothing takes effect;
+    * ``"lost"``: the call takes effect, then the connection is closed without an
+      answer (the client cannot know that it did).
+
+    The fake runs in the test's process (real ``inhouse serve`` processes reach it
+    on 127.0.0.1 through ``SLACK_API_URL`` and the response_urls it hands out), so a
+    test switches modes by calling these methods from its own event loop.
+    ``outage_refusals`` counts the calls an outage answered in place of Slack, by
+    method (``"response_url"`` for response_urls; ``"lost"`` and ``"delay"`` calls
+    count too, since their answer is what failed), ``outage_windows`` keeps every
+    window as (mode, begun, ended) on the fake's clock, and ``response_times``
+    when each post to a response_url was taken, by URL, in order.
+    """
+
+    clock: Callable[[], float]
+    _base: str | None
+
+    def _init_outages(self) -> None:
+        self._blackout: Outage | None = None
+        self.outage_refusals: dict[str, int] = {}
+        self.outage_windows: list[tuple[str, float, float]] = []
+        self.response_times: dict[str, list[float]] = {}
+
+    def blackout(
+        self, mode: str, seconds: float, *, retry_after: int = 5, delay: float = 2.0
+    ) -> None:
+        if mode not in OUTAGE_MODES:
+            raise ValueError(f"unknown outage mode {mode!r}; one of {', '.join(OUTAGE_MODES)}")
+        if seconds <= 0:
+            raise ValueError("an outage lasts a positive number of seconds")
+        self.end_blackout()
+        now = self.clock()
+        self._blackout = Outage(mode, now + seconds, retry_after, delay, now)
+
+    def end_blackout(self) -> None:
+        """End the current outage now (if any)."""
+        if self._blackout is not None:
+            ended = min(self.clock(), self._blackout.until)
+            self.outage_windows.append((self._blackout.mode, self._blackout.begun, ended))
+            self._blackout = None
+
+    @property
+    def blackout_mode(self) -> str | None:
+        """The mode of the outage going on now, or None."""
+        if self._blackout is not None and self.clock() >= self._blackout.until:
+            self.end_blackout()
+        return self._blackout.mode if self._blackout is not None else None
+
+    @web.middleware
+    async def _outage_middleware(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/api/"):
+            name = path[len("/api/") :]
+        elif path.startswith("/response/"):
+            name = "response_url"
+        else:
+            return await handler(request)
+        mode = self.blackout_mode
+        if mode is None:
+            response = await handler(request)
+            if name == "response_url" and response.status == 200:
+                self.response_times.setdefault(f"{self._base}{path}", []).append(self.clock())
+            return response
+        outage = self._blackout
+        assert outage is not None
+        self.outage_refusals[name] = self.outage_refusals.get(name, 0) + 1
+        if mode == "503":
+            if name == "response_url":
+                return web.Response(status=503, text="service_unavailable")
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
+        if mode == "429":
+            headers = {"Retry-After": str(outage.retry_after)}
+            if name == "response_url":
+                return web.Response(status=429, text="rate_limited", headers=headers)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers=headers
+            )
+        if mode == "cut":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)  # never reaches the caller
+        response = await handler(request)
+        if name == "response_url" and response.status == 200:
+            self.response_times.setdefault(f"{self._base}{path}", []).append(self.clock())
+        if mode == "delay":
+            await asyncio.sleep(outage.delay)
+            return response
+        # "lost": it took effect; the answer is not coming.
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+
+
+# ============================================================ end of outage modes
+
+
+class FakeSlack(OutageModes):
     """The fake Slack Web API server. See the module docstring."""
 
     app_token: str = "xapp-test"
@@ -1140,6 +1275,7 @@ class FakeSlack:
         self._scope_checked = False
         # Seconds to wait before answering a method's successful calls.
         self.answer_delay: dict[str, float] = {}
+        self._init_outages()  # blackouts (OutageModes), the fault suite's section above
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -1202,7 +1338,9 @@ class FakeSlack:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(
+            client_max_size=64 * 1024 * 1024, middlewares=[self._outage_middleware]
+        )
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{token}", self._handle_response)
