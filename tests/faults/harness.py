@@ -45,7 +45,8 @@ class Scenario:
     faults: Callable[[Run], Awaitable[None]]
     seconds: float  # the stream's length (full run)
     quick_seconds: float  # with --quick and in pytest
-    replicas: int = 1
+    replicas: int = 1  # `inhouse serve` processes (the load goes to these)
+    workers: int = 0  # `inhouse worker` processes beside them (scheduler only)
     rate: float = 10.0
     settle_limit: float = 150.0  # seconds to wait for the desk to settle after the stream
     bench_only: bool = False  # too long for the quick bench or pytest
@@ -137,10 +138,13 @@ class Run:
             machine = Inhouse(self.workdir, extra_env={"DATABASE_URL": url})
             apply_catalog(machine, catalog())
             self._db = Database(url)
-            kind = "serve"
             self.replicas = [
-                Replica(f"serve-{REPLICA_NAMES[i]}", machine, self.fake.url, self.fake.token, kind)
-                for i in range(self.scenario.replicas)
+                Replica(f"{kind}-{REPLICA_NAMES[i]}", machine, self.fake.url, self.fake.token, kind)
+                for kind, how_many in (
+                    ("serve", self.scenario.replicas),
+                    ("worker", self.scenario.workers),
+                )
+                for i in range(how_many)
             ]
             await asyncio.gather(*(replica.start() for replica in self.replicas))
             stream = Stream(self.fake, self._targets, tag=f"{self.scenario.name}-{self.number}")
@@ -176,7 +180,8 @@ class Run:
         return new_postgres_database(self.pg.host, self.pg.port, self.pg.user)
 
     def _targets(self) -> list[tuple[str, str]]:
-        live = [(r.name, r.url) for r in self.replicas if r.ready]
+        # Workers serve no HTTP: the load goes to the serve replicas only.
+        live = [(r.name, r.url) for r in self.replicas if r.kind == "serve" and r.ready]
         return live or [(self.replicas[0].name, self.replicas[0].url)]
 
     async def _settle(self, stream: Stream) -> None:

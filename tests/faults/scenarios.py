@@ -129,11 +129,12 @@ SCENARIOS = {
         ),
         Scenario(
             "pg-stop",
-            "PostgreSQL stopped (immediate) for 10 s",
+            "PostgreSQL stopped (immediate) for 10 s under a serve and a worker",
             ("postgresql",),
             postgres_stop,
             seconds=40,
             quick_seconds=25,
+            workers=1,
         ),
         Scenario(
             "slack-503",
@@ -195,4 +196,4 @@ SCENARIOS = {
 # What the bench runs unless told otherwise (the cut and lost modes are opt-in:
 # --scenario slack-cut / slack-lost).
 DEFAULT = ("kill9", "replicas", "sigterm", "pg-stop", "slack-503", "slack-429")
-LONG = ("slack-503-10m", "slack-429-10m")
+LONG = tuple(name for name, scenario in SCENARIOS.items() if scenario.bench_only)
