@@ -14,7 +14,10 @@ module knows none of them. docs/architecture.md (Outbox) states the guarantees:
   A channel that cannot look is at-least-once for those notices.
 - Transient failures are retried with capped, jittered backoff until the retry
   horizon has passed since the failures began; permanent ones are dead letters at
-  once, with the reason and a short code.
+  once, with the reason and a short code. When a notice that was failing goes
+  through, the platform is back: the others waiting out a backoff on that channel
+  are due at once (those told to wait by a Retry-After keep waiting), so a long
+  outage is not followed by minutes of backoff.
 - Notices of one request to one recipient (a lane) go out in order: a lane's next
   notice is claimed only once the one before it is delivered or dead.
 """
@@ -28,11 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.delivery_records import LIVING_MESSAGES, living_refs, remember_delivery
 from handlers.delivery_types import (
+    RATE_LIMITED,
     Channel,
     DeliveryError,
     DispatchReport,
@@ -50,6 +55,7 @@ from models.outbox import OutboxMessage
 
 __all__ = [
     "LIVING_MESSAGES",
+    "RATE_LIMITED",
     "Channel",
     "DeliveryError",
     "DispatchReport",
@@ -251,6 +257,8 @@ class _Run:
                 attempt_started_at=None,
                 **released(),
             )
+            if recorded and taken.failing_since is not None:
+                await _platform_back(session, channel, now)
             if recorded:
                 await remember_delivery(
                     session,
@@ -283,6 +291,7 @@ class _Run:
             "failing_since": failing_since,
             "attempt_started_at": None,
             "maybe_sent": taken.maybe_sent or failure.maybe_sent,
+            "channel": channel,
             **released(),
         }
         if dead:
@@ -340,6 +349,23 @@ class _Run:
             what,
             extra={"request": _key(taken.payload), "kind": taken.kind, "channel": channel},
         )
+
+
+async def _platform_back(session: AsyncSession, channel: str, now: datetime) -> None:
+    """Make the notices waiting out a backoff on `channel` due now."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.dead_at.is_(None),
+            OutboxMessage.failing_since.is_not(None),
+            OutboxMessage.next_attempt_at > now,
+            OutboxMessage.error_code.is_distinct_from(RATE_LIMITED),
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _still_ours(message: OutboxMessage, claimed: Claim, owner: str) -> bool:

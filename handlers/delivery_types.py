@@ -18,6 +18,9 @@ RENEW_EVERY_SECONDS = 3.0
 LONGEST_RETRY_AFTER = timedelta(hours=1)
 # Codes are metric labels: short, lowercase, from a bounded set the channels define.
 _CODE = re.compile(r"[a-z0-9_]{1,40}")
+# The code of a failure the platform answered with a rate limit (HTTP 429): its
+# Retry-After is honoured even when other notices show the platform is back.
+RATE_LIMITED = "ratelimited"
 
 
 class DeliveryError(Exception):

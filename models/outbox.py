@@ -47,6 +47,7 @@ class OutboxMessage(Base):
     # When the current run of failures began: transient failures are retried until
     # the retry horizon has passed since then (OUTBOX_RETRY_HORIZON).
     failing_since: Mapped[datetime | None]
+    # The channel that delivered the notice, or last tried to.
     channel: Mapped[str | None] = mapped_column(String(16))
     message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A dispatch loop claims rows by leasing them for a few seconds and renews the

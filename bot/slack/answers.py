@@ -25,7 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.slack.retries import delivery_retry_handlers, retry_handlers
 from bot.slack.workspaces import current_workspace
 from handlers import inbox
-from handlers.delivery import DeliveryError
+from handlers.delivery import RATE_LIMITED, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def at_response_url(url: str, text: str) -> bool:
             "Slack: ratelimited (response_url)",
             transient=True,
             retry_after=_seconds(retry_after),
-            code="ratelimited",
+            code=RATE_LIMITED,
         )
     if response.status_code >= 500:
         raise DeliveryError(

@@ -27,7 +27,7 @@ from bot.slack import answers, messages
 from bot.slack.mrkdwn import escape
 from bot.slack.posting import has_file_in_thread, post_once
 from bot.slack.workspaces import SlackWorkspaces
-from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.delivery import RATE_LIMITED, DeliveryError, PendingNotice, Recipient
 from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.sla import snapshot_time_left
@@ -425,7 +425,7 @@ def _delivery_error(error: SlackApiError, *, maybe_sent: bool = False) -> Delive
             f"Slack: {code}",
             transient=True,
             retry_after=float(retry_after) if retry_after else None,
-            code="ratelimited",
+            code=RATE_LIMITED,
             maybe_sent=maybe_sent,
         )
     if response.status_code >= 500:

@@ -27,7 +27,7 @@ from bot.reports.charts import team_card_chart
 from bot.teams import cards
 from bot.teams.bot import CHANNEL, channel_of, image_attachment
 from handlers.addresses import any_address, find_address, remember_address
-from handlers.delivery import DeliveryError, PendingNotice, Recipient
+from handlers.delivery import RATE_LIMITED, DeliveryError, PendingNotice, Recipient
 from handlers.digest import insight_from_payload
 from handlers.notices import NoticeKind
 from handlers.sla import snapshot_time_left
@@ -296,7 +296,7 @@ def _delivery_error(error: Exception) -> DeliveryError:
             "Teams: throttled (429)",
             transient=True,
             retry_after=float(retry_after) if retry_after else None,
-            code="ratelimited",
+            code=RATE_LIMITED,
         )
     if isinstance(status, int) and status in PERMANENT_STATUS:
         return DeliveryError(

@@ -114,6 +114,26 @@ async def test_a_20_minute_outage_drops_nothing_and_delivers_once_after(desk: De
     assert first_posts - recovery <= timedelta(minutes=5) + STEP
 
 
+async def test_once_one_notice_goes_through_the_others_follow_without_their_backoff(
+    desk: Desk,
+) -> None:
+    # After a long outage every notice waits out a backoff of up to 5 minutes. The
+    # first that goes through shows the platform is back: the rest follow at once,
+    # except those a 429 told to wait (Retry-After 20 s here), which keep waiting.
+    start = desk.clock.now()
+    recovery = start + timedelta(minutes=20)
+    platform = FakePlatform(desk.clock, down_until=recovery)
+    await story(desk)
+    await drive(desk, platform, recovery + timedelta(minutes=6))
+
+    rows = await notices(desk)
+    assert [row.delivered_at is not None for row in rows] == [True] * len(rows)
+    first = min(post.at for post in platform.posts)
+    last = max(post.at for post in platform.posts)
+    assert last - first <= timedelta(seconds=20) + 2 * STEP, (first - recovery, last - recovery)
+    assert_each_once_and_in_lane_order(platform, rows)
+
+
 async def test_an_outage_longer_than_the_horizon_dead_letters_then_retry_delivers(
     desk: Desk,
 ) -> None:
