@@ -122,9 +122,9 @@ def build_slack_app(
 
     pump = CommandPump(desk, client_for, pace, wake_dispatch)
     commands.register(app, desk, pump, wake_dispatch)
-    for listeners in (actions, shortcuts):
-        listeners.register(app, desk)
+    shortcuts.register(app, desk)
     # Their answers are queued in the outbox; the dispatch loop is nudged to send them.
+    actions.register(app, desk, wake_dispatch)
     submissions.register(app, desk, wake_dispatch)
     events.register(app, desk, wake_dispatch)
     installs.register(app, desk, workspaces)

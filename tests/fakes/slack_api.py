@@ -1880,6 +1880,18 @@ class FakeSlack(OutageModes):
         file.content = data
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
 
+    def shown(self, url: str) -> list[dict[str, Any]]:
+        """What the person sees of the answers posted to a response_url: one with
+        `replace_original` takes the place of the one before it (the first one, of
+        the command's acknowledgement), as Slack shows them."""
+        visible: list[dict[str, Any]] = []
+        for body in self.responses.get(url, []):
+            if body.get("replace_original") and visible:
+                visible[-1] = body
+            else:
+                visible.append(body)
+        return visible
+
     async def _handle_response(self, request: web.Request) -> web.StreamResponse:
         url = f"{self._base}/response/{request.match_info['token']}"
         self.response_attempts.setdefault(url, 0)

@@ -1006,3 +1006,15 @@ async def test_an_uninstalled_workspace_token_is_revoked_and_a_new_install_gets_
         again = AsyncWebClient(base_url=slack.url, token=slack.token)
         assert (await again.chat_postMessage(channel="C1", text="hi"))["ok"]
         assert await error_of(revoked.auth_test()) == "token_revoked"
+
+
+async def test_an_answer_that_replaces_the_original_shows_once(slack: FakeSlack) -> None:
+    url = slack.new_response_url()
+    async with aiohttp.ClientSession() as http:
+        for text in ("Filed IT-1", "Filed IT-1", "and a second note"):
+            replace = text.startswith("Filed")
+            body = {"text": text, "response_type": "ephemeral", "replace_original": replace}
+            async with http.post(url, json=body) as answer:
+                assert answer.status == 200
+    assert len(slack.responses[url]) == 3
+    assert [body["text"] for body in slack.shown(url)] == ["Filed IT-1", "and a second note"]

@@ -161,7 +161,9 @@ def count(
     first_answer: dict[int, float] = {}
     for s in sent:
         posts = fake.responses.get(s.response_url, [])
-        answers[s.n] += len(posts)
+        # Posted twice (an attempt whose answer was lost), an answer that replaces
+        # itself still shows once: count what the person sees.
+        answers[s.n] += len(fake.shown(s.response_url))
         figures.not_filed_answers += sum(1 for body in posts if "NOT filed" in str(body))
         if fake.response_times.get(s.response_url):
             first_answer[s.n] = fake.response_times[s.response_url][0]

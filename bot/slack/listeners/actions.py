@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -11,24 +12,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import Command
 from bot.commands import run_command
-from bot.slack import forms, messages, payloads, views
+from bot.slack import answers, forms, messages, payloads, views
 from bot.slack.desk import SlackDesk
 from bot.slack.mrkdwn import escape, instant
-from handlers import survey, work
+from handlers import notices, survey, work
 from models.directory import Person
 from models.i18n import _
 
 
 async def tell(client: AsyncWebClient, user: str, channel: str | None, text: str) -> None:
-    """An answer only the person who pressed the button sees."""
+    """An answer only the person who pressed the button sees, sent at once: for
+    what changed nothing (a refusal, a status). What confirms a stored change is
+    queued with it instead (`confirm`)."""
     await client.chat_postEphemeral(channel=channel or user, user=user, text=text)
+
+
+def confirm(
+    session: AsyncSession, now: datetime, user: str, channel: str | None, text: str
+) -> None:
+    """Queue, in the transaction of the change, the confirmation only the person
+    who pressed the button sees: an outage delays it, a crash does not lose it."""
+    notices.answer(session, answers.privately_in(channel or user, user), text, now)
 
 
 def _channel(press: payloads.ButtonPress | payloads.RatingPress) -> str | None:
     return press.channel.id if press.channel else None
 
 
-def register(app: AsyncApp, desk: SlackDesk) -> None:
+def register(app: AsyncApp, desk: SlackDesk, wake_dispatch: Callable[[], None]) -> None:
     # Each listener reads its payload before acknowledging it: what does not fit is
     # answered by bot.slack.gate, and nothing has been done yet.
     def simple(
@@ -42,13 +53,18 @@ def register(app: AsyncApp, desk: SlackDesk) -> None:
             await ack()
             value = press.value
 
-            async def run(session: AsyncSession, person: Person) -> str | None:
+            async def run(session: AsyncSession, person: Person) -> bool:
                 await use_case(session, person, value)
-                return done(value) if done else None
+                if done is None:
+                    return False
+                confirm(session, desk.clock.now(), press.user.id, _channel(press), done(value))
+                return True
 
-            answer = await desk.attempt(client, press.user.id, run)
-            if answer:
-                await tell(client, press.user.id, _channel(press), answer)
+            outcome = await desk.attempt(client, press.user.id, run)
+            if isinstance(outcome, str):
+                await tell(client, press.user.id, _channel(press), outcome)
+            elif outcome:
+                wake_dispatch()
 
     simple(messages.ACTION_CLAIM, lambda s, p, key: work.claim(s, desk.clock, p, key))
     simple(messages.ACTION_WAIT, lambda s, p, key: work.wait_on_requester(s, desk.clock, p, key))

@@ -272,3 +272,32 @@ async def test_the_stats_answer_and_its_chart_wait_out_an_outage_and_arrive_once
     assert len(charts) == 1, charts
     assert charts[0].channel_id == "DU0ALICE" and charts[0].thread_ts == figures[0].ts
     assert back < 15, back
+
+
+async def test_the_reopen_confirmation_waits_out_an_outage_and_arrives_once(
+    world: SlackWorld,
+) -> None:
+    # The confirmation of a stored change is queued with it, like every answer: the
+    # button is pressed while Slack answers 503, the request is reopened at once,
+    # and the "reopened" note reaches the requester once Slack is back.
+    fake, driver = world.fake, world.driver
+    assert "Filed IT-1" in await world.say("U0SAM", "it Printer on fire")
+    assert "IT-1" in await world.say("U0ALICE", "resolve IT-1 New toner")
+
+    async def surveyed() -> bool:
+        return any("reopen" in str(m.blocks) for m in world.dms("U0SAM"))
+
+    await eventually(surveyed, within=15)
+    survey = [m for m in world.dms("U0SAM") if "reopen" in str(m.blocks)][-1]
+    fake.outage(OUTAGE)
+    began = time.monotonic()
+    pressed = await driver.press("U0SAM", "reopen", "IT-1", channel="DU0SAM", message_ts=survey.ts)
+    assert pressed.status == 200
+    assert (await world.request("IT-1")).status == "in_progress"
+    assert fake.in_outage
+    await eventually(lambda: bool(fake.ephemerals.get("DU0SAM")), within=OUTAGE + 40)
+    back = max(0.0, time.monotonic() - (began + OUTAGE))
+    told = [e.text for e in fake.ephemerals["DU0SAM"] if "reopened" in e.text]
+    assert told == ["IT-1 is reopened; the team has been told."], fake.ephemerals["DU0SAM"]
+    assert [(r.id, r.last_error) for r in await outbox(world) if r.dead_at] == []
+    assert back < 15, back
