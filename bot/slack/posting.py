@@ -13,7 +13,7 @@ posting again (docs/architecture.md, Outbox).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -116,49 +116,58 @@ async def find_post(
 async def _in_history(
     client: AsyncWebClient, notice_id: int, channel: str, oldest: str | None
 ) -> str | None:
-    latest: str | None = None
-    for _page in range(MOST_PAGES):
-        # Newest first; the next page is what lies before the oldest one seen.
-        page = await client.conversations_history(
+    async def page(latest: str | None) -> Any:
+        return await client.conversations_history(
             channel=channel,
             oldest=oldest,
             latest=latest,
             limit=PAGE_SIZE,
             include_all_metadata=True,
         )
-        messages: list[dict[str, Any]] = page.get("messages") or []
-        for message in messages:
-            if names_notice(message, notice_id):
-                return str(message["ts"])
-        if not page.get("has_more") or not messages:
-            return None
-        latest = str(messages[-1]["ts"])
-    log.warning("notice %s: not found in the last %d pages of %s", notice_id, MOST_PAGES, channel)
-    return None
+
+    # Newest first; the next page is what lies before the oldest one seen.
+    def before(messages: list[dict[str, Any]]) -> str | None:
+        return str(messages[-1]["ts"]) if messages else None
+
+    return await _look_through(page, None, before, notice_id, f"the history of {channel}")
 
 
 async def _in_thread(
     client: AsyncWebClient, notice_id: int, channel: str, thread_ts: str, oldest: str | None
 ) -> str | None:
-    since = oldest
-    for _page in range(MOST_PAGES):
-        # The thread's parent first, then its replies after `since`, oldest first.
-        page = await client.conversations_replies(
-            channel=channel,
-            ts=thread_ts,
-            oldest=since,
-            limit=PAGE_SIZE,
-            include_all_metadata=True,
+    async def page(since: str | None) -> Any:
+        return await client.conversations_replies(
+            channel=channel, ts=thread_ts, oldest=since, limit=PAGE_SIZE, include_all_metadata=True
         )
-        messages: list[dict[str, Any]] = page.get("messages") or []
+
+    # The thread's parent first, then its replies after `since`, oldest first.
+    def after(messages: list[dict[str, Any]]) -> str | None:
+        replies = [m for m in messages if str(m.get("ts")) != thread_ts]
+        return str(replies[-1]["ts"]) if replies else None
+
+    return await _look_through(page, oldest, after, notice_id, f"thread {thread_ts}")
+
+
+async def _look_through(
+    page: Callable[[str | None], Awaitable[Any]],
+    first: str | None,
+    next_bound: Callable[[list[dict[str, Any]]], str | None],
+    notice_id: int,
+    where: str,
+) -> str | None:
+    """Read pages (each from the bound the one before it gives) until a message
+    names the notice, the pages end, or MOST_PAGES were read."""
+    bound = first
+    for _page in range(MOST_PAGES):
+        read = await page(bound)
+        messages: list[dict[str, Any]] = read.get("messages") or []
         for message in messages:
             if names_notice(message, notice_id):
                 return str(message["ts"])
-        replies = [m for m in messages if str(m.get("ts")) != thread_ts]
-        if not page.get("has_more") or not replies:
+        bound = next_bound(messages)
+        if not read.get("has_more") or bound is None:
             return None
-        since = str(replies[-1]["ts"])
-    log.warning("notice %s: not found in %d pages of thread %s", notice_id, MOST_PAGES, thread_ts)
+    log.warning("notice %s: not found in %d pages of %s", notice_id, MOST_PAGES, where)
     return None
 
 

@@ -247,3 +247,34 @@ async def _digests(world: SlackWorld) -> list[OutboxMessage]:
                 .order_by(OutboxMessage.id)
             )
         )
+
+
+async def test_a_lost_post_in_a_busy_channel_and_a_long_thread_is_found_pages_back(
+    world: SlackWorld,
+) -> None:
+    # The lookup reads 50 messages a page: a card buried under 120 newer messages,
+    # and a thread line after 120 replies, are each found on the third page.
+    fake = world.fake
+    fake.fail_next("chat.postMessage", lose_answer=True)
+    assert "Filed IT-1" in await world.say("U0SAM", "it Printer on fire")
+    [card] = top_level(world, "C0ITDESK")
+    for n in range(120):
+        fake.add_message("C0ITDESK", f"chatter {n}", user="U0BOB")
+        fake.add_message("C0ITDESK", f"thread chatter {n}", user="U0BOB", thread_ts=card.ts)
+    await retry_now(world)
+    assert [m.ts for m in top_level(world, "C0ITDESK") if m.user != "U0BOB"] == [card.ts]
+    assert len(lookups(world, "conversations.history")) == 3
+    assert (await notice(world, "team_card")).message_ref == {
+        "conversation": "C0ITDESK",
+        "message": card.ts,
+    }
+
+    fake.fail_next("chat.postMessage", lose_answer=True)
+    assert "IT-1" in await world.say("U0SAM", "reply IT-1 No light at all")
+    await world.deliver()
+    await retry_now(world)
+    lines = [
+        m for m in fake.messages["C0ITDESK"] if m.thread_ts == card.ts and "No light" in m.text
+    ]
+    assert len(lines) == 1, len(lines)
+    assert len(lookups(world, "conversations.replies")) == 3
