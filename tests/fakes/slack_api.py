@@ -36,10 +36,10 @@ after it took effect (a message is posted, its answer never arrives: a cut after
 Slack accepted the call). ``answer_delay[method] = seconds`` makes Slack slow to
 answer: the call takes effect at once (a message is posted) and its answer comes
 back only after that long, the window in which a process can die with a post on
-Slack that it never heard about. ``outage(seconds, status=503|429,
-retry_after=None)`` makes Slack unavailable for a while: every Web API call, every
-post to a response_url and every file upload fails with that status (429 with
-``Retry-After``) until the window has passed (``end_outage()`` ends it early).
+Slack that it never heard about. ``blackout(mode, seconds)`` makes Slack
+unavailable for a while (``OutageModes``: 503, 429 with ``Retry-After``, slow
+answers, cut connections, lost answers) until the window has passed
+(``end_blackout()`` ends it early); ``in_outage`` says whether one is going on.
 
 Message timestamps follow the wall clock (``wall``, default ``time.time``), as
 Slack's do, unique and increasing: ``oldest``/``latest`` windows of
@@ -386,13 +386,6 @@ class _Failure:
     remaining: int
     # The call takes effect, then the connection drops without an answer.
     lose_answer: bool = False
-
-
-@dataclass(frozen=True)
-class _Outage:
-    until: float  # by the fake's clock
-    status: int
-    retry_after: int | None
 
 
 @dataclass(eq=False)
@@ -1092,8 +1085,8 @@ class Outage:
 class OutageModes:
     """Time-window outages of the whole of Slack, switchable while the fake runs.
 
-    ``blackout(mode, seconds)`` starts one now, for every Web API call and every post
-    to a response_url (not uploads' bytes, not Socket Mode), until ``seconds`` have
+    ``blackout(mode, seconds)`` starts one now, for every Web API call, every post
+    to a response_url and every file upload (not Socket Mode), until ``seconds`` have
     passed on the fake's clock or ``end_blackout()`` is called; a new one replaces
     the current one. The modes:
 
@@ -1146,6 +1139,10 @@ class OutageModes:
             self._blackout = None
 
     @property
+    def in_outage(self) -> bool:
+        return self.blackout_mode is not None
+
+    @property
     def blackout_mode(self) -> str | None:
         """The mode of the outage going on now, or None."""
         if self._blackout is not None and self.clock() >= self._blackout.until:
@@ -1163,6 +1160,10 @@ class OutageModes:
             name = path[len("/api/") :]
         elif path.startswith("/response/"):
             name = "response_url"
+            url = f"{self._base}{path}"
+            self.response_attempts[url] = self.response_attempts.get(url, 0) + 1
+        elif path.startswith("/upload/"):
+            name = "upload"
         else:
             return await handler(request)
         mode = self.blackout_mode
@@ -1265,7 +1266,6 @@ class FakeSlack(OutageModes):
         self._grants: dict[str, _Grant] = {}
         self._user_scopes: frozenset[str] = frozenset()
         self._last_ts = 0  # microseconds of the newest message timestamp
-        self._outage: _Outage | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
@@ -1550,42 +1550,6 @@ class FakeSlack(OutageModes):
             _Failure(error, status, retry_after, disconnect, times, lose_answer)
         )
 
-    def outage(self, seconds: float, *, status: int = 503, retry_after: int | None = None) -> None:
-        """Slack is unavailable for ``seconds`` (by ``clock``): every Web API call,
-        every post to a response_url and every file upload is answered with
-        ``status`` and does nothing. ``status=429``: ``{"ok": false, "error":
-        "ratelimited"}`` with ``Retry-After: retry_after`` (default 1), as Slack rate
-        limits; ``status>=500``: ``{"ok": false, "error": "service_unavailable"}``
-        (with ``Retry-After`` only when ``retry_after`` is given)."""
-        if seconds <= 0:
-            raise ValueError("an outage lasts a while: seconds must be positive")
-        if status != 429 and status < 500:
-            raise ValueError("an outage answers 429 or a 5xx status")
-        self._outage = _Outage(self.clock() + seconds, status, retry_after)
-
-    def end_outage(self) -> None:
-        self._outage = None
-
-    @property
-    def in_outage(self) -> bool:
-        return self._outage is not None and self.clock() < self._outage.until
-
-    def _outage_answer(self, *, api: bool) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        """What Slack answers during an outage (None when there is none)."""
-        outage = self._outage
-        if outage is None or not self.in_outage:
-            return None
-        headers: dict[str, str] = {}
-        if outage.status == 429:
-            wait = outage.retry_after if outage.retry_after is not None else 1
-            headers["Retry-After"] = str(wait)
-            error = "ratelimited"
-        else:
-            if outage.retry_after is not None:
-                headers["Retry-After"] = str(outage.retry_after)
-            error = "service_unavailable"
-        return outage.status, {"ok": False, "error": error} if api else {"error": error}, headers
-
     @property
     def socket_connected(self) -> bool:
         """A Socket Mode client is connected (and has been sent ``hello``)."""
@@ -1674,11 +1638,6 @@ class FakeSlack(OutageModes):
         call.args = raw
         call.token = token
         self.calls.append(call)
-
-        unavailable = self._outage_answer(api=True)
-        if unavailable is not None:
-            status, body, headers = unavailable
-            return self._reply(call, status, body, headers)
 
         if method not in self._methods:
             return self._reply(
@@ -1851,17 +1810,7 @@ class FakeSlack(OutageModes):
         call.response = body
         return web.json_response(body, status=status, headers=headers)
 
-    def _unavailable(self) -> web.Response | None:
-        """An outage's answer to a post outside the Web API (response_url, upload)."""
-        unavailable = self._outage_answer(api=False)
-        if unavailable is None:
-            return None
-        status, body, headers = unavailable
-        return web.Response(status=status, text=body["error"], headers=headers)
-
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
-        if (unavailable := self._unavailable()) is not None:
-            return unavailable
         file = self.files.get(request.match_info["file_id"])
         if file is None or file.completed:
             return web.Response(status=404, text="file not found", content_type="text/plain")
@@ -1894,10 +1843,6 @@ class FakeSlack(OutageModes):
 
     async def _handle_response(self, request: web.Request) -> web.StreamResponse:
         url = f"{self._base}/response/{request.match_info['token']}"
-        self.response_attempts.setdefault(url, 0)
-        self.response_attempts[url] += 1
-        if (unavailable := self._unavailable()) is not None:
-            return unavailable
         born = self._response_born.get(url)
         if born is None or self.clock() - born > RESPONSE_URL_TTL:
             return web.Response(status=404, text="expired_url", content_type="text/plain")

@@ -204,7 +204,7 @@ async def test_an_outage_fails_every_call_and_response_then_ends(
     slack: FakeSlack, client: AsyncWebClient
 ) -> None:
     url = slack.new_response_url()
-    slack.outage(0.5)
+    slack.blackout("503", 0.5)
     assert slack.in_outage
     down = await slack_error(client.chat_postMessage(channel="C1", text="IT-1"))
     assert down.response.status_code == 503
@@ -220,14 +220,14 @@ async def test_an_outage_fails_every_call_and_response_then_ends(
     async with aiohttp.ClientSession() as http, http.post(url, json={"text": "x"}) as answer:
         assert answer.status == 200
 
-    slack.outage(30, status=429, retry_after=7)
+    slack.blackout("429", 30, retry_after=7)
     limited = await slack_error(client.chat_postMessage(channel="C1", text="IT-2"))
     assert limited.response.status_code == 429
     assert limited.response["error"] == "ratelimited"
     assert limited.response.headers["Retry-After"] == "7"
     async with aiohttp.ClientSession() as http, http.post(url, json={"text": "y"}) as answer:
         assert (answer.status, answer.headers["Retry-After"]) == (429, "7")
-    slack.end_outage()
+    slack.end_blackout()
     assert (await client.chat_postMessage(channel="C1", text="IT-2"))["ok"]
     assert [m.text for m in slack.messages["C1"]] == ["IT-1", "IT-2"]
 

@@ -57,13 +57,11 @@ async def outbox(world: SlackWorld) -> list[OutboxMessage]:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-async def quick_files_through_an_outage(
-    world: SlackWorld, status: int, retry_after: int | None
-) -> None:
+async def quick_files_through_an_outage(world: SlackWorld, mode: str, retry_after: int = 5) -> None:
     fake, driver = world.fake, world.driver
     # The desk has been serving (Bolt has checked its token with auth.test once).
     assert "/request" in await world.say("U0BOB", "help")
-    fake.outage(OUTAGE, status=status, retry_after=retry_after)
+    fake.blackout(mode, OUTAGE, retry_after=retry_after)
     began = time.monotonic()
     sent = []
     for n in range(REQUESTS):
@@ -81,8 +79,7 @@ async def quick_files_through_an_outage(
     rows = await outbox(world)
 
     # The outage was felt: calls and answers were refused while it lasted.
-    refused = [c for c in fake.calls if c.status == status]
-    assert refused, "Slack was never asked during the outage"
+    assert fake.outage_refusals, "Slack was never asked during the outage"
     assert any(tries > 1 for tries in fake.response_attempts.values())
     # No dead letters; every card and every answer delivered.
     assert [r.id for r in rows if r.dead_at] == []
@@ -107,10 +104,11 @@ async def quick_files_through_an_outage(
     )
     assert cards == dict.fromkeys(keys, 1), cards
     attempts = sum(r.attempts for r in rows)
+    refused = sum(fake.outage_refusals.values())
     print(
-        f"\nSlack {status}{f' Retry-After {retry_after}s' if retry_after else ''} for "
+        f"\nSlack {mode}{f' Retry-After {retry_after}s' if mode == '429' else ''} for "
         f"{OUTAGE:.0f}s, {REQUESTS} quick-files: {REQUESTS}/{REQUESTS} keys told once, "
-        f"{REQUESTS}/{REQUESTS} cards posted once, 0 dead letters; {len(refused)} calls "
+        f"{REQUESTS}/{REQUESTS} cards posted once, 0 dead letters; {refused} calls "
         f"refused, {attempts} delivery attempts; all out {back:.1f}s after Slack was back"
     )
     assert back < 15, back
@@ -119,11 +117,11 @@ async def quick_files_through_an_outage(
 async def test_a_20s_slack_outage_delays_answers_and_cards_and_loses_nothing(
     world: SlackWorld,
 ) -> None:
-    await quick_files_through_an_outage(world, 503, None)
+    await quick_files_through_an_outage(world, "503")
 
 
 async def test_20s_of_429_with_retry_after_delays_and_loses_nothing(world: SlackWorld) -> None:
-    await quick_files_through_an_outage(world, 429, 3)
+    await quick_files_through_an_outage(world, "429", retry_after=3)
 
 
 async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
@@ -132,7 +130,7 @@ async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
     clock = ManualClock(datetime.now(UTC))
     async with running(tmp_path, sqlite_template, unused_tcp_port, clock=clock) as world:
         assert "/request" in await world.say("U0BOB", "help")
-        world.fake.outage(120)
+        world.fake.blackout("503", 120)
         sent = await world.driver.command("U0SAM", "it Printer on fire")
         assert sent.status == 200 and sent.response_url is not None
         await world.eventually(lambda: world.fake.response_attempts.get(sent.response_url))
@@ -140,7 +138,7 @@ async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
         assert world.fake.responses[sent.response_url] == []
         # Slack is back after 31 minutes: the response_url is gone by then.
         clock.advance(timedelta(minutes=31))
-        world.fake.end_outage()
+        world.fake.end_blackout()
         await world.deliver()
         answers = [m.text for m in world.dms("U0SAM") if "Filed IT-1" in m.text]
         assert len(answers) == 1, world.dms("U0SAM")
@@ -157,7 +155,7 @@ async def test_an_escalation_to_someone_slack_must_look_up_waits_out_an_outage(
     await slack.say("U0SAM", "it Laptop broken")  # respond within 4h, 24x7
     later = ManualClock(datetime.now(UTC) + timedelta(hours=4, minutes=1))
     assert (await sweep_due(slack.runtime.sessions, later)).escalations[1] == 1
-    slack.fake.outage(60)
+    slack.fake.blackout("503", 60)
     await dispatch_due(
         slack.runtime.sessions,
         later,
@@ -169,7 +167,7 @@ async def test_an_escalation_to_someone_slack_must_look_up_waits_out_an_outage(
     assert [(r.dead_at, r.delivered_at, r.error_code) for r in escalation] == [
         (None, None, "http_5xx")
     ]
-    slack.fake.end_outage()
+    slack.fake.end_blackout()
     later.advance(timedelta(minutes=10))
     await dispatch_due(
         slack.runtime.sessions,
@@ -210,7 +208,7 @@ async def test_the_forms_filed_dm_waits_out_an_outage_and_arrives_once(world: Sl
     await world.eventually(lambda: fake.calls_to("views.open"))
     form = fake.calls_to("views.open")[-1].args["view"]
     opened = list(fake.views.values())[-1]
-    fake.outage(OUTAGE)
+    fake.blackout("503", OUTAGE)
     began = time.monotonic()
     submitted = await driver.submit(
         "U0SAM",
@@ -229,7 +227,7 @@ async def test_the_forms_filed_dm_waits_out_an_outage_and_arrives_once(world: Sl
 async def test_the_reply_to_a_dm_waits_out_an_outage_and_arrives_once(world: SlackWorld) -> None:
     fake, driver = world.fake, world.driver
     assert "/request" in await world.say("U0BOB", "help")  # Bolt checked its token
-    fake.outage(OUTAGE)
+    fake.blackout("503", OUTAGE)
     began = time.monotonic()
     for n, text in enumerate(("list", "my badge stopped working")):
         sent = await driver.event(
@@ -259,7 +257,7 @@ async def test_the_stats_answer_and_its_chart_wait_out_an_outage_and_arrive_once
 ) -> None:
     fake, driver = world.fake, world.driver
     assert "Filed IT-1" in await world.say("U0SAM", "it Printer on fire")
-    fake.outage(OUTAGE)
+    fake.blackout("503", OUTAGE)
     began = time.monotonic()
     sent = await driver.command("U0ALICE", "stats it 30d")
     assert sent.status == 200
@@ -289,7 +287,7 @@ async def test_the_reopen_confirmation_waits_out_an_outage_and_arrives_once(
 
     await eventually(surveyed, within=15)
     survey = [m for m in world.dms("U0SAM") if "reopen" in str(m.blocks)][-1]
-    fake.outage(OUTAGE)
+    fake.blackout("503", OUTAGE)
     began = time.monotonic()
     pressed = await driver.press("U0SAM", "reopen", "IT-1", channel="DU0SAM", message_ts=survey.ts)
     assert pressed.status == 200
