@@ -80,15 +80,13 @@ the retries run out msrest raises ``ClientRequestError``, not
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -97,6 +95,7 @@ from aiohttp import web
 
 from bot.teams.package import MANIFEST, SOURCE
 from tests.fakes.polling import wait_or_explain
+from tests.fakes.threaded import ServerThread
 
 __all__ = [
     "FAILABLE_OPS",
@@ -435,11 +434,7 @@ class FakeConnector:
         self._port = port
         self._shutdown_timeout = shutdown_timeout
         self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._server: ServerThread | None = None
         self._ids = itertools.count(int(time.time() * 1000))
 
         self.sent: list[Sent] = []
@@ -455,33 +450,21 @@ class FakeConnector:
 
     @property
     def url(self) -> str:
-        if not self._ready.is_set() or self._startup_error is not None:
+        if self._server is None:
             raise RuntimeError("FakeConnector is not started")
         return f"http://{self._host}:{self._port}/"
 
     async def start(self) -> None:
-        if self._thread is not None:
+        if self._server is not None:
             raise RuntimeError("FakeConnector already started")
-        self._ready.clear()
-        self._startup_error = None
-        self._thread = threading.Thread(target=self._serve, name="fake-bot-connector", daemon=True)
-        self._thread.start()
-        await asyncio.to_thread(self._ready.wait, 10.0)
-        if self._startup_error is not None or not self._ready.is_set():
-            error = self._startup_error or TimeoutError("FakeConnector did not start")
-            await self.stop()
-            raise error
+        server = ServerThread("fake-bot-connector")
+        await server.start(self._start)
+        self._server = server
 
     async def stop(self) -> None:
-        thread, loop, stopping = self._thread, self._loop, self._stopping
-        if thread is None:
-            return
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(stopping.set)
-        await asyncio.to_thread(thread.join, self._shutdown_timeout + 5.0)
-        self._thread = self._loop = self._stopping = None
-        self._ready.clear()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
 
     async def __aenter__(self) -> FakeConnector:
         await self.start()
@@ -490,18 +473,7 @@ class FakeConnector:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._run())
-        except BaseException as error:  # reported to start()
-            self._startup_error = error
-            self._ready.set()
-        finally:
-            loop.close()
-
-    async def _run(self) -> None:
+    async def _start(self) -> Callable[[], Awaitable[None]]:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self._shutdown_timeout)
@@ -509,12 +481,11 @@ class FakeConnector:
         try:
             site = web.TCPSite(runner, self._host, self._port)
             await site.start()
-            self._port = runner.addresses[0][1]
-            self._stopping = asyncio.Event()
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
+        except BaseException:
             await runner.cleanup()
+            raise
+        self._port = runner.addresses[0][1]
+        return runner.cleanup
 
     # ------------------------------------------------------------------ set-up
 

@@ -2,8 +2,8 @@
 
 botbuilder and MSAL fetch keys and tokens with the *synchronous* `requests`, which
 blocks the event loop it is called from; a fake on the test's own loop would then
-never answer. So the token fakes serve from a thread of their own (like
-tests/fakes/bot_connector.py does).
+never answer. So the token fakes and the fake Bot Connector
+(tests/fakes/bot_connector.py) serve from a thread of their own.
 """
 
 from __future__ import annotations
