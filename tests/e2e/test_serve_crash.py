@@ -16,21 +16,19 @@ What is measured, and printed (pytest -s):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.e2e.cli import Inhouse, free_port
+from tests.e2e.crash import rows, until
 from tests.fakes.slack_api import FakeSlack
 
 CATALOG = """
@@ -57,24 +55,6 @@ CARDS_LEFT = "SELECT count(*) FROM outbox WHERE kind = 'team_card' AND delivered
 @pytest.fixture
 def machine(tmp_path: Path, database_url: str) -> Iterator[Inhouse]:
     yield Inhouse(tmp_path, extra_env={"DATABASE_URL": database_url})
-
-
-def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
-    sync = database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
-    engine = create_engine(sync)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
-async def until(what: str, check: Callable[[], bool], limit: float, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {limit}s; log:\n{log()}")
-        await asyncio.sleep(0.05)
 
 
 @contextmanager

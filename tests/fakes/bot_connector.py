@@ -80,6 +80,7 @@ the retries run out msrest raises ``ClientRequestError``, not
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -445,6 +446,10 @@ class FakeConnector:
         self.warnings: list[str] = []
         self._activities: dict[str, list[dict[str, Any]]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        # answer_delay[op] = seconds: the call takes effect at once and its answer
+        # comes back that much later, the window in which a bot can die with an
+        # activity in the conversation that it never heard about.
+        self.answer_delay: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -641,6 +646,9 @@ class FakeConnector:
                 )
             with self._lock:
                 status, payload = handler(params, record.json, record.query)
+            delay = self.answer_delay.get(op)
+            if delay:
+                await asyncio.sleep(delay)
             return self._answer(record, status, payload)
         except _ApiError as error:
             return self._answer(record, error.status, _error_body(error.code, error.message))

@@ -7,6 +7,7 @@ fetched, so the whole exchange stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -826,3 +827,21 @@ def test_consent_counts_only_as_teams_reads_it(spoil: Callable[[dict[str, Any]],
 
 def test_the_shipped_manifest_lets_replies_in_a_card_chain_reach_the_bot() -> None:
     assert ChannelDelivery.shipped().delivers(said("Is the power light on?"))
+
+
+async def test_a_delayed_answer_comes_after_the_activity_is_in_the_conversation(
+    connector: FakeConnector,
+) -> None:
+    connector.answer_delay["send"] = 0.5
+    url = f"{connector.url}v3/conversations/{quote(CHANNEL_ID)}/activities"
+    activity = {"type": "message", "text": "IT-1", "from": BOT}
+    async with aiohttp.ClientSession() as http:
+        began = time.monotonic()
+        posting = asyncio.ensure_future(http.post(url, json=activity))
+        while not connector.sent:
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - began < 0.4 and not posting.done()
+        async with await posting as answer:
+            assert answer.status in (200, 201)
+        assert time.monotonic() - began >= 0.5
+    assert [s.text for s in connector.sent] == ["IT-1"]
