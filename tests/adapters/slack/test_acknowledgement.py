@@ -18,12 +18,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.slack.listeners.commands import ACK_DEADLINE
+from models.directory import Team
 from models.inbox import PendingCommand
+from models.requests import Request
 from tests.adapters.slack.conftest import SlackWorld, running
+from tests.adapters.waiting import eventually
 
 HOLD = ACK_DEADLINE + 1.0  # seconds the database is held: past the acknowledgement
 
@@ -96,3 +99,27 @@ async def test_busy_only_when_nothing_is_stored_filing_when_it_is(
     # SQLite never began the insert (it waited for the write lock); PostgreSQL had
     # sent it and it waited on the table: both ways are seen.
     assert told.startswith("⚠️") == database_url.startswith("sqlite"), told
+
+
+async def test_a_quick_file_that_keeps_failing_is_said_not_filed_after_three_tries(
+    world: SlackWorld,
+) -> None:
+    # Not an outage: the database answers, and filing still breaks. Here the team's
+    # counter was put back (an old copy of the teams table restored), so every try
+    # collides with the IT-1 that exists. Tried 3 times, pausing 2 s then 4 s, then
+    # taken from the inbox unfiled, and the person told so with what they typed.
+    assert "Filed IT-1" in await world.say("U0SAM", "it Printer on fire")
+    async with world.runtime.sessions.begin() as session:
+        await session.execute(update(Team).where(Team.key == "it").values(last_number=0))
+    sent = await world.driver.command("U0SAM", "it Monitor flickers")
+    assert sent.status == 200 and sent.json["text"].startswith("⏳")
+    assert sent.response_url is not None
+    posted = world.fake.responses[sent.response_url]
+    await eventually(lambda: posted, within=20)
+    await world.dispatcher.settled()
+    [answer] = posted
+    assert "NOT filed" in answer["text"] and "/request it Monitor flickers" in answer["text"]
+    assert await inbox_rows(world) == 0
+    async with world.runtime.sessions() as session:
+        titles = list(await session.scalars(select(Request.title).order_by(Request.id)))
+    assert titles == ["Printer on fire"]
