@@ -25,10 +25,13 @@ from models.outbox import OutboxMessage
 
 @dataclass(frozen=True)
 class Claim:
-    """One claimed notice and the fencing token this claim got."""
+    """One claimed notice, the fencing token this claim got, and the conversation
+    it goes to (a team's channel, a person's chat, or None for a destination named
+    in the notice: answers and the organisation-wide digest)."""
 
     id: int
     token: int
+    conversation: tuple[int | None, int | None] | None = None
 
 
 async def claim(
@@ -87,11 +90,23 @@ async def claim(
             .execution_options(synchronize_session=False)
         )
         tokens = await session.execute(
-            select(OutboxMessage.id, OutboxMessage.lease_token)
+            select(
+                OutboxMessage.id,
+                OutboxMessage.lease_token,
+                OutboxMessage.recipient_team_id,
+                OutboxMessage.recipient_person_id,
+            )
             .where(OutboxMessage.id.in_(ids))
             .order_by(OutboxMessage.id)
         )
-        return [Claim(int(row_id), int(token)) for row_id, token in tokens.all()]
+        return [
+            Claim(
+                int(row_id),
+                int(token),
+                (team, person) if team is not None or person is not None else None,
+            )
+            for row_id, token, team, person in tokens.all()
+        ]
 
 
 def held(claimed: Claim, owner: str) -> ColumnElement[bool]:

@@ -838,8 +838,7 @@ async def test_a_delayed_answer_comes_after_the_activity_is_in_the_conversation(
     async with aiohttp.ClientSession() as http:
         began = time.monotonic()
         posting = asyncio.ensure_future(http.post(url, json=activity))
-        while not connector.sent:
-            await asyncio.sleep(0.01)
+        await connector.wait_for(lambda: connector.sent)
         assert time.monotonic() - began < 0.4 and not posting.done()
         async with await posting as answer:
             assert answer.status in (200, 201)

@@ -62,6 +62,12 @@ class FakePlatform:
     # Flakiness: this share of attempts fails, half of them after the post went
     # through (the answer is lost: an ambiguous failure, `maybe_sent`).
     fail_rate: float = 0.0
+    # Seconds each post takes to be answered (real time), and how many deliveries
+    # were in flight at once: overall, and in any one conversation.
+    latency: float = 0.0
+    most_at_once: int = 0
+    most_in_one_conversation: int = 0
+    _in_flight: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _outage: itertools.cycle[str] = field(
@@ -96,6 +102,17 @@ class FakePlatform:
         return ref
 
     async def _post(self, notice: PendingNotice, conversation: str) -> dict[str, Any]:
+        self._in_flight[conversation] = self._in_flight.get(conversation, 0) + 1
+        self.most_at_once = max(self.most_at_once, sum(self._in_flight.values()))
+        self.most_in_one_conversation = max(
+            self.most_in_one_conversation, self._in_flight[conversation]
+        )
+        try:
+            return await self._posted(notice, conversation)
+        finally:
+            self._in_flight[conversation] -= 1
+
+    async def _posted(self, notice: PendingNotice, conversation: str) -> dict[str, Any]:
         card = notice.refs.get("team_card") if notice.kind == "team_card" else None
         survey = notice.refs.get("survey") if notice.kind == "survey_answered" else None
         edited = card or survey
@@ -104,7 +121,8 @@ class FakePlatform:
         self.posts.append(
             Post(notice.id, notice.kind, conversation, message, bool(edited), self.clock.now())
         )
-        await asyncio.sleep(0)  # the answer travels back: others may run meanwhile
+        # The answer travels back: others may run meanwhile.
+        await asyncio.sleep(self.latency)
         if self.hold:
             self.entered.set()
             try:

@@ -21,6 +21,10 @@ from tests.integration.test_delivery import file_and_claim
 FAST = Leases(duration=timedelta(seconds=10), renew_every=0.02)
 # A loop that stalls: it never gets to renew.
 STALLED = Leases(duration=timedelta(seconds=10), renew_every=3600)
+# These tests hold one delivery on the platform and watch what happens to the rest
+# of that loop's claims: its loop delivers one conversation at a time (side by
+# side is tests/integration/test_delivery_concurrency.py).
+ONE_AT_A_TIME = 1
 
 
 async def row(desk: Desk, notice: int = 1) -> OutboxMessage:
@@ -40,7 +44,11 @@ async def until(check: Callable[[], Any]) -> None:
 async def test_a_delivery_in_flight_keeps_its_lease_across_renewals(desk: Desk) -> None:
     await file_and_claim(desk)
     slow = FakePlatform(desk.clock, hold=True)
-    a = asyncio.create_task(dispatch_due(desk.sessions, desk.clock, [slow], owner="A", leases=FAST))
+    a = asyncio.create_task(
+        dispatch_due(
+            desk.sessions, desk.clock, [slow], owner="A", leases=FAST, concurrency=ONE_AT_A_TIME
+        )
+    )
     await asyncio.wait_for(slow.entered.wait(), timeout=10)
     started = desk.clock.now()
     first = await row(desk)
@@ -111,7 +119,9 @@ async def test_a_stalled_loop_that_lost_its_lease_cannot_mark_delivered(desk: De
     await file_and_claim(desk)
     slow = FakePlatform(desk.clock, hold=True, look_before_posting=False)
     a = asyncio.create_task(
-        dispatch_due(desk.sessions, desk.clock, [slow], owner="A", leases=STALLED)
+        dispatch_due(
+            desk.sessions, desk.clock, [slow], owner="A", leases=STALLED, concurrency=ONE_AT_A_TIME
+        )
     )
     await asyncio.wait_for(slow.entered.wait(), timeout=10)
     desk.clock.advance(timedelta(seconds=11))  # A stalls past its lease
@@ -142,7 +152,9 @@ async def test_a_stalled_loop_that_lost_its_lease_cannot_dead_letter(desk: Desk)
     await file_and_claim(desk)
     slow = FakePlatform(desk.clock, hold=True)
     a = asyncio.create_task(
-        dispatch_due(desk.sessions, desk.clock, [slow], owner="A", leases=STALLED)
+        dispatch_due(
+            desk.sessions, desk.clock, [slow], owner="A", leases=STALLED, concurrency=ONE_AT_A_TIME
+        )
     )
     await asyncio.wait_for(slow.entered.wait(), timeout=10)
     desk.clock.advance(timedelta(seconds=11))

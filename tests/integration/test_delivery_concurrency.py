@@ -1,0 +1,66 @@
+"""One dispatch loop delivers to different conversations side by side, so a
+platform's latency is paid once per round rather than once per notice; within a
+conversation (a team's channel, a person's chat) notices still go one after
+another, in order."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers import work
+from handlers.delivery import dispatch_due
+from handlers.filing import file_request
+from models.outbox import OutboxMessage
+from tests.integration.conftest import Desk
+from tests.integration.fake_platform import FakePlatform
+
+LATENCY = 0.05  # seconds a post takes to be answered
+
+
+async def busy_morning(desk: Desk) -> None:
+    """Six requests to two teams from two people, each claimed: cards, edits, DMs."""
+    sam = await desk.person("sam@example.com")
+    fay = await desk.person("fay@example.com")
+    alice = await desk.person("alice@example.com")
+    keys = []
+    for n in range(6):
+        async with desk.sessions.begin() as session:
+            filed = await file_request(
+                session,
+                desk.clock,
+                (sam, fay)[n % 2],
+                team=("it", "finance")[n // 3],
+                title=f"Thing {n}",
+            )
+            keys.append(filed.request.key)
+    for key in keys[:3]:
+        async with desk.sessions.begin() as session:
+            await work.claim(session, desk.clock, alice, key)
+
+
+async def outbox(desk: Desk) -> list[OutboxMessage]:
+    async with desk.sessions() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+async def test_conversations_go_side_by_side_and_each_in_order(desk: Desk) -> None:
+    await busy_morning(desk)
+    platform = FakePlatform(desk.clock, latency=LATENCY)
+    report = await dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
+    rows = await outbox(desk)
+    assert report.delivered == len(rows) and all(row.delivered_at for row in rows)
+    conversations = {post.conversation for post in platform.posts}
+    assert len(conversations) >= 4, conversations
+    assert platform.most_at_once >= 2, "one conversation at a time"
+    assert platform.most_in_one_conversation == 1
+    for conversation in conversations:
+        posted = [post.notice for post in platform.posts if post.conversation == conversation]
+        assert posted == sorted(posted), (conversation, posted)
+
+
+async def test_at_most_the_given_number_of_conversations_at_once(desk: Desk) -> None:
+    await busy_morning(desk)
+    platform = FakePlatform(desk.clock, latency=LATENCY)
+    await dispatch_due(desk.sessions, desk.clock, [platform], owner="A", concurrency=2)
+    assert platform.most_at_once == 2
+    assert all(row.delivered_at for row in await outbox(desk))
