@@ -148,9 +148,7 @@ async def running(
     try:
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "teams-test.yaml"))
-        driver = TeamsDriver(
-            f"http://127.0.0.1:{port}", connector.url, settle=dispatcher.settled
-        )
+        driver = TeamsDriver(f"http://127.0.0.1:{port}", connector.url, settle=dispatcher.settled)
         yield TeamsWorld(connector, driver, runtime, dispatcher)
     finally:
         await runner.cleanup()
