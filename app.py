@@ -488,7 +488,7 @@ def _add_teams(config: Settings, runtime: Runtime) -> None:
         return
     adapter = build_adapter(teams)
     desk = TeamsDesk(runtime.sessions, runtime.clock, config.inhouse_timezone)
-    mount(runtime.web, adapter, DeskBot(desk), teams)
+    mount(runtime.web, adapter, DeskBot(desk, runtime.wake_dispatch), teams)
 
     async def members(team_id: int) -> list[tuple[str, str]]:
         async with runtime.sessions() as session:

@@ -35,12 +35,14 @@ class ConsoleChannel:
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def reaches(self, recipient: Recipient) -> bool:
+        if recipient.destination is not None:
+            # A place on a platform (the organisation-wide digest's channel, the
+            # conversation a Slack or Teams answer goes back to), not a terminal.
+            return False
         if self.viewer_id is None:
             return True
         if recipient.person is not None:
             return recipient.person.id == self.viewer_id
-        if recipient.destination is not None:
-            return False  # the organisation-wide digest is for a channel, not a terminal
         return recipient.team is not None and recipient.team.id in self.viewer_team_ids
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:

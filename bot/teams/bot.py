@@ -1,13 +1,18 @@
 """The Teams bot: messages, card submissions, reactions and installs.
 
 Like the Slack listeners it only parses, calls a use case and answers; what the
-desk has to tell others goes through the outbox (bot/teams/channel.py).
+desk has to tell others goes through the outbox (bot/teams/channel.py), and so does
+the answer to the person acting: it is queued in the transaction of what they did
+(bot/teams/answers.py) and the dispatch loop is nudged to send it at once. Only a
+refusal (nothing was stored), the request form itself and `stats` (its chart) are
+sent in the turn.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
@@ -28,9 +33,9 @@ from bot.commands import run_command, stats_for, stats_lines
 from bot.console import render
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
-from bot.teams import cards
+from bot.teams import answers, cards
 from bot.teams.desk import TeamsDesk
-from handlers import queries, survey, work
+from handlers import notices, queries, survey, work
 from handlers.access import active_teams
 from handlers.addresses import remember_address
 from handlers.errors import DeskError
@@ -113,9 +118,30 @@ def _rating(data: dict[str, Any]) -> int:
 
 
 class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
-    def __init__(self, desk: TeamsDesk) -> None:
+    def __init__(self, desk: TeamsDesk, wake_dispatch: Callable[[], None]) -> None:
         super().__init__()
         self.desk = desk
+        # Runtime.wake_dispatch: after an answer is queued, so it goes out at once.
+        self.wake_dispatch = wake_dispatch
+
+    def _queue_answer(
+        self, session: AsyncSession, turn: TurnContext, text: str, *, replace: str | None = None
+    ) -> None:
+        """Queue the answer to this turn in its transaction (see bot/teams/answers.py)."""
+        notices.answer(
+            session, answers.destination(turn.activity, replace), text, self.desk.clock.now()
+        )
+
+    async def _answered(self, turn: TurnContext, outcome: object) -> None:
+        """After the turn's transaction: a refusal (a DeskError's message: nothing was
+        stored, so there is no row to queue it with) is said at once; a queued answer
+        is sent by the dispatch loop, woken now."""
+        if isinstance(outcome, str):
+            await turn.send_activity(
+                MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(outcome)))
+            )
+        elif outcome:
+            self.wake_dispatch()
 
     # --- messages -------------------------------------------------------------------
 
@@ -158,7 +184,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._stats(turn, command)
             return
 
-        async def run(session: AsyncSession, person: Person) -> str:
+        async def answer(session: AsyncSession, person: Person) -> str:
             if command.verb == "unknown" and said:
                 # Plain words in a personal chat: a reply to the one request that waits
                 # on this person, when there is exactly one.
@@ -178,10 +204,14 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     )
             return await run_command(session, self.desk.clock, person, command, cards.plain)
 
-        answer = await self.desk.attempt(turn, run)
-        await turn.send_activity(
-            MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
-        )
+        async def run(session: AsyncSession, person: Person) -> bool:
+            # Read-only answers (list, status, help) are queued too: the message is
+            # already recorded as handled (_first_time), so Teams sending it again
+            # would not bring a lost answer back.
+            self._queue_answer(session, turn, await answer(session, person))
+            return True
+
+        await self._answered(turn, await self.desk.attempt(turn, run))
 
     async def _stats(self, turn: TurnContext, command: Command) -> None:
         """The figures as a card, and the chart as a picture after it."""
@@ -251,7 +281,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._file_from_form(turn, data)
             return
 
-        async def run(session: AsyncSession, person: Person) -> str | None:
+        async def answer(session: AsyncSession, person: Person) -> str | None:
             match action:
                 case "claim":
                     await work.claim(session, clock, person, key)
@@ -285,11 +315,13 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     return _("That button is no longer supported.")
             return None
 
-        answer = await self.desk.attempt(turn, run)
-        if answer:
-            await turn.send_activity(
-                MessageFactory.attachment(CardFactory.adaptive_card(cards.answer(answer)))
-            )
+        async def run(session: AsyncSession, person: Person) -> bool:
+            said = await answer(session, person)
+            if said:
+                self._queue_answer(session, turn, said)
+            return bool(said)
+
+        await self._answered(turn, await self.desk.attempt(turn, run))
 
     async def _file_from_form(self, turn: TurnContext, data: dict[str, Any]) -> None:
         values = {
@@ -298,7 +330,7 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
         }
         failure: list[str] = []
 
-        async def run(session: AsyncSession, person: Person) -> str | None:
+        async def run(session: AsyncSession, person: Person) -> bool:
             try:
                 async with session.begin_nested():
                     filed = await file_request(
@@ -312,23 +344,23 @@ class DeskBot(TeamsActivityHandler):  # type: ignore[misc]
                         priority=values["priority"] or "normal",
                         source_ref=f"teams:{turn.activity.id}",
                     )
-                    return render.filed(filed.request, cards.plain)
+                    # The submitted form becomes the receipt (replaced in place).
+                    self._queue_answer(
+                        session,
+                        turn,
+                        render.filed(filed.request, cards.plain),
+                        replace=turn.activity.reply_to_id,
+                    )
+                    return True
             except DeskError as error:
                 failure.append(error.render(cards.plain))
-                return None
+                return False
 
-        answer = await self.desk.attempt(turn, run)
+        outcome = await self.desk.attempt(turn, run)
         if failure:
             await self._send_form(turn, failure[0], values)
-        elif isinstance(answer, str):
-            confirmation = MessageFactory.attachment(
-                CardFactory.adaptive_card(cards.answer(answer))
-            )
-            if turn.activity.reply_to_id:
-                confirmation.id = turn.activity.reply_to_id
-                await turn.update_activity(confirmation)  # the form becomes the receipt
-            else:
-                await turn.send_activity(confirmation)
+        else:
+            await self._answered(turn, outcome)
 
     async def on_adaptive_card_invoke(
         self, turn: TurnContext, invoke_value: AdaptiveCardInvokeValue

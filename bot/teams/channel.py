@@ -2,7 +2,9 @@
 
 Channel cards go to the team's channel (and are edited in place), thread lines
 into the card's reply chain, DMs into the person's personal chat, which is
-created (with the tenant id) when the bot has never spoken to them.
+created (with the tenant id) when the bot has never spoken to them. The answer to
+what a person did goes back into the conversation they spoke in, with the turn's
+own conversation reference (bot/teams/answers.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.console.render import digest_lines
 from bot.reports import charts
 from bot.reports.charts import team_card_chart
-from bot.teams import cards
+from bot.teams import answers, cards
 from bot.teams.bot import CHANNEL, channel_of, image_attachment
 from handlers.addresses import any_address, find_address, remember_address
 from handlers.delivery import RATE_LIMITED, DeliveryError, PendingNotice, Recipient
@@ -49,6 +51,8 @@ class TeamsChannel:
     name: str = CHANNEL
 
     async def reaches(self, recipient: Recipient) -> bool:
+        if recipient.destination is not None and answers.is_teams_answer(recipient.destination):
+            return True  # the conversation the person spoke in, named in full
         async with self.sessions() as session:
             if recipient.destination is not None:
                 return bool(recipient.destination.get("teams_channel")) and (
@@ -68,6 +72,8 @@ class TeamsChannel:
 
     async def deliver(self, notice: PendingNotice) -> dict[str, Any]:
         try:
+            if notice.kind == NoticeKind.COMMAND_ANSWER:
+                return await self._answer(notice)
             if notice.kind == NoticeKind.DIGEST:
                 return await self._digest(notice)
             if notice.recipient.team is not None:
@@ -81,6 +87,30 @@ class TeamsChannel:
             ) from error
         except Exception as error:  # botframework-connector raises its own HTTP errors
             raise _delivery_error(error) from error
+
+    async def _answer(self, notice: PendingNotice) -> dict[str, Any]:
+        """The answer, rendered for the person when it was queued, as a card: a reply
+        to what they sent, or in place of the card they submitted (the request form
+        becomes its receipt). Teams cannot be asked whether an earlier attempt got
+        through: after one that may have, the answer is sent again (at least once);
+        a replacement is an edit, the same however often it is made."""
+        where = notice.recipient.destination or {}
+        reference = answers.reference(where)
+        content = cards.answer(str(notice.payload["text"]))
+        replace = where.get(answers.REPLACE)
+        if replace:
+            try:
+                return await self._update(
+                    reference,
+                    {"conversation": str(reference.conversation.id), "message": replace},
+                    content,
+                )
+            except Exception as error:
+                if _status(error) != 404:
+                    raise
+                # The form is gone (deleted in the meantime): the receipt is posted
+                # instead. A conversation that is gone refuses that too: dead letter.
+        return await self._send(reference, content, reply_to=reference.activity_id)
 
     async def _to_team(self, notice: PendingNotice) -> dict[str, Any]:
         team = notice.recipient.team
@@ -216,13 +246,16 @@ class TeamsChannel:
         content: cards.Card | None,
         *,
         text: str | None = None,
+        reply_to: str | None = None,
     ) -> dict[str, Any]:
         sent: list[str] = []
 
         async def send(turn: TurnContext) -> None:
-            # A proactive turn's activity id is made up; without clearing it the
-            # message would go out as a reply to a message that does not exist.
-            turn.activity.id = None
+            # A proactive turn's activity id is made up; without replacing it the
+            # message would go out as a reply to a message that does not exist. With
+            # `reply_to` (an answer) it replies to what the person sent, as an answer
+            # given in their turn would.
+            turn.activity.id = reply_to
             if content is not None:
                 message = MessageFactory.attachment(CardFactory.adaptive_card(content))
             else:
@@ -286,9 +319,17 @@ PERMANENT_STATUS = {
 }
 
 
-def _delivery_error(error: Exception) -> DeliveryError:
+def _status(error: Exception) -> int | None:
+    """The HTTP status of a connector error (botframework-connector's
+    ErrorResponseException carries the response)."""
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _delivery_error(error: Exception) -> DeliveryError:
+    response = getattr(error, "response", None)
+    status = _status(error)
     headers = getattr(response, "headers", None) or {}
     if status == 429:
         retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None

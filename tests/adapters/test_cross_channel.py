@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sqlalchemy import select
+
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
+from models.outbox import OutboxMessage
 from models.settings import Settings
 from tests.adapters.slack.driver import SlackDriver
 from tests.adapters.teams.conftest import start_app
@@ -82,6 +85,26 @@ async def test_filed_in_slack_delivered_to_the_team_in_teams_and_back(
             await runtime.dispatch()
             dms = slack.messages.get("DU0SAM", [])
             assert dms and "On my way" in str(dms[-1].blocks)
+
+            # Alice's command in Teams is answered in Teams: Slack, which comes first
+            # among the channels, does not take an answer that names a Teams chat.
+            await teams.say_in_channel("alice", "claim IT-1")
+            await runtime.dispatch()
+            async with runtime.sessions() as session:
+                answered = list(
+                    await session.scalars(
+                        select(OutboxMessage.channel)
+                        .order_by(OutboxMessage.id)
+                        .where(
+                            OutboxMessage.kind == "command_answer",
+                            OutboxMessage.delivered_at.is_not(None),
+                        )
+                    )
+                )
+            assert answered == ["slack", "teams"]  # Sam's quick-file, Alice's claim
+            assert any(
+                "You hold IT-1" in str(s.activity) for s in connector.sent_to(IT_CHANNEL, "reply")
+            )
         finally:
             await runner.cleanup()
             await runtime.close()

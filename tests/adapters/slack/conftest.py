@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +19,7 @@ from models.catalog import parse_catalog
 from models.clock import Clock
 from models.requests import Request
 from models.settings import Settings
+from tests.adapters.dispatching import NudgedDispatch
 from tests.adapters.slack.driver import Answer, SlackDriver
 from tests.adapters.waiting import eventually
 from tests.fakes.slack_api import FakeSlack
@@ -68,37 +68,6 @@ USERS = {
     "U0FAY": ("fay@example.com", "Fay Finance", "Europe/Berlin"),
     "U0NEW": ("newbie@example.com", "New Person", "America/New_York"),
 }
-
-
-class NudgedDispatch:
-    """The scheduler's one dispatch loop as the world runs it: a run whenever the
-    desk nudges it (the command pump, once answers are queued) or a test asks
-    (`SlackWorld.deliver`), one run at a time, as in `serve`; no timer, so what
-    waits for a retry waits for the test."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._one_at_a_time = asyncio.Lock()
-        self._runs: set[asyncio.Task[Any]] = set()
-
-    def nudge(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.run())
-        self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
-
-    async def run(self) -> Any:
-        async with self._one_at_a_time:
-            return await self._runtime.dispatch()
-
-    async def settled(self) -> None:
-        """Wait until the runs nudged so far (and any they nudged) have ended."""
-        while self._runs:
-            await asyncio.gather(*list(self._runs), return_exceptions=True)
-
-    async def stop(self) -> None:
-        for task in list(self._runs):
-            task.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
 
 
 @dataclass

@@ -30,7 +30,8 @@ from bot.slack import install_tables
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
 from models.settings import Settings
-from tests.adapters.slack.conftest import CATALOG, SECRET, USERS, NudgedDispatch, SlackWorld
+from tests.adapters.dispatching import NudgedDispatch
+from tests.adapters.slack.conftest import CATALOG, SECRET, USERS, SlackWorld
 from tests.adapters.slack.driver import SlackDriver
 from tests.e2e.cli import Inhouse, free_port
 from tests.fakes.slack_api import FakeSlack

@@ -22,6 +22,7 @@ from models.directory import Person
 from models.outbox import ConversationAddress, InboundKey, OutboxMessage
 from models.requests import Request
 from models.settings import Settings
+from tests.adapters.dispatching import NudgedDispatch
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
 from tests.adapters.waiting import eventually
 from tests.fakes.bot_connector import FakeConnector
@@ -61,9 +62,13 @@ class TeamsWorld:
     connector: FakeConnector
     driver: TeamsDriver
     runtime: Runtime
+    # The dispatch loop as `serve` runs it: nudged by the bot once it queued an
+    # answer; the driver waits for it to settle after each activity.
+    dispatcher: NudgedDispatch
 
-    async def deliver(self) -> None:
-        await self.runtime.dispatch()
+    async def deliver(self) -> Any:
+        """Run the outbox dispatcher once, as the scheduler would; its report."""
+        return await self.dispatcher.run()
 
     async def request(self, key: str) -> Request:
         async with self.runtime.sessions() as session:
@@ -138,13 +143,16 @@ async def running(
         port,
         unix_path=unix_path,
     )
+    dispatcher = NudgedDispatch(runtime)
+    runtime.nudge = dispatcher.nudge
     try:
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "teams-test.yaml"))
-        driver = TeamsDriver(f"http://127.0.0.1:{port}", connector.url)
-        yield TeamsWorld(connector, driver, runtime)
+        driver = TeamsDriver(f"http://127.0.0.1:{port}", connector.url, settle=dispatcher.settled)
+        yield TeamsWorld(connector, driver, runtime, dispatcher)
     finally:
         await runner.cleanup()
+        await dispatcher.stop()
         await runtime.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,9 @@ class TeamsDriver:
     # Which channel messages Teams hands to the bot: as the shipped manifest grants.
     delivery: ChannelDelivery = field(default_factory=ChannelDelivery.shipped)
     undelivered: list[dict[str, Any]] = field(default_factory=list)
+    # Awaited after each activity is answered: the world's dispatch loop settling,
+    # so what the bot queued for the person (its answer) has gone out, as in `serve`.
+    settle: Callable[[], Awaitable[None]] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def activity(self, kind: str, user: str, **fields: Any) -> dict[str, Any]:
@@ -85,7 +88,10 @@ class TeamsDriver:
                 f"{self.base_url}/api/messages", json=activity, headers=headers or {}
             ) as response,
         ):
-            return Answer(response.status, await response.text())
+            answer = Answer(response.status, await response.text())
+        if self.settle is not None:
+            await self.settle()
+        return answer
 
     async def post_raw(self, body: bytes, content_type: str = "application/json") -> Answer:
         """Any bytes at all, as a client that is not Teams might send them."""

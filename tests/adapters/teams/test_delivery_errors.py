@@ -25,6 +25,8 @@ async def test_teams_403_404_are_dead_letters_and_5xx_408_are_retried(
 ) -> None:
     await teams.driver.install_in_team("alice")
     await teams.driver.install_personal("sam")
+    # The cards wait until the connector is set to fail them: the test runs the loop.
+    teams.dispatcher.held = True
     titles = {403: "Printer on fire", 404: "Invoice missing", 502: "Desk broken"}
     titles[408] = "Mouse missing"
     for title in titles.values():

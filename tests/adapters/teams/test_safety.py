@@ -58,8 +58,10 @@ async def test_a_retried_activity_is_handled_once(teams: TeamsWorld) -> None:
     await teams.driver.post(activity)  # Teams resends when it saw no answer in time
     async with teams.runtime.sessions() as session:
         keys = list(await session.scalars(select(OutboxMessage.kind)))
-    assert keys == ["team_card"]
+    assert keys == ["team_card", "command_answer"]  # the card, and Sam's answer, once
     assert (await teams.request("IT-1")).title == "Printer on fire"
+    told = [a for a in teams.to("a:1sam") if "Filed IT-1" in str(a["attachments"])]
+    assert len(told) == 1, teams.to("a:1sam")
 
 
 async def test_a_dm_to_someone_never_spoken_to_opens_a_chat(teams: TeamsWorld) -> None:
@@ -96,8 +98,13 @@ async def test_throttling_waits_and_a_blocked_user_is_a_dead_letter(teams: Teams
         waiting = list(
             await session.scalars(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None)))
         )
-    assert [(w.kind, w.dead_at) for w in waiting] == [("team_card", None)]
-    assert "429" in (waiting[0].last_error or "")
+    # The card and Sam's answer both wait out the throttling; neither is lost.
+    assert [(w.kind, w.dead_at) for w in waiting] == [
+        ("team_card", None),
+        ("command_answer", None),
+    ]
+    assert all("429" in (w.last_error or "") for w in waiting)
+    assert not [a for a in teams.to("a:1sam") if "Filed IT-1" in str(a.get("attachments"))]
 
     teams.connector.fail_next("reply", status=403, times=5)
     teams.connector.fail_next("send", status=403, times=5)
@@ -140,8 +147,9 @@ async def test_commands_answer_in_the_personal_chat(teams: TeamsWorld) -> None:
 async def test_a_failed_answer_is_apologised_for_in_the_persons_language(
     teams: TeamsWorld,
 ) -> None:
+    # A refusal (nothing stored) is the one answer still given in the turn.
     teams.connector.fail_next("reply", status=500)
-    german = teams.driver.activity("message", "hans", text="list", locale="de-DE")
+    german = teams.driver.activity("message", "hans", text="status IT-99", locale="de-DE")
     assert (await teams.driver.post(german)).status == 201
     assert teams.to("a:1hans")[-1]["text"] == (
         "Leider ist bei uns etwas schiefgegangen. Bitte versuchen Sie es noch einmal."
@@ -152,7 +160,7 @@ async def test_when_not_even_the_apology_gets_through_the_answer_is_502(
     teams: TeamsWorld,
 ) -> None:
     teams.connector.fail_next("reply", status=500, times=2)
-    answer = await teams.driver.say("sam", "list")
+    answer = await teams.driver.say("sam", "status IT-99")  # a refusal: said in the turn
     assert answer.status == 502
     assert answer.body == "could not answer at the activity's serviceUrl"
     assert (await teams.driver.say("sam", "list")).status == 201  # and it carries on

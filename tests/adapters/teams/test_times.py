@@ -19,6 +19,7 @@ from models.catalog import parse_catalog
 from models.clock import ManualClock
 from models.directory import Person
 from models.settings import Settings
+from tests.adapters.dispatching import NudgedDispatch
 from tests.adapters.teams.conftest import CATALOG, TeamsWorld, start_app
 from tests.adapters.teams.driver import TeamsDriver
 from tests.fakes.bot_connector import FakeConnector
@@ -60,13 +61,18 @@ async def teams(
             inhouse_teams_local=True,  # the Agents Playground's mode, on loopback
         )
         runtime, runner = await start_app(settings, unused_tcp_port, clock)
+        dispatcher = NudgedDispatch(runtime)
+        runtime.nudge = dispatcher.nudge
         async with runtime.sessions.begin() as session:
             await apply_catalog(session, parse_catalog(CATALOG, "teams-test.yaml"))
-        driver = TeamsDriver(f"http://127.0.0.1:{unused_tcp_port}", connector.url)
+        driver = TeamsDriver(
+            f"http://127.0.0.1:{unused_tcp_port}", connector.url, settle=dispatcher.settled
+        )
         try:
-            yield TeamsWorld(connector, driver, runtime), clock
+            yield TeamsWorld(connector, driver, runtime, dispatcher), clock
         finally:
             await runner.cleanup()
+            await dispatcher.stop()
             await runtime.close()
 
 
