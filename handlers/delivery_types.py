@@ -62,8 +62,10 @@ def failure_code(failure: DeliveryError) -> str:
 
 @dataclass(frozen=True)
 class Recipient:
-    """A person (a DM), a team (its channel), or a named destination such as the
-    organisation-wide digest channel: {"slack_channel": ..., "teams_channel": ...}."""
+    """A person (a DM), a team (its channel), or a destination named in the notice:
+    the organisation-wide digest channel ({"slack_channel": ..., "teams_channel":
+    ...}) or where an answer goes (a Slack response_url or user, a Teams
+    conversation reference); each platform's channel knows its own keys."""
 
     person: Person | None = None
     team: Team | None = None

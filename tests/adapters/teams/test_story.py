@@ -166,8 +166,11 @@ async def test_claim_on_a_held_request_says_who_holds_it_and_takes_nothing(
     assert (await teams.request("IT-1")).assignee_id == alice
 
     # Taking it over is said out loud, and the history says who gave it to whom.
+    # (Bob's answer and the card's edit go to different conversations, side by side.)
+    before = len(connector.sent)
     await driver.say("bob", "assign IT-1 me")
-    assert "IT-1 is with Bob IT now." in card_text(connector.sent[-1].activity)
+    told = [card_text(s.activity) for s in connector.sent[before:]]
+    assert [t for t in told if "IT-1 is with Bob IT now." in t], told
     assert (await teams.request("IT-1")).assignee_id != alice
     await driver.say("sam", "status IT-1")
     story = card_text(connector.sent[-1].activity)
