@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.sealing import Sealer, SecretKeyError, missing_key_message
 from bot.slack import install_tables
-from bot.slack.command_pump import CommandPump
+from bot.slack.command_pump import QUIET_BATCH, CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.gate import admit, answer_failures
 from bot.slack.listeners import actions, commands, events, installs, shortcuts, submissions
@@ -120,7 +120,9 @@ def build_slack_app(
     async def client_for(workspace: str | None) -> AsyncWebClient:
         return await workspaces.any_client(workspace)
 
-    pump = CommandPump(desk, client_for, pace, wake_dispatch)
+    # One connection on SQLite: a batch of filings would hold it from the next ack.
+    quiet_batch = 1 if engine.dialect.name == "sqlite" else QUIET_BATCH
+    pump = CommandPump(desk, client_for, pace, wake_dispatch, quiet_batch)
     commands.register(app, desk, pump, wake_dispatch)
     shortcuts.register(app, desk)
     # Their answers are queued in the outbox; the dispatch loop is nudged to send them.

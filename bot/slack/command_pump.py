@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 BATCH = 50
 # Commands carried out in one transaction when nobody waits for an answer (one at a
 # time otherwise, so a request arriving meanwhile waits for one filing at most).
+# On SQLite always one: the process has one connection, and an acknowledgement
+# arriving just after a lull would wait for the whole batch (bot/slack/app.py).
 QUIET_BATCH = 10
 # A command accepted by a process that stopped before carrying it out waits at
 # most this long for another process's pump.
@@ -67,8 +69,10 @@ class CommandPump:
         client_for: Callable[[str | None], Awaitable[AsyncWebClient]],
         pace: Callable[[], Awaitable[bool]],
         wake_dispatch: Callable[[], None] = lambda: None,
+        quiet_batch: int = QUIET_BATCH,
     ) -> None:
         self._desk = desk
+        self._quiet_batch = quiet_batch
         self._client_for = client_for
         self._pace = pace
         self._wake_dispatch = wake_dispatch
@@ -103,7 +107,7 @@ class CommandPump:
             if not waiting:
                 return done
             while waiting:
-                size = QUIET_BATCH if await self._pace() else 1
+                size = self._quiet_batch if await self._pace() else 1
                 batch, waiting = waiting[:size], waiting[size:]
                 done += await self._carry_out_each(batch)
 
