@@ -191,6 +191,12 @@ def _taken(session: AsyncSession) -> _Taken:
 def _before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint's release: the outermost commit settles it all, once
+    settle(session)
+
+
+def settle(session: Session) -> None:
+    """Add the difference the taken requests made to the rollups, and forget them.
+    The hook calls it at the outermost commit (bench/report.py times it alone)."""
     taken: _Taken | None = session.info.pop(_TAKEN, None)
     if taken is None or not taken.ids:
         return

@@ -327,6 +327,28 @@ async def test_a_rolled_back_change_leaves_the_rollups_as_they_were(desk: Desk) 
     assert await stored(desk.sessions) == await recomputed(desk.sessions)
 
 
+async def test_a_session_that_rolled_back_starts_afresh(desk: Desk) -> None:
+    """What a rolled-back transaction took is forgotten: the same session's next
+    transaction reads the request as others left it meanwhile."""
+    key = await file_as(desk, "sam@example.com", "Printer")
+    alice = await desk.person("alice@example.com")
+    bob = await desk.person("bob@example.com")
+    clock = desk.clock
+    async with desk.sessions() as session:
+        await work.claim(session, clock, alice, key)
+        await session.rollback()
+        # (A Person of its own: the rollback expired the one the claim attached.)
+        alice = await desk.person("alice@example.com")
+        async with desk.sessions.begin() as other:
+            await work.claim(other, clock, alice, key)
+            await work.resolve(other, clock, alice, key, "Fixed")
+        await work.reply(session, clock, bob, key, "Anything else?", internal=True)
+        await session.commit()
+    found = await stored(desk.sessions)
+    assert [row[2:4] for row in found["insight_days"]] == [(1, 1)]  # volume, resolved
+    assert found == await recomputed(desk.sessions)
+
+
 async def test_the_rollups_are_settled_once_per_transaction_not_per_savepoint(
     desk: Desk,
 ) -> None:
@@ -473,3 +495,17 @@ async def test_a_department_move_waits_for_an_action_on_one_of_the_requests(
         ("Treasury", 1, 1)  # department, volume, resolved
     ]
     assert found == await recomputed(desk.sessions)
+
+
+async def test_only_the_desk_s_own_sessions_keep_the_rollups(desk: Desk) -> None:
+    """The hook is the composition root's (app.build_sessions), not registered at
+    import: a session of another factory that tries to change a request is refused
+    before it changes anything, rather than leaving the rollups behind."""
+    key = await file_as(desk, "sam@example.com", "Printer")
+    alice = await desk.person("alice@example.com")
+    before = await stored(desk.sessions)
+    plain = async_sessionmaker(desk.sessions.kw["bind"], expire_on_commit=False)
+    with pytest.raises(RuntimeError, match="does not keep the insight rollups"):
+        async with plain.begin() as session:
+            await work.claim(session, desk.clock, alice, key)
+    assert await stored(desk.sessions) == before
