@@ -73,6 +73,7 @@ from handlers.insight_sources import (
     people_rows,
     rating_rows,
 )
+from models.directory import Team
 from models.insight_rollup import (
     InsightCategory,
     InsightDay,
@@ -161,7 +162,16 @@ async def take_requester(session: AsyncSession, person_id: int) -> None:
     """The person's department is about to change (call it before): that moves all
     their requests in the department matrix. They are locked like any change
     locks its request, so an action on one of them finishes first and is counted
-    from its result."""
+    from its result.
+
+    A request being filed meanwhile is not among them yet, and its filing counts it
+    under the department it reads. Every filing locks its team's row (the number
+    counter, handlers.filing), so holding all the teams' rows here first makes a
+    filing in flight commit before (and be taken below), and one that starts wait
+    for this transaction, then read the new department. (On PostgreSQL; SQLite
+    runs one writer at a time.) FOR NO KEY UPDATE, the filing's own lock: it lets
+    other changes insert rows that refer to a team (a KEY SHARE lock) meanwhile."""
+    await session.execute(select(Team.id).order_by(Team.id).with_for_update(key_share=True))
     requests = await session.scalars(
         select(Request)
         .where(Request.requester_id == person_id)

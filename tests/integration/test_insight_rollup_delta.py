@@ -509,3 +509,43 @@ async def test_only_the_desk_s_own_sessions_keep_the_rollups(desk: Desk) -> None
         async with plain.begin() as session:
             await work.claim(session, desk.clock, alice, key)
     assert await stored(desk.sessions) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", ["filing", "move"])
+async def test_a_request_filed_while_its_requester_moves_counts_under_the_new_department(
+    pg_desk: Desk, first: str
+) -> None:
+    """A filing and a catalog that moves its requester to another department, at
+    once, in either order: whichever commits second waits for the first, and the
+    request ends up under the new department."""
+    desk = pg_desk
+    sam = await desk.person("sam@example.com")
+    moved = parse_catalog(CATALOG.replace("department: Sales", "department: Treasury"), "m.yaml")
+    engine = desk.sessions.kw["bind"]
+    holding, go = asyncio.Event(), asyncio.Event()
+
+    async def file() -> None:
+        async with desk.sessions.begin() as session:
+            await file_request(session, desk.clock, sam, team="it", title="Printer")
+            if first == "filing":
+                holding.set()
+                await go.wait()
+
+    async def move() -> None:
+        async with desk.sessions.begin() as session:
+            await apply_catalog(session, moved)
+            if first == "move":
+                holding.set()
+                await go.wait()
+
+    one, other = (file, move) if first == "filing" else (move, file)
+    started = asyncio.create_task(one())
+    await holding.wait()
+    second = asyncio.create_task(other())
+    await waiting_for_locks(engine, 1)
+    go.set()
+    await asyncio.gather(started, second)
+    found = await stored(desk.sessions)
+    assert [(row[2], row[3]) for row in found["insight_departments"]] == [("Treasury", 1)]
+    assert found == await recomputed(desk.sessions)
