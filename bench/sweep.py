@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
@@ -612,7 +613,14 @@ async def run(url: str, sizes: Sequence[int], repeats: int, show_timeline: bool)
     try:
         desk = await make_desk(engine)
         say(f"server: {await scalar(desk, 'SHOW server_version')}")
-        now = datetime.now(UTC).replace(microsecond=0)
+        # Phases 1 and 2 run on a manual clock at the next 12:00 UTC: their requests
+        # (filed up to 2 h before it) then share one UTC day whatever the time the
+        # bench runs, and none of them comes due during phase 3's real clock.
+        wall = datetime.now(UTC)
+        now = datetime.combine(wall.date(), time_of_day(12), UTC)
+        if now <= wall:
+            now += timedelta(days=1)
+        say(f"phases 1-2 at {now:%Y-%m-%d %H:%M} UTC (manual clock)")
         await flat_phase(desk, sizes, repeats, now)
         await burst_phase(desk, now)
         await lateness_phase(desk, show_timeline)
