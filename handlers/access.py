@@ -84,13 +84,13 @@ def record(
 
     Every change writes an event, and any change may move a milestone (a claim
     ends the first-response clock, a pause stops the ladder, a resolution starts
-    the survey's), so rather than work out which, the sweep looks again now. For
+    the survey's), so rather than work out which, the sweep looks again now.
     The request must have been taken for the change (`load_request`, or
-    `insight_rollup.take` / `created`): the commit counts its difference in the
+    `insight_rollup.take` / `created`): the commit adds what it changed to the
     insight rollups.
     """
     request.next_check_at = None if request.status == "closed" else at
-    insight_rollup.touch(session, request)
+    insight_rollup.require_taken(session, request)
     log.info(
         "request %s",
         kind,

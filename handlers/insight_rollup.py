@@ -150,7 +150,7 @@ def created(session: AsyncSession, request: Request) -> None:
     _taken(session).ids.add(request.id)
 
 
-def touch(session: AsyncSession, request: Request) -> None:
+def require_taken(session: AsyncSession, request: Request) -> None:
     """A change to this request is being recorded (handlers.access.record): it must
     have been taken or created first, else its figures would be counted from the
     wrong start. A bug, so it fails loudly."""
