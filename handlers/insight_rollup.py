@@ -170,7 +170,10 @@ async def take_requester(session: AsyncSession, person_id: int) -> None:
     filing in flight commit before (and be taken below), and one that starts wait
     for this transaction, then read the new department. (On PostgreSQL; SQLite
     runs one writer at a time.) FOR NO KEY UPDATE, the filing's own lock: it lets
-    other changes insert rows that refer to a team (a KEY SHARE lock) meanwhile."""
+    other changes insert rows that refer to a team (a KEY SHARE lock) meanwhile.
+    One interleaving can still deadlock, and PostgreSQL then aborts one side: a
+    transaction that changes one of these requests and then files a request (the
+    command pump's batch), while a catalog moves the requester."""
     await session.execute(select(Team.id).order_by(Team.id).with_for_update(key_share=True))
     requests = await session.scalars(
         select(Request)

@@ -549,3 +549,19 @@ async def test_a_request_filed_while_its_requester_moves_counts_under_the_new_de
     found = await stored(desk.sessions)
     assert [(row[2], row[3]) for row in found["insight_departments"]] == [("Treasury", 1)]
     assert found == await recomputed(desk.sessions)
+
+
+async def test_a_change_to_a_request_not_taken_for_it_is_refused(desk: Desk) -> None:
+    """A writer that changes a request without taking it first (its figures before)
+    would drift the rollups silently: recording the change fails instead."""
+    from handlers.access import record
+
+    key = await file_as(desk, "sam@example.com", "Printer")
+    before = await stored(desk.sessions)
+    with pytest.raises(RuntimeError, match=r"changed without insight_rollup\.take"):
+        async with desk.sessions.begin() as session:
+            request = await session.scalar(select(Request).where(Request.key == key))
+            assert request is not None
+            request.status = Status.RESOLVED
+            record(session, request, None, "resolved", desk.clock.now())
+    assert await stored(desk.sessions) == before
