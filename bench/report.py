@@ -21,7 +21,8 @@ the ratios (a)/(c) and (b)/(c), the target "under 1 s" for (a) and (b), and one
 team's report for the last 30 days (the `stats` command's query). Then where the
 time goes: every SQL statement insight() sends, timed as sent, and the plans of the
 slowest; and what a commit pays to keep the rollups fresh
-(`handlers.insight_rollup.recompute` for 1 and 100 touched buckets, rolled back).
+(`handlers.insight_rollup.take` and `settle` for 1 and 100 changed requests, rolled
+back).
 See bench/README.md for how to read the figures.
 """
 
@@ -45,17 +46,18 @@ from typing import Any
 import yaml
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import MIGRATIONS, build_engine, build_sessions
+from handlers import insight_rollup
 from handlers.access import active_teams
 from handlers.catalog_apply import apply_catalog
 from handlers.insight import Insight, insight, worst_cell_sentence
 from handlers.insight_pairs import department_matrix
 from handlers.insight_period import Period
-from handlers.insight_rollup import recompute
 from models.catalog import parse_catalog
+from models.requests import Request
 from tests import postgres_server
 
 REQUESTS = 1_000_000
@@ -501,7 +503,9 @@ def label_of(sql: str) -> str:
     flat = " ".join(sql.split())
     if flat.startswith(("DELETE FROM insight_", "INSERT INTO insight_")):
         verb, _from, table = flat.split()[:3]
-        return f"recompute: {verb.lower()} {table}"
+        return f"settle: {'upsert' if verb == 'INSERT' else 'delete emptied'} {table}"
+    if flat.startswith("SELECT 0 AS source"):
+        return "settle: the requests' figures now (every rollup, one SELECT)"
     if "insight_days" in flat:
         if "date_trunc" in flat:
             return "weekly points (daily rollup)"
@@ -1063,37 +1067,51 @@ FRESH_SIZES = (1, 100)  # one action's commit; a sweep batch of escalations
 
 
 async def freshness(desk: Desk, recorder: Recorder, runs: int) -> None:
-    """What a commit pays to keep the rollups fresh: handlers.insight_rollup.recompute
-    for the (team, day) buckets it touched, here for buckets spread over the year,
-    rolled back after each run."""
-    say("== Keeping the rollups fresh: the recomputation a commit runs ==")
+    """What a commit pays to keep the rollups fresh (handlers.insight_rollup): taking
+    the requests it changes (their figures before) and settling at the commit (their
+    figures after, and the difference added), here for requests spread over the
+    year, each reopened once more (requests.reopen_count), rolled back after each run."""
+    say("== Keeping the rollups fresh: what a commit adds, by delta ==")
     async with desk.engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                text(
-                    "SELECT DISTINCT team_id, day, md5(team_id || '/' || day) FROM insight_days "
-                    "ORDER BY 3 LIMIT :n"
-                ),
-                {"n": max(FRESH_SIZES)},
-            )
-        ).all()
-    buckets = [(int(team_id), day) for team_id, day, _hash in rows]
+        ids = list(
+            (
+                await connection.execute(
+                    text("SELECT id FROM requests ORDER BY md5(id::text) LIMIT :n"),
+                    {"n": max(FRESH_SIZES)},
+                )
+            ).scalars()
+        )
     for size in FRESH_SIZES:
-        found = []
-        for run in range(runs + 1):
+        took, settled = [], []
+        for _run in range(runs + 1):
             async with desk.sessions() as session:
+                requests = list(
+                    (
+                        await session.scalars(
+                            select(Request)
+                            .where(Request.id.in_(ids[:size]))
+                            .with_for_update(of=Request)
+                        )
+                    ).unique()
+                )
+                began = time.perf_counter()
+                await insight_rollup.take(session, requests)
+                took.append(time.perf_counter() - began)
+                for request in requests:
+                    request.reopen_count += 1
+                await session.flush()
                 recorder.start()
                 began = time.perf_counter()
-                await session.run_sync(recompute, set(buckets[:size]))
-                if run:
-                    found.append(time.perf_counter() - began)
+                await session.run_sync(insight_rollup.settle)
+                settled.append(time.perf_counter() - began)
                 statements = recorder.stop()
                 await session.rollback()
+        took, settled = took[1:], settled[1:]
         for statement in statements:
             say(f"    {ms(statement.seconds):>10}  {statement.label}")
         say(
-            f"  {size:>3} touched (team, day) bucket(s), their days' six rollups and their "
-            f"weeks' histograms: median {ms(statistics.median(found))}"
+            f"  {size:>3} request(s) changed: take {ms(statistics.median(took))}, "
+            f"settle at the commit {ms(statistics.median(settled))} (medians)"
         )
     say()
 

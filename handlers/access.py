@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import insight_rollup
 from handlers.errors import InvalidInput, NotFound, PermissionDenied
-from handlers.insight_rollup import touch
 from handlers.people import is_on_team
 from models.calendar import BusinessCalendar
 from models.directory import Person, Team, TeamAlias
@@ -45,6 +45,9 @@ async def load_request(
     found = await session.scalar(query)
     if found is None or not await _can_see(session, found, actor):
         raise NotFound(UNSEEN, key=cleaned)
+    if for_update:
+        # Locked for a change: what it counts in the insight rollups before it.
+        await insight_rollup.take(session, [found])
     return found
 
 
@@ -81,11 +84,13 @@ def record(
 
     Every change writes an event, and any change may move a milestone (a claim
     ends the first-response clock, a pause stops the ladder, a resolution starts
-    the survey's), so rather than work out which, the sweep looks again now. For
-    the same reason the insight rollups recompute the request's buckets on commit.
+    the survey's), so rather than work out which, the sweep looks again now.
+    The request must have been taken for the change (`load_request`, or
+    `insight_rollup.take` / `created`): the commit adds what it changed to the
+    insight rollups.
     """
     request.next_check_at = None if request.status == "closed" else at
-    touch(session, request)
+    insight_rollup.require_taken(session, request)
     log.info(
         "request %s",
         kind,

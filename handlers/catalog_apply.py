@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.insight_rollup import touch_requester
+from handlers.insight_rollup import take_requester
 from models.catalog import Catalog, PersonSpec, TeamSpec, classify_person_ref
 from models.directory import (
     CalendarRow,
@@ -115,15 +115,13 @@ async def _apply_person(session: AsyncSession, spec: PersonSpec, report: ApplyRe
     ):
         if value is not None:
             values[column] = value
-    moved = (
-        person.id is not None and "department" in values and person.department != spec.department
-    )
+    if person.id is not None and "department" in values and person.department != spec.department:
+        # The matrix counts requests under the requester's department of today:
+        # their figures before the move, read before the department changes.
+        await take_requester(session, person.id)
     if _set(person, **values) and person.id is not None:
         report.note("people changed", spec.email)
     await session.flush()
-    if moved:
-        # The matrix counts requests under the requester's department of today.
-        await touch_requester(session, person.id)
 
 
 async def _person_for_ref(session: AsyncSession, ref: str, report: ApplyReport) -> Person:

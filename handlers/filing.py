@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import notices, sla
+from handlers import insight_rollup, notices, sla
 from handlers.access import active_teams, find_team, record, team_calendar
 from handlers.errors import InvalidInput, UnknownTeam, within_limit
 from models.clock import Clock
@@ -70,6 +70,7 @@ async def file_request(
     request.team, request.requester, request.assignee = owning_team, actor, None
     session.add(request)
     await session.flush()
+    insight_rollup.created(session, request)
     record(
         session,
         request,

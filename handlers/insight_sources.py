@@ -1,15 +1,16 @@
 """How each insight rollup's rows are computed from the requests.
 
-One grouped SELECT per rollup, for any filter on the requests: the commit that
-changes a request recomputes its buckets with it (handlers.insight_rollup), and a
-report computes the partial buckets at its period's edges with it
+One grouped SELECT per rollup, for any filter on the requests, and the one place
+that says what a request contributes to the rollups: filtered to the requests a
+transaction changes, before and after, they give the difference its commit adds
+(handlers.insight_rollup); filtered to everything, a full rebuild; and a report
+computes the partial buckets at its period's edges with them
 (handlers.insight_period), so the rows read live and the rows stored always agree.
-Migration 0010 backfills the same figures in its own SQL.
+Every figure is a count or a sum over requests, so the rows of any set of requests
+add up. Migration 0010 backfilled the same figures in its own SQL.
 
 Each query groups an inner per-request SELECT by its plain columns: PostgreSQL
 refuses a GROUP BY whose expression repeats a bound parameter of the SELECT list.
-No IN lists: a commit runs these for all its buckets at once (executemany), which
-expanding parameters cannot do.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers import notices
+from handlers import insight_rollup, notices
 from handlers.access import record, team_calendar
 from handlers.notices import NoticeKind
 from handlers.people import people_with_role
@@ -109,6 +109,8 @@ async def _sweep_batch(
             )
         ).unique()
     )
+    # Locked (above) for the escalations, closes and events below: their figures now.
+    await insight_rollup.take(session, due)
     ladders: dict[int, _Ladder] = {}
     for request in due:
         if request.team_id not in ladders:

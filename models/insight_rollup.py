@@ -2,9 +2,10 @@
 day of filing (durations per team and UTC week), so a year is read from about
 10^5 rows instead of every request and its survey, escalations and requester.
 
-Each row is a pure function of the requests filed in its bucket;
-handlers.insight_rollup recomputes a bucket in the transaction that changes one
-of its requests, and handlers.insight_sources says how a bucket is computed.
+Each row is a pure function of the requests filed in its bucket, a sum of what
+each contributes (handlers.insight_sources says what); handlers.insight_rollup adds
+the difference a transaction made to its requests' rows when it commits. The
+unique constraints are the rows' keys its upserts (ON CONFLICT) name.
 """
 
 from __future__ import annotations
