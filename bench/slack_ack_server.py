@@ -223,6 +223,31 @@ async def _database(runtime: Any) -> dict[str, int]:
     }
 
 
+async def apply_bench_catalog(sessions: Any) -> None:
+    """The bench catalog (`bench_catalog_text`) applied as `inhouse catalog apply` does."""
+    from handlers.catalog_apply import apply_catalog
+    from models.catalog import parse_catalog
+
+    async with sessions.begin() as session:
+        await apply_catalog(session, parse_catalog(bench_catalog_text(), "bench-catalog.yaml"))
+
+
+async def ours_runtime(database_url: str, slack_api_url: str) -> Any:
+    """The real app (`app.build_runtime`) on a migrated database, with the bench's
+    signing secret and bot token and its Web API calls going to `slack_api_url`."""
+    from app import build_runtime
+    from models.settings import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_api_url,
+    )
+    return await build_runtime(settings)
+
+
 async def serve_ours(
     workdir: Path,
     slack_api_url: str,
@@ -232,22 +257,10 @@ async def serve_ours(
 ) -> None:
     from aiohttp import web
 
-    from app import build_runtime
-    from handlers.catalog_apply import apply_catalog
-    from models.catalog import parse_catalog
-    from models.settings import Settings
     from scheduler.jobs import Jobs
 
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=database_url,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_api_url,
-    )
-    runtime = await build_runtime(settings)
-    async with runtime.sessions.begin() as session:
-        await apply_catalog(session, parse_catalog(bench_catalog_text(), "bench-catalog.yaml"))
+    runtime = await ours_runtime(database_url, slack_api_url)
+    await apply_bench_catalog(runtime.sessions)
     dispatch = DispatchLog(runtime.dispatch)
 
     async def stats(_: web.Request) -> web.Response:
