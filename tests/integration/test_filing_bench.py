@@ -1,0 +1,75 @@
+"""`bench.filing` on a burst of three: what it counts is what the desk did.
+
+The bench's figures are only worth quoting if its counting is right, so this runs
+one repeat of it (signed HTTP into the real app, the use case directly, the plain
+inserts, the dispatcher against the fake Slack) and checks the counts against what
+is known: three requests filed, carded and answered; the floor's three inserts in
+one transaction per request. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.filing import ORDER, measure, summary
+from bench.filing_measure import Databases, PostgresDatabases, SqliteDatabases
+from tests import postgres_server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Databases:
+    if request.param == "sqlite":
+        return SqliteDatabases(tmp_path)
+    server: postgres_server.PostgresServer = request.getfixturevalue("pg_server")
+    return PostgresDatabases(server.host, server.port, server.user)
+
+
+async def test_one_repeat_of_three_counts_what_the_desk_did(
+    databases: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await databases.prepare()
+    try:
+        (runs,) = await measure(databases, 3, 1)
+    finally:
+        await databases.close()
+
+    assert [len(runs[v]) for v in ("http", "direct", "floor")] == [1, 1, ORDER.count("floor")]
+    http, direct = runs["http"][0], runs["direct"][0]
+    # Every command acknowledged, filed once, answered with its key and carded once.
+    assert (http.n, http.problems) == (3, [])
+    assert (direct.n, direct.problems) == (3, [])
+    # One request, one audit event, one team card per filing; over HTTP also the
+    # queued answer; the statements the desk sends beside them are counted too.
+    for filing, outbox_rows in ((http, 6), (direct, 3)):
+        counts = filing.counted.by_label
+        assert counts["INSERT requests"] == 3
+        assert counts["INSERT request_events"] == 3
+        assert counts["INSERT outbox"] == outbox_rows
+        assert filing.counted.statements > sum(
+            counts[label] for label in ("INSERT requests", "INSERT request_events", "INSERT outbox")
+        )
+    # HTTP: the commands went through the inbox, filed by the pump in its own transactions.
+    assert http.counted.by_label["DELETE pending_commands"] == 3
+    assert direct.counted.transactions == 3
+    # After each burst the dispatcher delivered exactly what it queued.
+    assert http.delivery is not None and direct.delivery is not None
+    assert (http.delivery.cards, http.delivery.answers, http.delivery.dead) == (3, 3, 0)
+    assert (direct.delivery.cards, direct.delivery.answers, direct.delivery.dead) == (3, 0, 0)
+    assert direct.delivery.counted.statements >= 3
+    # The floor is exactly the three plain inserts, one transaction per request.
+    for floor in runs["floor"]:
+        assert floor.problems == []
+        assert dict(floor.counted.by_label) == {
+            "INSERT requests": 3,
+            "INSERT request_events": 3,
+            "INSERT outbox": 3,
+        }
+        assert floor.counted.transactions == 3
+
+    verdicts = summary(databases.label, [runs])
+    assert verdicts[-1].endswith("carded once): PASS")
+    printed = capsys.readouterr().out
+    assert "statements per quick-file filing" in printed
+    assert "| `INSERT requests` | 1.00 | 1.00 | 1.00 |" in printed
