@@ -189,7 +189,7 @@ def summary(label: str, results: list[Repeat]) -> list[str]:
         for variant in (*ours, "floor"):
             if variant == "floor":
                 values = [
-                    v for runs in results for f in runs["floor"] if (v := figure(f)) is not None
+                    x for runs in results for f in runs["floor"] if (x := figure(f)) is not None
                 ]
             else:
                 values = _per(results, variant, figure)

@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Table, event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -198,7 +198,8 @@ async def _template(url: str) -> str:
                 journal = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
                 synchronous = (await connection.execute(text("PRAGMA synchronous"))).scalar()
                 names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
-                return f"journal_mode={journal}, synchronous={names.get(synchronous, synchronous)}"
+                level = names.get(int(synchronous or 0), str(synchronous))
+                return f"journal_mode={journal}, synchronous={level}"
             version = (await connection.execute(text("SHOW server_version"))).scalar()
             settings = [
                 f"{name}={(await connection.execute(text(f'SHOW {name}'))).scalar()}"
@@ -533,9 +534,9 @@ async def floor(url: str, n: int, run_id: str) -> Filing:
     from models.requests import Request, RequestEvent
     from models.vocabulary import Priority, Status
 
-    requests_t = Request.__table__
-    events_t = RequestEvent.__table__
-    outbox_t = OutboxMessage.__table__
+    requests_t = cast(Table, Request.__table__)
+    events_t = cast(Table, RequestEvent.__table__)
+    outbox_t = cast(Table, OutboxMessage.__table__)
     engine = build_engine(url)
     counter = Statements()
     counter.attach(engine)
