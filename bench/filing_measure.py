@@ -70,7 +70,10 @@ def label_of(sql: str) -> str:
         return f"DELETE {words[2]}"
     if verb in ("SELECT", "WITH"):
         found = re.search(r"\bFROM (\w+)", flat, re.IGNORECASE)
-        return f"SELECT {found.group(1) if found else '(no table)'}"
+        if found:
+            return f"SELECT {found.group(1)}"
+        # No table: a function call such as PostgreSQL's advisory lock.
+        return f"SELECT {words[1].split('(')[0] if len(words) > 1 else ''}".rstrip()
     if verb == "RELEASE":
         return "RELEASE SAVEPOINT"
     if verb == "ROLLBACK":
