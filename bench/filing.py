@@ -96,7 +96,8 @@ def line(filing: Filing) -> str:
     text = (
         f"  {NAMES[filing.variant]:<14} {filing.n} in {filing.seconds:.2f} s: "
         f"{filing.per_second:,.1f}/s; per request {per.statements / n:.2f} statements "
-        f"({per.savepoints / n:.2f} savepoint), {per.transactions / n:.2f} transactions"
+        f"({per.savepoints / n:.2f} savepoint), {per.transactions / n:.2f} transactions, "
+        f"{per.cpu_seconds / n * 1000:.1f} ms CPU"
     )
     if filing.ack_seconds is not None:
         text += f"; all acknowledged after {filing.ack_seconds:.2f} s"
@@ -109,7 +110,8 @@ def line(filing: Filing) -> str:
             f"\n  {'':<14} delivered {what} in {delivery.seconds:.2f} s: "
             f"{delivery.cards_per_second:,.1f} cards/s; "
             f"{delivery.counted.statements / max(delivery.notices, 1):.2f} statements, "
-            f"{delivery.counted.transactions / max(delivery.notices, 1):.2f} transactions "
+            f"{delivery.counted.transactions / max(delivery.notices, 1):.2f} transactions, "
+            f"{delivery.counted.cpu_seconds / max(delivery.notices, 1) * 1000:.1f} ms CPU "
             "per notice"
         )
     for problem in filing.problems:
@@ -157,6 +159,16 @@ def _transactions(f: Filing) -> float:
     return f.counted.transactions / max(f.n, 1)
 
 
+def _cpu(f: Filing) -> float:
+    return f.counted.cpu_seconds / max(f.n, 1) * 1000
+
+
+def _card_cpu(f: Filing) -> float | None:
+    return (
+        f.delivery.counted.cpu_seconds / max(f.delivery.notices, 1) * 1000 if f.delivery else None
+    )
+
+
 def _cards(f: Filing) -> float | None:
     return f.delivery.cards_per_second if f.delivery else None
 
@@ -176,9 +188,11 @@ def summary(label: str, results: list[Repeat]) -> list[str]:
         ("filings/s (floor: requests/s)", lambda f: f.per_second, 1),
         ("statements per filing", _statements, 2),
         ("transactions per filing", _transactions, 2),
+        ("CPU ms per filing (this process)", _cpu, 1),
         ("cards/s delivered after the burst", _cards, 1),
         ("statements per delivered notice", _card_statements, 2),
         ("transactions per delivered notice", _card_transactions, 2),
+        ("CPU ms per delivered notice", _card_cpu, 1),
     ]
     say()
     say(f" {label}: median (min-max) over {len(results)} repeats")

@@ -84,9 +84,10 @@ def label_of(sql: str) -> str:
 @dataclass
 class Statements:
     """Counts what an engine sends while `on`: every cursor execute (an executemany
-    counts once) by label, and the transactions begun. `BEGIN` itself is left out of
-    the statements: SQLite's engine sends `BEGIN IMMEDIATE` as a statement, asyncpg
-    begins without one, and the transactions are counted apart."""
+    counts once) by label, and the transactions begun; and the CPU time spent.
+    `BEGIN` itself is left out of the statements: SQLite's engine sends `BEGIN
+    IMMEDIATE` as a statement, asyncpg begins without one, and the transactions are
+    counted apart."""
 
     on: bool = False
     counts: Counter[str] = field(default_factory=Counter)
@@ -97,13 +98,17 @@ class Statements:
         event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
         event.listen(engine.sync_engine, "begin", self._begin)
 
+    cpu_started: float = 0.0
+
     def start(self) -> None:
         self.counts, self.transactions, self.requests_inserted = Counter(), 0, 0
+        self.cpu_started = time.process_time()
         self.on = True
 
     def stop(self) -> Counted:
         self.on = False
-        return Counted(Counter(self.counts), self.transactions)
+        cpu = time.process_time() - self.cpu_started
+        return Counted(Counter(self.counts), self.transactions, cpu)
 
     def _statement(self, _c: Any, _cur: Any, sql: str, _p: Any, _ctx: Any, _many: bool) -> None:
         if not self.on:
@@ -124,6 +129,9 @@ class Statements:
 class Counted:
     by_label: Counter[str]
     transactions: int
+    # CPU seconds of this whole process meanwhile (all its threads: aiosqlite's too;
+    # over HTTP also the load, the fake Slack and the response_urls; never PostgreSQL's).
+    cpu_seconds: float = 0.0
 
     @property
     def statements(self) -> int:
