@@ -2,7 +2,7 @@
 same rows, and do the team cards keep up?
 
     .venv/bin/python -m bench.filing               # burst of 500, 3 repeats, SQLite and PostgreSQL
-    .venv/bin/python -m bench.filing --quick       # burst of 50, 3 repeats, both (~2 min)
+    .venv/bin/python -m bench.filing --quick       # burst of 50, 3 repeats, both (~1-1.5 min)
     .venv/bin/python -m bench.filing --database sqlite --burst 200 --repeats 5
 
 Per database and repeat, interleaved (fresh database each, see bench.filing_measure):
