@@ -4,8 +4,8 @@ plain inserts (the floor), and the team cards delivered afterwards, each with th
 SQL statements it sent counted.
 
 Every measurement gets a fresh database of its own (`Databases.fresh`): a copy of
-one migrated template with the bench catalog applied, so no run pays for the rows
-an earlier one left (the insight rollups re-aggregate a whole (team, day) bucket).
+one migrated template with the bench catalog applied, so every run starts from the
+same desk and none pays for the rows an earlier one left.
 """
 
 from __future__ import annotations
