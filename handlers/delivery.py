@@ -139,7 +139,7 @@ async def _by_conversation(
     slots: asyncio.Semaphore,
 ) -> None:
     """Deliver the claims, conversations side by side, each one's in order."""
-    conversations: dict[tuple[int | None, int | None] | None, list[Claim]] = {}
+    conversations: dict[str, list[Claim]] = {}
     for claimed in claims:
         conversations.setdefault(claimed.conversation, []).append(claimed)
     failures: list[BaseException] = []

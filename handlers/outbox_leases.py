@@ -11,6 +11,7 @@ writes nothing over the new owner's work.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,12 +27,12 @@ from models.outbox import OutboxMessage
 @dataclass(frozen=True)
 class Claim:
     """One claimed notice, the fencing token this claim got, and the conversation
-    it goes to (a team's channel, a person's chat, or None for a destination named
-    in the notice: answers and the organisation-wide digest)."""
+    it goes to: a team's channel, a person's chat, or the destination named in the
+    notice (an answer's address, the organisation-wide digest channel)."""
 
     id: int
     token: int
-    conversation: tuple[int | None, int | None] | None = None
+    conversation: str = ""
 
 
 async def claim(
@@ -95,18 +96,25 @@ async def claim(
                 OutboxMessage.lease_token,
                 OutboxMessage.recipient_team_id,
                 OutboxMessage.recipient_person_id,
+                OutboxMessage.payload,
             )
             .where(OutboxMessage.id.in_(ids))
             .order_by(OutboxMessage.id)
         )
         return [
-            Claim(
-                int(row_id),
-                int(token),
-                (team, person) if team is not None or person is not None else None,
-            )
-            for row_id, token, team, person in tokens.all()
+            Claim(int(row_id), int(token), _conversation(team, person, payload))
+            for row_id, token, team, person, payload in tokens.all()
         ]
+
+
+def _conversation(team: int | None, person: int | None, payload: dict[str, Any]) -> str:
+    if team is not None:
+        return f"team:{team}"
+    if person is not None:
+        return f"person:{person}"
+    # Answers to different people (their own addresses) go side by side; two to the
+    # same address, one after the other.
+    return "to:" + json.dumps(payload.get("destination") or {}, sort_keys=True)
 
 
 def held(claimed: Claim, owner: str) -> ColumnElement[bool]:

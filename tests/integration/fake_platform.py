@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,6 +141,8 @@ class FakePlatform:
 
 
 def _conversation(recipient: Recipient) -> str:
+    if recipient.destination is not None:
+        return "to:" + json.dumps(recipient.destination, sort_keys=True)
     return recipient.target
 
 

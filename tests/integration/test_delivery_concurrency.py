@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers import work
+from handlers import notices, work
 from handlers.delivery import dispatch_due
 from handlers.filing import file_request
 from models.outbox import OutboxMessage
@@ -64,3 +64,15 @@ async def test_at_most_the_given_number_of_conversations_at_once(desk: Desk) -> 
     await dispatch_due(desk.sessions, desk.clock, [platform], owner="A", concurrency=2)
     assert platform.most_at_once == 2
     assert all(row.delivered_at for row in await outbox(desk))
+
+
+async def test_answers_to_different_people_go_side_by_side(desk: Desk) -> None:
+    # Answers name their address in the notice (a response_url, a user): answers to
+    # different addresses go side by side, two to the same address in order.
+    async with desk.sessions.begin() as session:
+        for n, user in enumerate(("U1", "U2", "U3", "U1")):
+            notices.answer(session, {"slack_user": user}, f"Filed IT-{n + 1}", desk.clock.now())
+    platform = FakePlatform(desk.clock, latency=LATENCY)
+    await dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
+    assert all(row.delivered_at for row in await outbox(desk))
+    assert platform.most_at_once == 3 and platform.most_in_one_conversation == 1
