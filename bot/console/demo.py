@@ -96,7 +96,8 @@ async def play(
             write(f"[{format_when(clock.now(), clock.now())}] {step.who} ▸ {step.line}")
         answer = await desk.run(Identity(email=step.who), step.line)
         write("  " + answer.replace("\n", "\n  "))
-        await dispatch_due(sessions, clock, [channel], owner="demo")
+        # One screen: the story's notices print in the order they were queued.
+        await dispatch_due(sessions, clock, [channel], owner="demo", concurrency=1)
     async with sessions() as session:
         figures = await insight(
             session,

@@ -70,7 +70,10 @@ async def chat(
 
     async def deliver() -> None:
         async with turn:
-            await dispatch_due(sessions, clock, [channel], owner=f"console:{person.id}")
+            # One screen: notices print in the order they were queued, not side by side.
+            await dispatch_due(
+                sessions, clock, [channel], owner=f"console:{person.id}", concurrency=1
+            )
 
     with terminal.opened():
         with reader(language, timezone):

@@ -30,6 +30,9 @@ def test_a_reopen_shows_while_a_line_is_half_typed_and_the_line_stays(desk: Inho
 
         desk.chat(LUCA, "reopen IT-1 Still smoking")  # another person, another process
         keyboard.wait_for("→ [#it] IT-1 · Printer on fire: Luca Rossi reopened it: Still smoking")
+        # The notice is printed above the prompt, which is then drawn again: read on
+        # for a moment so the screen is the one a person sees after the redraw.
+        keyboard.settle()
         lines = keyboard.lines()
         shown = next(i for i, line in enumerate(lines) if "reopened it: Still smoking" in line)
         # Above the input line, which still holds what Alice had typed, cursor at its end.
