@@ -1,14 +1,43 @@
-"""What the crash tests share: reading the database a killed process left behind,
-and waiting for a condition with the process's log at hand when it never comes."""
+"""What the crash tests share: `inhouse serve` as a process the test may kill,
+reading the database it left behind, and waiting for a condition with the
+process's log at hand when it never comes."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
+
+from tests.e2e.cli import Inhouse
+
+
+@contextmanager
+def serving(
+    machine: Inhouse, log: Path, *args: str, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`inhouse serve ARGS` with these environment variables, its output in `log`;
+    killed at the end if the test has not ended it."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            machine.command("serve", *args),
+            cwd=machine.workdir,
+            env=machine.env(**env),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:

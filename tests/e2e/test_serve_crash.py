@@ -22,13 +22,13 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cli import Inhouse, free_port
-from tests.e2e.crash import rows, until
+from tests.e2e.crash import rows, serving, until
 from tests.fakes.slack_api import FakeSlack
 
 CATALOG = """
@@ -57,28 +57,17 @@ def machine(tmp_path: Path, database_url: str) -> Iterator[Inhouse]:
     yield Inhouse(tmp_path, extra_env={"DATABASE_URL": database_url})
 
 
-@contextmanager
-def serving(machine: Inhouse, fake: FakeSlack, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            machine.command("serve"),
-            cwd=machine.workdir,
-            env=machine.env(
-                PORT=str(free_port()),
-                SLACK_BOT_TOKEN=fake.token,
-                SLACK_SIGNING_SECRET="crash-test-secret",
-                SLACK_API_URL=fake.url,
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def serving_slack(
+    machine: Inhouse, fake: FakeSlack, log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    return serving(
+        machine,
+        log,
+        PORT=str(free_port()),
+        SLACK_BOT_TOKEN=fake.token,
+        SLACK_SIGNING_SECRET="crash-test-secret",
+        SLACK_API_URL=fake.url,
+    )
 
 
 async def test_a_killed_serve_leaves_nothing_behind_and_its_post_in_flight_is_flagged(
@@ -99,7 +88,7 @@ async def test_a_killed_serve_leaves_nothing_behind_and_its_post_in_flight_is_fl
         posted = lambda: fake.messages.get("C0ITDESK", [])  # noqa: E731
 
         first_log = machine.workdir / "serve-1.log"
-        with serving(machine, fake, first_log) as first:
+        with serving_slack(machine, fake, first_log) as first:
             # The second card is on Slack, its answer still on the way: kill -9.
             await until("second post", lambda: len(posted()) >= 2, 60, first_log.read_text)
             first.kill()
@@ -113,7 +102,7 @@ async def test_a_killed_serve_leaves_nothing_behind_and_its_post_in_flight_is_fl
         [(in_flight_id,)] = in_flight
 
         second_log = machine.workdir / "serve-2.log"
-        with serving(machine, fake, second_log) as second:
+        with serving_slack(machine, fake, second_log) as second:
             taken_over_in: float | None = None
 
             def recovered() -> bool:

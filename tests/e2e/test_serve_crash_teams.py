@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
 from tests.e2e.cli import Inhouse, free_port
-from tests.e2e.crash import rows, until
+from tests.e2e.crash import rows, serving, until
 from tests.fakes.bot_connector import FakeConnector
 
 CATALOG = f"""
@@ -58,25 +56,6 @@ KEY = re.compile(r"IT-\d+")
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Inhouse]:
     yield Inhouse(tmp_path)
-
-
-@contextmanager
-def serving(machine: Inhouse, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            machine.command("serve", "--teams-local"),
-            cwd=machine.workdir,
-            env=machine.env(PORT=str(port)),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def healthy(port: int) -> bool:
@@ -116,7 +95,7 @@ async def test_a_card_in_flight_at_a_kill_is_posted_again_and_no_other_is(
         driver = TeamsDriver(f"http://127.0.0.1:{port}", connector.url)
 
         first_log = machine.workdir / "serve-1.log"
-        with serving(machine, port, first_log) as first:
+        with serving(machine, first_log, "--teams-local", PORT=str(port)) as first:
             await until("a healthy serve", lambda: healthy(port), 30, first_log.read_text)
             # The bot is added to the team: the channel is known, the cards go out.
             installed = await driver.install_in_team("alice")
@@ -136,7 +115,7 @@ async def test_a_card_in_flight_at_a_kill_is_posted_again_and_no_other_is(
         [(in_flight_id,)] = in_flight
 
         second_log = machine.workdir / "serve-2.log"
-        with serving(machine, port, second_log) as second:
+        with serving(machine, second_log, "--teams-local", PORT=str(port)) as second:
             await until(
                 "every card delivered",
                 lambda: rows(database_url, CARDS_LEFT) == [(0,)],
