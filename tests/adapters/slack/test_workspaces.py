@@ -230,6 +230,9 @@ async def test_an_uninstalled_workspace_stops_cleanly_and_an_install_is_served_a
     async with two_workspaces(desk_db, fake) as (alpha, beta):
         fake.fail_next("chat.postMessage", status=503)  # HR-1's card waits for a retry
         assert "HR-1" in await beta.say("U0RITA", "hr Payslip missing")
+        # The dispatcher posts to different channels side by side: IT-1 is filed once
+        # HR-1's card has taken the 503, or IT-1's card could be the one refused.
+        await alpha.eventually(lambda: _refused_in(fake, "C0BETAHR"))
         assert "IT-1" in await alpha.say("U0SAM", "it Printer on fire")
         # Beta removes the app before HR-1's card went out.
         fake.uninstall(BETA)
@@ -295,6 +298,13 @@ async def _installed(world: SlackWorld, team: str, *, expected: int) -> bool:
             )
         ).scalar()
     return count == expected
+
+
+def _refused_in(fake: FakeSlack, channel: str) -> bool:
+    return any(
+        c.status == 503 and c.args.get("channel") == channel
+        for c in fake.calls_to("chat.postMessage")
+    )
 
 
 async def _dead(message: Awaitable[Any]) -> bool:
