@@ -111,15 +111,101 @@ def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=desk_session)
 
 
+# The key of the PostgreSQL advisory lock replicas take turns on to migrate ("inho").
+MIGRATION_LOCK = 0x696E686F
+
+
 def run_migrations(url: str) -> None:
-    """Upgrade to head; safe to run any number of times."""
+    """Upgrade to head; safe to run any number of times, also from several processes
+    at once: on PostgreSQL they take turns on an advisory lock, and whoever comes
+    second finds the schema at head and has nothing to do."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    if not url.startswith("postgresql"):
+        command.upgrade(config, "head")  # SQLite: its one write lock serialises writers
+        return
+
+    async def locked() -> None:
+        from sqlalchemy.pool import NullPool
+
+        def upgrade(connection: Any) -> None:
+            config.attributes["connection"] = connection  # env.py migrates on it
+            command.upgrade(config, "head")
+
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                # A session-level lock: it outlives the commit, so alembic's own
+                # transactions run under it; closing the connection would release it too.
+                lock = text("SELECT pg_advisory_lock(:key)")
+                await connection.execute(lock, {"key": MIGRATION_LOCK})
+                await connection.commit()
+                await connection.run_sync(upgrade)
+                unlock = text("SELECT pg_advisory_unlock(:key)")
+                await connection.execute(unlock, {"key": MIGRATION_LOCK})
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(locked())
+
+
+def ensure_schema(url: str) -> None:
+    """What every command but `migrate` does before it uses the database: read the
+    database's revision (one SELECT; no env.py, no upgrade) and compare it with the
+    migrations' head; upgrade (run_migrations) only when it is behind. A database at
+    a revision these migrations do not know was migrated by a newer Inhouse: the
+    command stops with one line saying so (exit 2), it never downgrades."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    heads = set(script.get_heads())
+    current = asyncio.run(_database_revisions(url))
+    if current == heads:
+        log.info("database schema: at %s, nothing to migrate", ", ".join(sorted(heads)))
+        return
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        log.error(
+            "%s",
+            _(
+                "The database is at schema revision {revision}, which this version of "
+                "Inhouse does not know: a newer version has migrated it. Run that version "
+                "(or newer); Inhouse never downgrades a database.",
+                revision=", ".join(unknown),
+            ),
+        )
+        raise typer.Exit(2)
+    log.info(
+        "database schema: at %s, upgrading to %s",
+        ", ".join(sorted(current)) or "none (empty database)",
+        ", ".join(sorted(heads)),
+    )
+    run_migrations(url)
+
+
+async def _database_revisions(url: str) -> set[str]:
+    """The revisions in the database's alembic_version table (none when it has none)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.pool import NullPool
+
+    def read(connection: Any) -> set[str]:
+        if not inspect(connection).has_table("alembic_version"):
+            return set()
+        rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {str(row[0]) for row in rows}
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(read))
+    finally:
+        await engine.dispose()
 
 
 def configure_logging(log_format: str) -> None:
@@ -233,7 +319,7 @@ def serve(
         config = config.model_copy(update={"inhouse_teams_local": True})
     configure_logging(config.log_format)
     _startable(config)
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     asyncio.run(_serve(config, with_scheduler=not no_scheduler, with_web=True))
 
 
@@ -243,7 +329,7 @@ def worker() -> None:
     config = settings()
     configure_logging(config.log_format)
     _startable(config)
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     asyncio.run(_serve(config, with_scheduler=True, with_web=False))
 
 
@@ -637,7 +723,7 @@ def catalog_apply(file: Path) -> None:
         _print_catalog_error(error)
         raise typer.Exit(1) from None
     url = settings().database_url
-    run_migrations(url)
+    ensure_schema(url)
     report = asyncio.run(_apply(url, loaded))
     if not report.changed:
         console.print(_("Nothing to change: the database already matches {file}.", file=str(file)))
@@ -668,7 +754,7 @@ def chat(
     from handlers.people import Identity
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     language = _terminal_language(lang)
     identity = Identity(email=as_.strip().lower(), display_name=as_.split("@")[0])
 
@@ -773,7 +859,7 @@ def report(
     from handlers.insight import insight
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     now = datetime.now(UTC)
     end = _day(until) if until else now
     start = _day(since) if since else end - timedelta(days=30)
@@ -821,7 +907,7 @@ def outbox_list(
     from handlers.outbox_admin import undelivered
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     now = datetime.now(UTC)
 
     async def go() -> list[Any]:
@@ -876,7 +962,7 @@ def outbox_retry(message_id: int) -> None:
     from handlers.outbox_admin import requeue
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
 
     async def go() -> bool:
         engine = build_engine(config.database_url)
@@ -914,7 +1000,7 @@ def secrets_rotate() -> None:
     except SecretKeyError as error:
         _plain(str(error))
         raise typer.Exit(2) from None
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
 
     async def go() -> Any:
         engine = build_engine(config.database_url)
