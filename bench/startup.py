@@ -5,8 +5,10 @@ to a bare Bolt app served by aiohttp?
     .venv/bin/python -m bench.startup --repeats 3 --idle 3 # quicker
     .venv/bin/python -m bench.startup --database sqlite
 
-Each repeat starts two real processes with subprocess, one after the other (which
-one goes first alternates), each on its own free 127.0.0.1 port:
+A warm-up start of each (not counted) byte-compiles the modules into a private
+`PYTHONPYCACHEPREFIX`, as `pip install` does. Then each repeat starts two real
+processes with subprocess, one after the other (which one goes first alternates),
+each on its own free 127.0.0.1 port:
 
 * ours: `python app.py serve` on a database whose schema is current (migrated once
   before the first repeat, as after `inhouse migrate`), Slack on in signed HTTP
@@ -16,7 +18,9 @@ one goes first alternates), each on its own free 127.0.0.1 port:
 
 Measured per process: **start-up**, from just before `Popen` to the first HTTP 200
 of `GET /healthz` (polled every 10 ms over HTTP); **idle RSS**, VmRSS from
-/proc/PID/status after `--idle` seconds without a request; **first request**, one
+/proc/PID/status after `--idle` seconds without a request; **CPU to start**, the
+process's user + system CPU time when it first answered (less moved by other work
+on the machine than the wall clock); **first request**, one
 signed `/request` slash command sent after that (ours stores it and acknowledges;
 bare only acknowledges; Bolt calls `auth.test` first, answered by
 tests.fakes.slack_api.FakeSlack running in this process for both): does a lazy
@@ -68,6 +72,7 @@ _FOREIGN = ("SLACK_", "MICROSOFT_", "INHOUSE_", "DATABASE_URL", "PORT", "LOG_FOR
 @dataclass
 class Run:
     startup_s: float
+    cpu_s: float  # the process's CPU time (user + system) when it first answered
     rss_mb: float
     first_request_ms: float
 
@@ -76,9 +81,17 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-    env.update(PYTHONUNBUFFERED="1", **extra)
+def _env(pycache: Path, **extra: str) -> dict[str, str]:
+    # Modules byte-compiled, as after `pip install` (which compiles what it installs):
+    # a machine with PYTHONDONTWRITEBYTECODE=1 and an editable install would compile
+    # every module of the checkout from source at each start. The warm-up start
+    # writes them to a private prefix.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_FOREIGN) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env.update(PYTHONUNBUFFERED="1", PYTHONPYCACHEPREFIX=str(pycache), **extra)
     return env
 
 
@@ -87,6 +100,12 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _cpu_s(pid: int) -> float:
+    # /proc/PID/stat: utime and stime are the 14th and 15th fields, in clock ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _healthy(port: int) -> bool:
@@ -133,10 +152,11 @@ def measure(command: list[str], env: dict[str, str], port: int, idle: float, log
                 raise RuntimeError(f"{command[1:3]} did not become healthy:\n{tail}")
             time.sleep(0.01)
         startup = time.perf_counter() - started
+        cpu = _cpu_s(process.pid)
         time.sleep(idle)
         rss = _rss_mb(process.pid)
         first = _first_request_ms(port)
-        return Run(startup, rss, first)
+        return Run(startup, cpu, rss, first)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -167,6 +187,7 @@ def fake_slack() -> Iterator[str]:
 def ours(url: str, slack: str, idle: float, log: Path) -> Run:
     port = free_port()
     env = _env(
+        log.parent / "pycache",
         DATABASE_URL=url,
         PORT=str(port),
         SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -190,7 +211,7 @@ def bare(workdir: Path, slack: str, idle: float, log: Path) -> Run:
         "--port",
         str(port),
     ]
-    return measure(command, _env(), port, idle, log)
+    return measure(command, _env(log.parent / "pycache"), port, idle, log)
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -215,6 +236,9 @@ def _bench_database(name: str, url: str, slack: str, repeats: int, idle: float, 
     say(f"\n== {name} ==")
     run_migrations(url)  # once, as `inhouse migrate` would: every start finds it current
     runs: dict[str, list[Run]] = {"ours": [], "bare": []}
+    # Not counted: writes the byte-code, and warms the page cache, for both.
+    ours(url, slack, 0, tmp / f"{name}-ours-warm-up.log")
+    bare(tmp, slack, 0, tmp / f"{name}-bare-warm-up.log")
     for n in range(repeats):
         order = ["bare", "ours"] if n % 2 == 0 else ["ours", "bare"]
         for kind in order:
@@ -222,16 +246,20 @@ def _bench_database(name: str, url: str, slack: str, repeats: int, idle: float, 
             run = ours(url, slack, idle, log) if kind == "ours" else bare(tmp, slack, idle, log)
             runs[kind].append(run)
             say(
-                f"  run {n + 1} {kind:4}: start-up {run.startup_s:.2f} s, idle RSS "
-                f"{run.rss_mb:.0f} MB, first request {run.first_request_ms:.0f} ms"
+                f"  run {n + 1} {kind:4}: start-up {run.startup_s:.2f} s (CPU {run.cpu_s:.2f} s),"
+                f" idle RSS {run.rss_mb:.0f} MB, first request {run.first_request_ms:.0f} ms"
             )
-    say(f"  {'':4}  {'start-up s':>20}  {'idle RSS MB':>18}  {'first request ms':>18}")
+    say(
+        f"  {'':4}  {'start-up s':>18}  {'CPU to start s':>18}  {'idle RSS MB':>14}  "
+        f"{'first request ms':>16}"
+    )
     for kind in ("ours", "bare"):
         got = runs[kind]
         say(
-            f"  {kind:4}  {_spread([r.startup_s for r in got], '.2f'):>20}  "
-            f"{_spread([r.rss_mb for r in got], '.0f'):>18}  "
-            f"{_spread([r.first_request_ms for r in got], '.0f'):>18}"
+            f"  {kind:4}  {_spread([r.startup_s for r in got], '.2f'):>18}  "
+            f"{_spread([r.cpu_s for r in got], '.2f'):>18}  "
+            f"{_spread([r.rss_mb for r in got], '.0f'):>14}  "
+            f"{_spread([r.first_request_ms for r in got], '.0f'):>16}"
         )
     startup = statistics.median(r.startup_s for r in runs["ours"])
     rss = statistics.median(r.rss_mb for r in runs["ours"])
