@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -24,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,6 +39,8 @@ from models.settings import Settings
 from models.visible_text import neutralise
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from bot.sealing import Sealer
 
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
@@ -58,8 +59,16 @@ secrets_cli = typer.Typer(no_args_is_help=True, help="Keys for the secrets kept 
 cli.add_typer(catalog_cli, name="catalog")
 cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(secrets_cli, name="secrets")
-# Piped output (CI logs, `| less`) gets room for the report tables.
-console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+@functools.cache
+def _console() -> Console:
+    """The terminal output of the commands; rich is imported on first use, since
+    `serve` prints nothing with it (start-up, issue 14)."""
+    from rich.console import Console
+
+    # Piped output (CI logs, `| less`) gets room for the report tables.
+    return Console(width=None if sys.stdout.isatty() else 120)
 
 
 # --- building blocks ----------------------------------------------------------------
@@ -231,7 +240,7 @@ def configure_logging(log_format: str) -> None:
 
 def _plain(renderable: Any) -> None:
     # People's text may contain [brackets]; never let rich read them as markup.
-    console.print(renderable, markup=False, highlight=False, soft_wrap=True)
+    _console().print(renderable, markup=False, highlight=False, soft_wrap=True)
 
 
 def _terminal_language(lang: str | None) -> str | None:
@@ -304,7 +313,7 @@ def migrate() -> None:
     """Create or upgrade the database schema (safe to run twice)."""
     url = settings().database_url
     run_migrations(url)
-    console.print(_("Database is up to date."))
+    _console().print(_("Database is up to date."))
 
 
 @cli.command()
@@ -694,7 +703,7 @@ def catalog_check(file: Path) -> None:
     except CatalogError as error:
         _print_catalog_error(error)
         raise typer.Exit(1) from None
-    console.print(
+    _console().print(
         _(
             "{file} is valid: {teams} teams, {people} people, {calendars} calendars.",
             file=str(file),
@@ -706,9 +715,11 @@ def catalog_check(file: Path) -> None:
 
 
 def _print_catalog_error(error: Any) -> None:
+    from rich.markup import escape
+
     for issue in error.issues:
         # Catalog values may hold [brackets]: escape them so rich shows, not parses, them.
-        console.print(
+        _console().print(
             f"[red]{escape(error.file)}: {escape(issue.path)}[/red]: {escape(issue.message)}",
             highlight=False,
         )
@@ -735,7 +746,9 @@ def catalog_apply(file: Path) -> None:
     ensure_schema(url)
     report = asyncio.run(_apply(url, loaded))
     if not report.changed:
-        console.print(_("Nothing to change: the database already matches {file}.", file=str(file)))
+        _console().print(
+            _("Nothing to change: the database already matches {file}.", file=str(file))
+        )
         return
     for kind, names in report.changes.items():
         _plain(f"{kind}: {', '.join(names)}")
@@ -889,7 +902,7 @@ def report(
     if format is ReportFormat.csv:
         as_csv(figures, sys.stdout)
     elif format is ReportFormat.text:
-        console.print(as_text(figures))
+        _console().print(as_text(figures))
     else:
         target = out or Path(f"report.{format.value}")
         if format is ReportFormat.html:
@@ -903,7 +916,7 @@ def _day(value: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
     except ValueError:
-        console.print(_("'{value}' is not a date like 2026-11-23.", value=value))
+        _console().print(_("'{value}' is not a date like 2026-11-23.", value=value))
         raise typer.Exit(2) from None
 
 
@@ -929,7 +942,7 @@ def outbox_list(
 
     rows = asyncio.run(go())
     if not rows:
-        console.print(
+        _console().print(
             _("There are no dead letters.")
             if dead
             else _("The outbox is empty: every notice was delivered.")
@@ -982,9 +995,9 @@ def outbox_retry(message_id: int) -> None:
             await engine.dispose()
 
     if not asyncio.run(go()):
-        console.print(_("There is no undelivered notice {id}.", id=message_id))
+        _console().print(_("There is no undelivered notice {id}.", id=message_id))
         raise typer.Exit(1)
-    console.print(_("Notice {id} is queued again.", id=message_id))
+    _console().print(_("Notice {id} is queued again.", id=message_id))
 
 
 @secrets_cli.command("new-key")

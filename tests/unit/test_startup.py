@@ -23,12 +23,14 @@ def test_schema_head_is_the_migrations_head() -> None:
     )
 
 
-def test_the_serving_modules_load_neither_matplotlib_nor_alembic() -> None:
-    # matplotlib is ~55 MB of an idle `serve`: only a chart being drawn loads it.
+def test_the_serving_modules_load_no_chart_migration_terminal_or_holiday_code() -> None:
+    # matplotlib is ~55 MB of an idle `serve`: only a chart being drawn loads it;
+    # alembic only a schema that is behind, rich a command that prints, holidays a
+    # calendar's first holiday lookup.
     probe = (
         "import sys, app, bot.slack.app, bot.slack.channel, bot.teams.app, bot.teams.bot, "
         "bot.teams.channel, bot.metrics, scheduler.jobs\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'alembic'}))"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'alembic', 'rich', 'holidays'}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
