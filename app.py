@@ -312,7 +312,8 @@ def _startable(config: Settings) -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (safe to run twice)."""
     url = settings().database_url
-    run_migrations(url)
+    # Upgrades what is behind; like every command, refuses a schema that is ahead.
+    ensure_schema(url)
     _console().print(_("Database is up to date."))
 
 
