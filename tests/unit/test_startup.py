@@ -30,7 +30,8 @@ def test_the_serving_modules_load_no_chart_migration_terminal_or_holiday_code() 
     probe = (
         "import sys, app, bot.slack.app, bot.slack.channel, bot.teams.app, bot.teams.bot, "
         "bot.teams.channel, bot.metrics, scheduler.jobs\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'alembic', 'rich', 'holidays'}))"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'matplotlib', 'alembic', 'rich', 'holidays'}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
