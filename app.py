@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -24,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,10 +39,17 @@ from models.settings import Settings
 from models.visible_text import neutralise
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from bot.sealing import Sealer
 
 EXAMPLE_CATALOG = Path(__file__).parent / "models" / "catalogs" / "example.yaml"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The migrations' head, so that starting on a current schema needs no alembic at all
+# (importing it takes ~0.2 s and ~11 MB). Only a shortcut: any other revision found
+# in the database is compared with the migrations themselves (ensure_schema), so a
+# stale value costs time, never correctness. tests/unit/test_schema.py keeps it in step.
+SCHEMA_HEAD = "0015"
 
 log = logging.getLogger("inhouse")
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Inhouse service desk")
@@ -53,8 +59,16 @@ secrets_cli = typer.Typer(no_args_is_help=True, help="Keys for the secrets kept 
 cli.add_typer(catalog_cli, name="catalog")
 cli.add_typer(outbox_cli, name="outbox")
 cli.add_typer(secrets_cli, name="secrets")
-# Piped output (CI logs, `| less`) gets room for the report tables.
-console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+@functools.cache
+def _console() -> Console:
+    """The terminal output of the commands; rich is imported on first use, since
+    `serve` prints nothing with it (start-up, issue 14)."""
+    from rich.console import Console
+
+    # Piped output (CI logs, `| less`) gets room for the report tables.
+    return Console(width=None if sys.stdout.isatty() else 120)
 
 
 # --- building blocks ----------------------------------------------------------------
@@ -111,15 +125,104 @@ def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=desk_session)
 
 
+# The key of the PostgreSQL advisory lock replicas take turns on to migrate ("inho").
+MIGRATION_LOCK = 0x696E686F
+
+
 def run_migrations(url: str) -> None:
-    """Upgrade to head; safe to run any number of times."""
+    """Upgrade to head; safe to run any number of times, also from several processes
+    at once: on PostgreSQL they take turns on an advisory lock, and whoever comes
+    second finds the schema at head and has nothing to do."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    if not url.startswith("postgresql"):
+        command.upgrade(config, "head")  # SQLite: its one write lock serialises writers
+        return
+
+    async def locked() -> None:
+        from sqlalchemy.pool import NullPool
+
+        def upgrade(connection: Any) -> None:
+            config.attributes["connection"] = connection  # env.py migrates on it
+            command.upgrade(config, "head")
+
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                # A session-level lock: it outlives the commit, so alembic's own
+                # transactions run under it; closing the connection would release it too.
+                lock = text("SELECT pg_advisory_lock(:key)")
+                await connection.execute(lock, {"key": MIGRATION_LOCK})
+                await connection.commit()
+                await connection.run_sync(upgrade)
+                unlock = text("SELECT pg_advisory_unlock(:key)")
+                await connection.execute(unlock, {"key": MIGRATION_LOCK})
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(locked())
+
+
+def ensure_schema(url: str) -> None:
+    """What every command but `migrate` does before it uses the database: read the
+    database's revision (one SELECT; no env.py, no upgrade) and compare it with the
+    migrations' head; upgrade (run_migrations) only when it is behind. A database at
+    a revision these migrations do not know was migrated by a newer Inhouse: the
+    command stops with one line saying so (exit 2), it never downgrades."""
+    current = asyncio.run(_database_revisions(url))
+    if current == {SCHEMA_HEAD}:
+        log.info("database schema: at %s, nothing to migrate", SCHEMA_HEAD)
+        return
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    heads = set(script.get_heads())
+    if current == heads:
+        log.info("database schema: at %s, nothing to migrate", ", ".join(sorted(heads)))
+        return
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        log.error(
+            "%s",
+            _(
+                "The database is at schema revision {revision}, which this version of "
+                "Inhouse does not know: a newer version has migrated it. Run that version "
+                "(or newer); Inhouse never downgrades a database.",
+                revision=", ".join(unknown),
+            ),
+        )
+        raise typer.Exit(2)
+    log.info(
+        "database schema: at %s, upgrading to %s",
+        ", ".join(sorted(current)) or "none (empty database)",
+        ", ".join(sorted(heads)),
+    )
+    run_migrations(url)
+
+
+async def _database_revisions(url: str) -> set[str]:
+    """The revisions in the database's alembic_version table (none when it has none)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.pool import NullPool
+
+    def read(connection: Any) -> set[str]:
+        if not inspect(connection).has_table("alembic_version"):
+            return set()
+        rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {str(row[0]) for row in rows}
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(read))
+    finally:
+        await engine.dispose()
 
 
 def configure_logging(log_format: str) -> None:
@@ -137,7 +240,7 @@ def configure_logging(log_format: str) -> None:
 
 def _plain(renderable: Any) -> None:
     # People's text may contain [brackets]; never let rich read them as markup.
-    console.print(renderable, markup=False, highlight=False, soft_wrap=True)
+    _console().print(renderable, markup=False, highlight=False, soft_wrap=True)
 
 
 def _terminal_language(lang: str | None) -> str | None:
@@ -209,8 +312,9 @@ def _startable(config: Settings) -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (safe to run twice)."""
     url = settings().database_url
-    run_migrations(url)
-    console.print(_("Database is up to date."))
+    # Upgrades what is behind; like every command, refuses a schema that is ahead.
+    ensure_schema(url)
+    _console().print(_("Database is up to date."))
 
 
 @cli.command()
@@ -233,7 +337,7 @@ def serve(
         config = config.model_copy(update={"inhouse_teams_local": True})
     configure_logging(config.log_format)
     _startable(config)
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     asyncio.run(_serve(config, with_scheduler=not no_scheduler, with_web=True))
 
 
@@ -243,7 +347,7 @@ def worker() -> None:
     config = settings()
     configure_logging(config.log_format)
     _startable(config)
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     asyncio.run(_serve(config, with_scheduler=True, with_web=False))
 
 
@@ -344,7 +448,6 @@ def lease_owner() -> str:
 
 
 async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime:
-    from bot.console.channel import ConsoleChannel
     from bot.metrics import DeskMetrics
     from bot.metrics import mount as mount_metrics
     from bot.traffic import Traffic
@@ -386,6 +489,8 @@ async def build_runtime(config: Settings, clock: Clock | None = None) -> Runtime
     # Slack listening but not yet delivering (OAuth before the first install, or a
     # key that cannot decrypt the install): notices wait in the outbox for Slack.
     if not runtime.platform_on and not slack_listening:
+        from bot.console.channel import ConsoleChannel
+
         log.info("channel console: on (notices are written to this log)")
         runtime.channels.append(
             ConsoleChannel(
@@ -599,7 +704,7 @@ def catalog_check(file: Path) -> None:
     except CatalogError as error:
         _print_catalog_error(error)
         raise typer.Exit(1) from None
-    console.print(
+    _console().print(
         _(
             "{file} is valid: {teams} teams, {people} people, {calendars} calendars.",
             file=str(file),
@@ -611,9 +716,11 @@ def catalog_check(file: Path) -> None:
 
 
 def _print_catalog_error(error: Any) -> None:
+    from rich.markup import escape
+
     for issue in error.issues:
         # Catalog values may hold [brackets]: escape them so rich shows, not parses, them.
-        console.print(
+        _console().print(
             f"[red]{escape(error.file)}: {escape(issue.path)}[/red]: {escape(issue.message)}",
             highlight=False,
         )
@@ -637,10 +744,12 @@ def catalog_apply(file: Path) -> None:
         _print_catalog_error(error)
         raise typer.Exit(1) from None
     url = settings().database_url
-    run_migrations(url)
+    ensure_schema(url)
     report = asyncio.run(_apply(url, loaded))
     if not report.changed:
-        console.print(_("Nothing to change: the database already matches {file}.", file=str(file)))
+        _console().print(
+            _("Nothing to change: the database already matches {file}.", file=str(file))
+        )
         return
     for kind, names in report.changes.items():
         _plain(f"{kind}: {', '.join(names)}")
@@ -668,7 +777,7 @@ def chat(
     from handlers.people import Identity
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     language = _terminal_language(lang)
     identity = Identity(email=as_.strip().lower(), display_name=as_.split("@")[0])
 
@@ -773,7 +882,7 @@ def report(
     from handlers.insight import insight
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     now = datetime.now(UTC)
     end = _day(until) if until else now
     start = _day(since) if since else end - timedelta(days=30)
@@ -794,7 +903,7 @@ def report(
     if format is ReportFormat.csv:
         as_csv(figures, sys.stdout)
     elif format is ReportFormat.text:
-        console.print(as_text(figures))
+        _console().print(as_text(figures))
     else:
         target = out or Path(f"report.{format.value}")
         if format is ReportFormat.html:
@@ -808,7 +917,7 @@ def _day(value: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
     except ValueError:
-        console.print(_("'{value}' is not a date like 2026-11-23.", value=value))
+        _console().print(_("'{value}' is not a date like 2026-11-23.", value=value))
         raise typer.Exit(2) from None
 
 
@@ -821,7 +930,7 @@ def outbox_list(
     from handlers.outbox_admin import undelivered
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
     now = datetime.now(UTC)
 
     async def go() -> list[Any]:
@@ -834,7 +943,7 @@ def outbox_list(
 
     rows = asyncio.run(go())
     if not rows:
-        console.print(
+        _console().print(
             _("There are no dead letters.")
             if dead
             else _("The outbox is empty: every notice was delivered.")
@@ -876,7 +985,7 @@ def outbox_retry(message_id: int) -> None:
     from handlers.outbox_admin import requeue
 
     config = settings()
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
 
     async def go() -> bool:
         engine = build_engine(config.database_url)
@@ -887,9 +996,9 @@ def outbox_retry(message_id: int) -> None:
             await engine.dispose()
 
     if not asyncio.run(go()):
-        console.print(_("There is no undelivered notice {id}.", id=message_id))
+        _console().print(_("There is no undelivered notice {id}.", id=message_id))
         raise typer.Exit(1)
-    console.print(_("Notice {id} is queued again.", id=message_id))
+    _console().print(_("Notice {id} is queued again.", id=message_id))
 
 
 @secrets_cli.command("new-key")
@@ -914,7 +1023,7 @@ def secrets_rotate() -> None:
     except SecretKeyError as error:
         _plain(str(error))
         raise typer.Exit(2) from None
-    run_migrations(config.database_url)
+    ensure_schema(config.database_url)
 
     async def go() -> Any:
         engine = build_engine(config.database_url)

@@ -14,7 +14,7 @@
 * ``bare``: a slack_bolt ``AsyncApp`` with the same signing secret whose
   ``/request`` listener only acknowledges, behind the same aiohttp adapter.
 
-Both listen on 127.0.0.1 on a free port and print one JSON line
+Both listen on 127.0.0.1 on a free port (bare: ``--port`` if given) and print one JSON line
 ``{"ready": true, "port": N}`` on stdout once they accept requests. ``GET
 /bench/stats`` reports the Bolt listeners at work and (ours) the inbox and outbox
 backlog.
@@ -298,7 +298,7 @@ async def serve_ours(
 # --- bare Bolt ----------------------------------------------------------------------
 
 
-async def serve_bare(workdir: Path, slack_api_url: str) -> None:
+async def serve_bare(workdir: Path, slack_api_url: str, port: int = 0) -> None:
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -317,12 +317,17 @@ async def serve_bare(workdir: Path, slack_api_url: str) -> None:
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"listeners_running": listeners_running()})
 
+    async def healthz(_: web.Request) -> web.Response:
+        # What bench.startup polls, as it polls ours' GET /healthz.
+        return web.json_response({"status": "ok"})
+
     app = web.Application()
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/bench/stats", stats)
+    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     _announce(runner)
     await _wait_for_stop()
     await runner.cleanup()
@@ -337,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dispatch-interval", type=float, default=2.0)
     parser.add_argument("--database-url", help="ours: an empty database (default: SQLite in DIR)")
     parser.add_argument("--lock-timing", action="store_true", help="see LockTiming")
+    parser.add_argument("--port", type=int, default=0, help="bare: listen here (default: free)")
     args = parser.parse_args(argv)
     # Same log set-up for both servers: warnings only, so no access log line per request.
     logging.basicConfig(
@@ -354,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
             lock.install()
         asyncio.run(serve_ours(args.workdir, args.slack_api_url, url, args.dispatch_interval, lock))
     else:
-        asyncio.run(serve_bare(args.workdir, args.slack_api_url))
+        asyncio.run(serve_bare(args.workdir, args.slack_api_url, args.port))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 __all__ = [
     "BusinessCalendar",
     "HolidayRule",
@@ -76,6 +74,8 @@ class HolidayRule:
             if self.subdivision is not None:
                 raise ValueError(f"holiday subdivision {self.subdivision!r} needs a country")
             return
+        import holidays as holidays_lib  # see _country_holidays
+
         try:
             holidays_lib.country_holidays(self.country, subdiv=self.subdivision)
         except NotImplementedError as exc:
@@ -93,6 +93,10 @@ class HolidayRule:
 def _country_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     # One frozen set per year rather than a shared HolidayBase: the latter grows
     # itself on lookup, which is neither thread-safe nor deterministic.
+    # Imported here, when a holiday is first looked up: with dateutil it is tens of
+    # ms of import that `serve` need not do before it answers (start-up, issue 14).
+    import holidays as holidays_lib
+
     found = holidays_lib.country_holidays(country, subdiv=subdivision, years=year)
     return frozenset(d for d in found if d.year == year)
 

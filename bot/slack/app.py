@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+# Bolt's name for the app in its logs. Given, because without one Bolt takes the
+# caller's file name from inspect.stack(), which reads the source of every frame on
+# the stack: a tenth of a second or more of `serve`'s start-up (issue 14).
+BOLT_NAME = "inhouse"
 # What each workspace grants at install; deploy/slack-manifest.yml asks for the same
 # (tests/adapters/slack/test_scopes.py holds them together, and the fake Slack grants
 # exactly these, refusing any method whose scope is missing).
@@ -94,6 +98,7 @@ def build_slack_app(
             config.api_url, store=store, engine=engine, client_id=config.client_id
         )
         app = AsyncApp(
+            name=BOLT_NAME,
             signing_secret=config.signing_secret or "",
             client=client,
             oauth_settings=AsyncOAuthSettings(
@@ -112,7 +117,10 @@ def build_slack_app(
         )
     else:
         app = AsyncApp(
-            token=config.bot_token, signing_secret=config.signing_secret or "", client=client
+            name=BOLT_NAME,
+            token=config.bot_token,
+            signing_secret=config.signing_secret or "",
+            client=client,
         )
     # Who acts is stored with their workspace (bot.slack.workspaces.current_workspace).
     app.middleware(note_workspace)

@@ -21,8 +21,6 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.console.render import digest_lines
-from bot.reports import charts
-from bot.reports.charts import team_card_chart
 from bot.slack import answers, messages
 from bot.slack.mrkdwn import escape
 from bot.slack.posting import has_file_in_thread, post_once
@@ -280,11 +278,15 @@ class SlackChannel:
             language = None
             channel = (notice.recipient.destination or {})["slack_channel"]
             timezone = self.default_timezone
+        # Imported here: the charts bring matplotlib (~55 MB), which a desk that
+        # has not drawn a chart yet need not hold (idle RSS of `serve`, issue 14).
+        from bot.reports import charts
+
         figures = insight_from_payload(notice.payload["insight"])
         with reader(language, timezone):
             text = "\n".join(digest_lines(notice.payload, escape))
             picture = (
-                team_card_chart(figures.teams[0], figures.weekly)
+                charts.team_card_chart(figures.teams[0], figures.weekly)
                 if notice.payload["scope"] == "team" and figures.teams
                 else charts.overview(figures)
             )
@@ -342,10 +344,12 @@ class SlackChannel:
         posted = await post_once(route.client, notice, channel, text, blocks)
         chart = notice.payload.get("chart")
         if chart:
+            from bot.reports import charts  # matplotlib: see _digest
+
             figures = insight_from_payload(chart["insight"])
             with reader(chart.get("language"), chart.get("timezone") or self.default_timezone):
                 picture = (
-                    team_card_chart(figures.teams[0], figures.weekly)
+                    charts.team_card_chart(figures.teams[0], figures.weekly)
                     if len(figures.teams) == 1
                     else charts.attainment_by_week(figures)
                 )

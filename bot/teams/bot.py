@@ -31,8 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.command_line import ALIASES, KEYED_VERBS, LIST_VERBS, STATS_VERB, Command, parse
 from bot.commands import run_command, stats_for, stats_lines
 from bot.console import render
-from bot.reports import charts
-from bot.reports.charts import team_card_chart
 from bot.teams import answers, cards
 from bot.teams.desk import TeamsDesk
 from handlers import notices, queries, survey, work
@@ -51,8 +49,12 @@ SURVEY_KINDS = ("resolved", "survey_answered", "survey_reminder")
 
 
 def picture(figures: Insight) -> bytes:
+    # Imported here: the charts bring matplotlib (~55 MB), which a desk that has
+    # not drawn a chart yet need not hold (idle RSS of `serve`, issue 14).
+    from bot.reports import charts
+
     if len(figures.teams) == 1:
-        return team_card_chart(figures.teams[0], figures.weekly)
+        return charts.team_card_chart(figures.teams[0], figures.weekly)
     return charts.attainment_by_week(figures)
 
 

@@ -24,8 +24,6 @@ from botbuilder.schema import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.render import digest_lines
-from bot.reports import charts
-from bot.reports.charts import team_card_chart
 from bot.teams import answers, cards
 from bot.teams.bot import CHANNEL, channel_of, image_attachment
 from handlers.addresses import any_address, find_address, remember_address
@@ -148,11 +146,15 @@ class TeamsChannel:
             language = None
             channel_id = (notice.recipient.destination or {})["teams_channel"]
             timezone = self.default_timezone
+        # Imported here: the charts bring matplotlib (~55 MB), which a desk that
+        # has not drawn a chart yet need not hold (idle RSS of `serve`, issue 14).
+        from bot.reports import charts
+
         figures = insight_from_payload(notice.payload["insight"])
         with reader(language, timezone):
             content = cards.answer("\n".join(digest_lines(notice.payload, cards.plain)))
             png = (
-                team_card_chart(figures.teams[0], figures.weekly)
+                charts.team_card_chart(figures.teams[0], figures.weekly)
                 if notice.payload["scope"] == "team" and figures.teams
                 else charts.attainment_by_week(figures)
             )
