@@ -8,14 +8,19 @@ sessions, nothing that could write through), one copy per engine (per database).
 
 How fresh: `catalog apply` bumps `catalog_generation` in its own transaction, in
 whatever process it runs (usually not the serving one; several replicas may share
-one PostgreSQL). A process compares that number with the one its copy was loaded at
-no more than once every REVALIDATE_SECONDS, and loads again when it moved; an apply
-in this very process drops every copy when it commits. So a served process files
-under an applied catalog at most REVALIDATE_SECONDS after its commit, and at once
-when the apply ran in the same process. Two things never wait for that:
-a team's number counter stays in the database (handlers.filing takes it with one
-`UPDATE ... RETURNING`, which also refuses a team retired meanwhile), and a name
-the copy does not know is looked up again before it is refused.
+one PostgreSQL). A copy last checked more than REVALIDATE_SECONDS ago is compared
+with that number (one SELECT) before it is used, and loaded again if the number
+moved. Each filing's counter statement returns the number too (`seen`), so a
+process that keeps filing keeps its copy checked for free, and the filing after
+the one that saw a new number loads the new catalog. An apply on the same engine
+(one process: the demo, tests) drops that engine's copy when it commits.
+
+So a serving process files under an applied catalog at most REVALIDATE_SECONDS
+after the apply committed (docs/architecture.md, "Catalog in memory"). Two things
+never wait for that: a team's number counter stays in the database (handlers.filing
+takes it with one `UPDATE ... RETURNING`, which also refuses a team retired
+meanwhile), and a team name the copy does not know is looked up again before it
+is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from models.calendar import BusinessCalendar
 from models.directory import (
@@ -128,6 +134,22 @@ async def current(session: AsyncSession) -> Catalog:
     return catalog
 
 
+def generation_now() -> ScalarSelect[int]:
+    """The database's generation, for a statement to return in passing (`seen`)."""
+    return select(CatalogGeneration.generation).where(CatalogGeneration.id == 1).scalar_subquery()
+
+
+def seen(session: AsyncSession, generation: int | None, asked_at: float) -> None:
+    """The database's generation, read in passing by a statement sent at `asked_at`
+    (time.monotonic()): a copy that has it counts as checked then; one that has not
+    is loaded again next time."""
+    kept = _copy(session)
+    if kept.catalog is not None and kept.catalog.generation == int(generation or 0):
+        kept.checked_at = max(kept.checked_at, asked_at)
+    else:
+        kept.catalog = None
+
+
 async def fresh(session: AsyncSession) -> Catalog:
     """The catalog as the database has it now: before refusing a name the copy does
     not know (a team added by another process a moment ago)."""
@@ -135,19 +157,15 @@ async def fresh(session: AsyncSession) -> Catalog:
     return await current(session)
 
 
-def forget_all() -> None:
-    """Drop every copy in this process (catalog apply, once it committed)."""
-    for kept in list(_copies.values()):
-        kept.catalog = None
-
-
 def forget_after_commit(session: AsyncSession) -> None:
-    """Drop every copy now, and again when this session's transaction ends: a filing
-    in another session meanwhile may load the catalog as it was before."""
-    forget_all()
+    """Drop this engine's copy now, and again when this session's transaction ends:
+    a filing in another session meanwhile may have loaded the catalog as it was.
+    (Other engines, like other processes, see the new generation.)"""
+    kept = _copy(session)
+    kept.catalog = None
 
     def ended(_session: Session, *_args: Any) -> None:
-        forget_all()
+        kept.catalog = None
 
     sync = session.sync_session
     event.listen(sync, "after_commit", ended, once=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -210,13 +211,21 @@ async def _next_number(session: AsyncSession, team: CachedTeam) -> int:
     """The team's next request number: the one state every process shares, so it is
     taken in the database, never from the copy. A team retired since this process
     last looked at the catalog takes no number: the filing is refused (nothing is
-    written: the UPDATE matched no row)."""
-    number = await session.scalar(
-        update(Team)
-        .where(Team.id == team.id, Team.active.is_(True))
-        .values(last_number=Team.last_number + 1)
-        .returning(Team.last_number)
-    )
-    if number is None:
+    written: the UPDATE matched no row).
+
+    The same statement returns the catalog's generation, so a process that files
+    keeps its copy checked without a statement of its own (catalog_cache.seen)."""
+    asked_at = time.monotonic()
+    taken = (
+        await session.execute(
+            update(Team)
+            .where(Team.id == team.id, Team.active.is_(True))
+            .values(last_number=Team.last_number + 1)
+            .returning(Team.last_number, catalog_cache.generation_now())
+        )
+    ).one_or_none()
+    if taken is None:
         raise _no_team(team.key, await catalog_cache.fresh(session))
+    number, generation = taken
+    catalog_cache.seen(session, generation, asked_at)
     return int(number)
