@@ -472,13 +472,14 @@ def _check_http(
 
 async def ours_direct(url: str, n: int, run_id: str) -> Filing:
     """The same quick-file as the command pump carries it out for one command
-    (`bot.acting.attempt_as`: the person resolved, a savepoint, `run_command` ->
+    (`bot.acting.attempt_as`: the person resolved, a savepoint if the command needs
+    one (a quick-file does not), `run_command` ->
     `handlers.filing.file_request`, the answer rendered), one transaction per
     request, one after the other; without the inbox (no HTTP, no take) and without
     queueing the answer. Then the dispatch delivers the team cards."""
     from bot.acting import attempt_as
     from bot.command_line import parse
-    from bot.commands import run_command
+    from bot.commands import needs_savepoint, run_command
     from bot.slack.mrkdwn import escape, instant
     from handlers.people import Identity
 
@@ -507,7 +508,12 @@ async def ours_direct(url: str, n: int, run_id: str) -> Filing:
                 )
 
             said = await attempt_as(
-                runtime.sessions, next(identities), work, esc=escape, default_timezone="UTC"
+                runtime.sessions,
+                next(identities),
+                work,
+                esc=escape,
+                default_timezone="UTC",
+                savepoint=needs_savepoint(command),
             )
             if not any(p.match(str(said)) for p in patterns):
                 problems.append(f"not filed: {str(said)[:80]}")

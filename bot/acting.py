@@ -24,6 +24,7 @@ async def attempt_as(
     default_timezone: str,
     language: str | None = None,
     warning: str = "⚠️",
+    savepoint: bool = True,
 ) -> T | str:
     """Run `work` as this person, in their language (or `language`) and time zone,
     in one transaction (one write lock, one commit); see `attempt_in`."""
@@ -36,6 +37,7 @@ async def attempt_as(
             default_timezone=default_timezone,
             language=language,
             warning=warning,
+            savepoint=savepoint,
         )
 
 
@@ -48,6 +50,7 @@ async def attempt_in(
     default_timezone: str,
     language: str | None = None,
     warning: str = "⚠️",
+    savepoint: bool = True,
 ) -> T | str:
     """Run `work` as this person inside the caller's transaction.
 
@@ -55,10 +58,16 @@ async def attempt_in(
     (and whatever the caller wrote before) is still kept, and a DeskError comes
     back as its message for the person (escaped by `esc`, the channel's escaping)
     rather than as an exception.
+
+    `savepoint=False` is for work that refuses only before its first write (a
+    quick-file, bot.commands.needs_savepoint): a refusal then has nothing to undo,
+    and the savepoint's two statements are saved.
     """
     person = await resolve_person(session, identity)
     with reader(language or person.language, person.timezone or default_timezone):
         try:
+            if not savepoint:
+                return await work(session, person)
             async with session.begin_nested():
                 return await work(session, person)
         except DeskError as error:

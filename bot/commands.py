@@ -25,6 +25,13 @@ from models.directory import Person
 from models.i18n import _, format_when, ngettext
 
 
+def needs_savepoint(c: Command) -> bool:
+    """Whether a refusal of this command could come after it wrote something (so
+    bot.acting runs it in a savepoint, to undo that). Not a quick-file:
+    `file_request` refuses only before its first write."""
+    return c.verb != "file"
+
+
 async def run_command(
     session: AsyncSession,
     clock: Clock,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import catalog_cache
 from handlers.insight_rollup import take_requester
 from models.catalog import Catalog, PersonSpec, TeamSpec, classify_person_ref
 from models.directory import (
@@ -68,6 +69,9 @@ async def apply_catalog(session: AsyncSession, catalog: Catalog) -> ApplyReport:
             report.note("teams retired", team.key)
     await _apply_settings(session, catalog, calendars, report)
     await session.flush()
+    # Serving processes keep teams, standards and calendars in memory: this tells
+    # them (in this transaction, so only once it commits) to read them again.
+    await catalog_cache.bump_generation(session)
     return report
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import insight_rollup, notices, sla
-from handlers.access import active_teams, find_team, record, team_calendar
+from handlers import catalog_cache, insight_rollup, notices, sla
+from handlers.access import record
+from handlers.catalog_cache import CachedTeam
 from handlers.errors import InvalidInput, UnknownTeam, within_limit
 from models.clock import Clock
-from models.directory import Person, ServiceStandard, Team
+from models.directory import Person, Team
 from models.i18n import N_
 from models.requests import CATEGORY_MAX, DESCRIPTION_MAX, TITLE_MAX, Request
 from models.vocabulary import Priority, Status
@@ -42,18 +44,23 @@ async def file_request(
         if earlier is not None:
             return Filed(earlier, created=False)
 
-    owning_team = await _team(session, team)
+    catalog = await catalog_cache.current(session)
+    chosen = await _team(session, team, catalog)
     clean_title = _title(title)
     clean_description = _description(description)
-    clean_category = _category(owning_team, category)
+    clean_category = _category(chosen, category)
     clean_priority = _priority(priority)
-    first_response, resolution = await standard_for(session, owning_team, clean_priority)
+    first_response, resolution = _standard(chosen, clean_priority)
 
+    # Every refusal is above this line: the counter is the first write, so a
+    # refused filing writes nothing and needs no savepoint to undo it
+    # (bot.commands.needs_savepoint).
     now = clock.now()
-    number = await _next_number(session, owning_team)
+    number = await _next_number(session, chosen)
+    owning_team = catalog_cache.attach(session, chosen)
     request = Request(
-        key=f"{owning_team.prefix}-{number}",
-        team_id=owning_team.id,
+        key=f"{chosen.prefix}-{number}",
+        team_id=chosen.id,
         number=number,
         requester_id=actor.id,
         category=clean_category,
@@ -64,9 +71,12 @@ async def file_request(
         source_ref=source_ref,
         slack_workspace=actor.slack_workspace,
         created_at=now,
+        # What `record` sets below, set before the insert so that nothing is
+        # left to UPDATE after it: the sweep plans the new request at once.
+        next_check_at=now,
     )
-    sla.start_clocks(request, now, first_response, resolution, team_calendar(owning_team))
-    # The team and the requester are loaded already; setting them saves a reload.
+    sla.start_clocks(request, now, first_response, resolution, chosen.calendar)
+    # The team and the requester are at hand; setting them saves a reload.
     request.team, request.requester, request.assignee = owning_team, actor, None
     session.add(request)
     await session.flush()
@@ -86,21 +96,34 @@ async def file_request(
     return Filed(request, created=True)
 
 
-async def _team(session: AsyncSession, name: str) -> Team:
-    found = await find_team(session, name)
+async def _team(
+    session: AsyncSession, name: str, catalog: catalog_cache.Catalog | None = None
+) -> CachedTeam:
+    """The active team with this key or alias (case-insensitive)."""
+    wanted = name.strip().lower()
+    catalog = catalog or await catalog_cache.current(session)
+    found = catalog.by_name.get(wanted) if wanted else None
+    if found is None and wanted:
+        # Not in this process's copy: perhaps added a moment ago elsewhere.
+        catalog = await catalog_cache.fresh(session)
+        found = catalog.by_name.get(wanted)
     if found is None:
-        choices = [t.key for t in await active_teams(session)]
-        if not name.strip():
-            raise UnknownTeam(
-                N_("Which team? Choose one of: {teams}."), choices, teams=", ".join(choices)
-            )
-        raise UnknownTeam(
-            N_("There is no team called '{name}'. Choose one of: {teams}."),
-            choices,
-            name=name.strip(),
-            teams=", ".join(choices),
-        )
+        raise _no_team(name, catalog)
     return found
+
+
+def _no_team(name: str, catalog: catalog_cache.Catalog) -> UnknownTeam:
+    choices = [t.key for t in catalog.active()]
+    if not name.strip():
+        return UnknownTeam(
+            N_("Which team? Choose one of: {teams}."), choices, teams=", ".join(choices)
+        )
+    return UnknownTeam(
+        N_("There is no team called '{name}'. Choose one of: {teams}."),
+        choices,
+        name=name.strip(),
+        teams=", ".join(choices),
+    )
 
 
 def _title(title: str) -> str:
@@ -124,7 +147,7 @@ def _description(description: str) -> str:
     )
 
 
-def _category(team: Team, category: str | None) -> str | None:
+def _category(team: Team | CachedTeam, category: str | None) -> str | None:
     if category is None or not category.strip():
         return None
     wanted = category.strip().lower()
@@ -167,13 +190,15 @@ async def standard_for(
     session: AsyncSession, team: Team, priority: Priority
 ) -> tuple[timedelta, timedelta]:
     """The team's standard for a priority; teams that don't set one use `normal`."""
-    rows = {
-        s.priority: s
-        for s in await session.scalars(
-            select(ServiceStandard).where(ServiceStandard.team_id == team.id)
-        )
-    }
-    chosen = rows.get(priority) or rows.get(Priority.NORMAL)
+    catalog = await catalog_cache.current(session)
+    cached = catalog.by_id.get(team.id)
+    if cached is None:
+        cached = (await catalog_cache.fresh(session)).by_id[team.id]
+    return _standard(cached, priority)
+
+
+def _standard(team: CachedTeam, priority: Priority) -> tuple[timedelta, timedelta]:
+    chosen = team.standards.get(priority) or team.standards.get(Priority.NORMAL)
     if chosen is None:
         raise InvalidInput(N_("{team} has not published a service standard yet."), team=team.name)
     return (
@@ -182,12 +207,25 @@ async def standard_for(
     )
 
 
-async def _next_number(session: AsyncSession, team: Team) -> int:
-    number = await session.scalar(
-        update(Team)
-        .where(Team.id == team.id)
-        .values(last_number=Team.last_number + 1)
-        .returning(Team.last_number)
-    )
-    assert number is not None
+async def _next_number(session: AsyncSession, team: CachedTeam) -> int:
+    """The team's next request number: the one state every process shares, so it is
+    taken in the database, never from the copy. A team retired since this process
+    last looked at the catalog takes no number: the filing is refused (nothing is
+    written: the UPDATE matched no row).
+
+    The same statement returns the catalog's generation, so a process that files
+    keeps its copy checked without a statement of its own (catalog_cache.seen)."""
+    asked_at = time.monotonic()
+    taken = (
+        await session.execute(
+            update(Team)
+            .where(Team.id == team.id, Team.active.is_(True))
+            .values(last_number=Team.last_number + 1)
+            .returning(Team.last_number, catalog_cache.generation_now())
+        )
+    ).one_or_none()
+    if taken is None:
+        raise _no_team(team.key, await catalog_cache.fresh(session))
+    number, generation = taken
+    catalog_cache.seen(session, generation, asked_at)
     return int(number)

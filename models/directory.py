@@ -148,3 +148,18 @@ class DeskSettings(Base):
     digest_teams_channel: Mapped[str | None] = mapped_column(String(200))
     # The catalog's `default_calendar`: working hours of people without their own.
     default_calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
+
+
+class CatalogGeneration(Base):
+    """How many times the catalog has been applied (one row).
+
+    Serving processes keep teams, standards and calendars in memory
+    (handlers.catalog_cache) and compare this number, at most once a second, with
+    the one they loaded: `catalog apply` bumps it in its own transaction, from
+    whichever process it runs in.
+    """
+
+    __tablename__ = "catalog_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -23,11 +23,11 @@ from bot.console.shell import ConsoleDesk
 from bot.console.terminal import Terminal, open_terminal
 from handlers import filing
 from handlers.access import active_teams
+from handlers.catalog_cache import CachedTeam
 from handlers.delivery import dispatch_due
 from handlers.errors import DeskError
 from handlers.people import Identity, resolve_person, teams_of
 from models.clock import Clock
-from models.directory import Team
 from models.i18n import _, reader
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class _Conversation:
             teams = await active_teams(session)
         listing = ", ".join(f"{t.key} ({t.name})" for t in teams)
 
-        async def team_named(answer: str) -> Team:
+        async def team_named(answer: str) -> CachedTeam:
             async with self.sessions() as session:
                 return await filing.check_team(session, answer)
 

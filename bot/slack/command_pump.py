@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.command_line import Command, parse
-from bot.commands import run_command
+from bot.commands import needs_savepoint, run_command
 from bot.slack import answers
 from bot.slack.desk import PLATFORM, SlackDesk, Work
 from bot.slack.mrkdwn import escape, instant
@@ -185,7 +185,8 @@ class CommandPump:
                 identity = await self._desk.identity(client, command.user_id)
             finally:
                 current_workspace.reset(noted)
-            claimed.append((command, identity, self._work(parse("/request " + command.text))))
+            parsed = parse("/request " + command.text)
+            claimed.append((command, identity, self._work(parsed), needs_savepoint(parsed)))
         return await self._desk.attempt_claimed(claimed, self._queue_answer)
 
     async def _answer_repeats(self, repeats: list[inbox.Accepted]) -> int:

@@ -163,20 +163,26 @@ class SlackDesk:
 
     async def attempt_claimed(
         self,
-        claimed: Sequence[tuple[inbox.Accepted, Identity, Work[str]]],
+        claimed: Sequence[tuple[inbox.Accepted, Identity, Work[str], bool]],
         answer: Callable[[AsyncSession, inbox.Accepted, str], None],
     ) -> int:
         """Carry out accepted commands as their senders, in one transaction: each is
-        taken from the inbox in it, so it is done once, and runs in its own savepoint,
-        so a refusal undoes only its own work. Each one's answer (or refusal) is
+        taken from the inbox in it, so it is done once, and runs in its own savepoint
+        (unless its flag says it needs none: it refuses only before writing), so a
+        refusal undoes only its own work. Each one's answer (or refusal) is
         handed to `answer` in that transaction, so it is queued with what it reports.
         Commands another process took first are skipped; how many were done."""
         done = 0
         async with self.sessions.begin() as session:
-            for command, identity, work in claimed:
+            for command, identity, work, savepoint in claimed:
                 if await inbox.take(session, command):
                     said = await attempt_in(
-                        session, identity, work, esc=escape, default_timezone=self.default_timezone
+                        session,
+                        identity,
+                        work,
+                        esc=escape,
+                        default_timezone=self.default_timezone,
+                        savepoint=savepoint,
                     )
                     answer(session, command, said)
                     done += 1

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.acting import attempt_as
+from bot.command_line import Command, parse
+from bot.commands import needs_savepoint, run_command
 from handlers.errors import InvalidInput, UnknownTeam
 from handlers.filing import file_request
+from handlers.people import Identity
+from models.directory import Person
 from models.requests import DESCRIPTION_MAX, TITLE_MAX, Request, RequestEvent
 from tests.integration.conftest import Desk
 from tests.integration.outbox_view import queued
@@ -119,3 +125,46 @@ async def test_filing_is_in_the_audit_log_with_the_standard(desk: Desk) -> None:
     assert event is not None
     assert event.kind == "filed"
     assert event.data["first_response_seconds"] == 4 * 3600
+
+
+async def test_a_refused_quick_file_writes_nothing_without_a_savepoint(desk: Desk) -> None:
+    """The pump runs a quick-file without a savepoint (bot.commands.needs_savepoint):
+    that holds only while every refusal comes before the first write."""
+    sam = Identity(email="sam@example.com")
+    await desk.person("sam@example.com")  # enrolled: acting as Sam writes nothing more
+    engine = desk.sessions.kw["bind"]
+    sent: list[str] = []
+
+    def statement(_c: object, _cur: object, sql: str, *_rest: object) -> None:
+        sent.append(sql.split()[0].upper())
+
+    for typed, words in (
+        ("plumbing Leak under the sink", "no team called 'plumbing'"),
+        ("it " + "x" * (TITLE_MAX + 1), f"limit is {TITLE_MAX}"),
+    ):
+        command = parse("/request " + typed)
+        assert not needs_savepoint(command)
+
+        async def work(session: AsyncSession, person: Person, command: Command = command) -> str:
+            return await run_command(session, desk.clock, person, command, str)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", statement)
+        try:
+            said = await attempt_as(
+                desk.sessions,
+                sam,
+                work,
+                esc=str,
+                default_timezone="UTC",
+                savepoint=needs_savepoint(command),
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", statement)
+        assert str(said).startswith("⚠️") and words in str(said)
+
+    # Not one write reached the database, nor a savepoint to take one back.
+    assert sent and not {"INSERT", "UPDATE", "DELETE", "SAVEPOINT"} & set(sent)
+    assert await count_requests(desk) == 0
+    assert await queued(desk.sessions) == []
+    # The team's counter was not taken: the next request is still IT-1.
+    assert (await file(desk, "sam@example.com", team="it", title="Leak")).request.key == "IT-1"

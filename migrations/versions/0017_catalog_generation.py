@@ -1,0 +1,36 @@
+"""catalog_generation: the number catalog apply bumps, so cached catalogs are renewed
+
+Revision ID: 0017
+Revises: 0015
+Create Date: 2026-12-07 04:10:00
+
+(Numbered 0017: 0016 was taken by a change made alongside; whichever lands second
+revises the other.)
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = '0017'
+down_revision: Union[str, Sequence[str], None] = '0015'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    table = op.create_table(
+        'catalog_generation',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('generation', sa.Integer(), server_default='0', nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.bulk_insert(table, [{'id': 1, 'generation': 0}])
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_table('catalog_generation')
