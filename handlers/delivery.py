@@ -23,6 +23,9 @@ module knows none of them. docs/architecture.md (Outbox) states the guarantees:
 - Different conversations are delivered concurrently (at most `concurrency` at a
   time), one conversation's notices one after another in the order claimed: a
   platform's latency (100-300 ms a post) is paid once per round, not per notice.
+- Few statements a notice: the claim returns what delivery needs and the batch's
+  recipients and living messages are read once per claim; a notice's outcome
+  shares its UPDATE (and transaction) with the next notice's in-flight mark.
 """
 
 from __future__ import annotations
@@ -217,8 +220,10 @@ class _Run:
         last one's is recorded on its own."""
         recipient = taken.recipients[key]
         # One recipient per conversation: whether and how a channel reaches it is
-        # asked once, outside any transaction (finding the recipient may ask a
-        # platform and record what it learnt; no lock is held while we wait).
+        # asked once, after the first lull (as close to the post as it can be: a
+        # platform installed meanwhile is used), outside any transaction (finding
+        # the recipient may ask a platform and record what it learnt; no lock is
+        # held while we wait).
         channel: Channel | None = None
         routed = False
         outcome: _Outcome | None = None
@@ -234,9 +239,7 @@ class _Run:
                     outcome = None
                     await self._release(claimed)
                     continue
-                if not routed:
-                    channel, routed = await _channel_for(self.channels, recipient), True
-                if channel is None:
+                if routed and channel is None:
                     await self._record(outcome)
                     outcome = None
                     await self._unreachable(claimed, recipient)
@@ -248,7 +251,14 @@ class _Run:
                     # Our lease ran out (we stalled), and another loop claimed the
                     # notice since: it is theirs to deliver now (nothing of ours is lost).
                     continue
-                outcome = await self._deliver(claimed, channel, recipient, taken, pace, started)
+                if pace is not None:
+                    await pace()
+                if not routed:
+                    channel, routed = await _channel_for(self.channels, recipient), True
+                if channel is None:
+                    await self._unreachable(claimed, recipient)
+                    continue
+                outcome = await self._deliver(claimed, channel, recipient, taken, started)
         except BaseException:
             if outcome is not None:
                 # Posted but not yet recorded: try, or it is handed over as maybe sent.
@@ -263,13 +273,11 @@ class _Run:
         channel: Channel,
         recipient: Recipient,
         taken: _Batch,
-        pace: Callable[[], Awaitable[object]] | None,
         started: tuple[float, datetime],
     ) -> _Outcome | None:
         """Post one notice (marked in flight); its outcome, None when it was lost."""
-        if pace is not None:
-            await pace()
-        # Waiting for a lull may have taken long enough for the lease to run out and
+        # Waiting for a lull (or for the platform to say whether it reaches the
+        # recipient) may have taken long enough for the lease to run out and
         # another loop to claim the notice: then it is theirs to deliver, not ours
         # to post. (The lease is renewed on the clock it was taken with.)
         paused = max(time.monotonic() - started[0], (self.clock.now() - started[1]).total_seconds())
@@ -459,7 +467,7 @@ class _Run:
 
     async def _release(self, claimed: Claim) -> None:
         async with self.sessions.begin() as session:
-            await fenced_update(session, claimed, self.owner, **released())
+            await fenced_update(session, claimed, self.owner, **_not_attempted(claimed))
         self.report.waiting += 1
 
     async def _unreachable(self, claimed: Claim, recipient: Recipient) -> None:
@@ -475,11 +483,11 @@ class _Run:
                     dead_at=self.clock.now(),
                     last_error=_explained(self.channels, recipient) or _unreachable(recipient),
                     error_code="no_route",
-                    **released(),
+                    **_not_attempted(claimed),
                 ):
                     self.report.dead += 1
                 return
-            await fenced_update(session, claimed, self.owner, **released())
+            await fenced_update(session, claimed, self.owner, **_not_attempted(claimed))
         self.report.waiting += 1
         self.blocked.add(claimed.lane)
 
@@ -542,6 +550,13 @@ async def _recipients(session: AsyncSession, claims: list[Claim]) -> dict[str, R
                 destination=dict(c.payload.get("destination") or {})
             )
     return recipients
+
+
+def _not_attempted(claimed: Claim) -> dict[str, Any]:
+    """Ending a claim without an attempt: its in-flight mark (if this claim set one
+    before it found no route) is cleared, and whether an earlier attempt may have
+    reached the platform is kept."""
+    return {"attempt_started_at": None, "maybe_sent": claimed.maybe_sent, **released()}
 
 
 def _key(payload: dict[str, Any]) -> str | None:
