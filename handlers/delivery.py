@@ -281,7 +281,11 @@ class _Run:
         # another loop to claim the notice: then it is theirs to deliver, not ours
         # to post. (The lease is renewed on the clock it was taken with.)
         paused = max(time.monotonic() - started[0], (self.clock.now() - started[1]).total_seconds())
-        if paused > self.leases.renew_every and not await self._renew(claimed):
+        # Strict, unlike the renewals during an attempt: unsure (the database away),
+        # nothing is posted, and the notice is handed over as maybe sent.
+        if paused > self.leases.renew_every and not await renew(
+            self.sessions, claimed, self.owner, self.clock.now() + self.leases.duration
+        ):
             return None  # not attempted: theirs to deliver now
         notice = PendingNotice(
             id=claimed.id,
