@@ -23,22 +23,27 @@ module knows none of them. docs/architecture.md (Outbox) states the guarantees:
 - Different conversations are delivered concurrently (at most `concurrency` at a
   time), one conversation's notices one after another in the order claimed: a
   platform's latency (100-300 ms a post) is paid once per round, not per notice.
+- Few statements a notice: the claim returns what delivery needs and the batch's
+  recipients and living messages are read once per claim; a notice's outcome
+  shares its UPDATE (and transaction) with the next notice's in-flight mark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.delivery_records import LIVING_MESSAGES, living_refs, remember_delivery
+from handlers.delivery_records import LIVING_MESSAGES, LivingRefs, living_refs, remember_delivery
 from handlers.delivery_types import (
     RATE_LIMITED,
     Channel,
@@ -51,7 +56,7 @@ from handlers.delivery_types import (
     RetryPolicy,
     failure_code,
 )
-from handlers.outbox_leases import Claim, claim, fenced_update, released, renew
+from handlers.outbox_leases import Claim, claim, fenced_update, fenced_updates, released, renew
 from models.clock import Clock
 from models.directory import Person, Team
 from models.outbox import OutboxMessage
@@ -79,18 +84,27 @@ CONCURRENT_CONVERSATIONS = 8
 
 
 @dataclass(frozen=True)
-class _Taken:
-    """What the dispatcher read of a claimed notice."""
+class _Batch:
+    """One claim: the notices, and what was read for all of them at once (each
+    conversation's recipient, the requests' living messages)."""
 
-    claim: Claim
-    kind: str
-    payload: dict[str, Any]
-    request_id: int | None
-    created_at: datetime
-    attempts: int
-    failing_since: datetime | None
-    maybe_sent: bool
-    lane: tuple[int, int | None, int | None]
+    claims: list[Claim]
+    recipients: dict[str, Recipient]
+    refs: LivingRefs
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """An attempt's outcome, to be recorded (fenced) with the next notice's start."""
+
+    claimed: Claim
+    channel: str
+    values: dict[str, Any]
+    now: datetime
+    recipient: Recipient
+    ref: dict[str, Any] | None = None  # delivered: the platform's reference
+    failure: DeliveryError | None = None
+    dead: bool = False
 
 
 async def dispatch_due(
@@ -123,41 +137,55 @@ async def dispatch_due(
     # order), so claim again while the previous round delivered something.
     for _round in range(max_rounds):
         before = run.report.delivered + run.report.dead
-        claims = await claim(sessions, clock.now(), owner, batch, run.leases.duration)
-        if not claims:
+        taken = await _claim(sessions, clock.now(), owner, batch, run.leases.duration)
+        if not taken.claims:
             break
-        await _by_conversation(claims, run, pace, asyncio.Semaphore(concurrency))
+        await _by_conversation(taken, run, pace, asyncio.Semaphore(concurrency))
         if run.report.delivered + run.report.dead == before:
             break
     return run.report
 
 
+async def _claim(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    owner: str,
+    batch: int,
+    lease: timedelta,
+) -> _Batch:
+    """Claim a batch and read, once for all of it, whom it goes to and the living
+    messages it may edit: a few statements per batch, none per notice."""
+    async with sessions.begin() as session:
+        claims = await claim(session, now, owner, batch, lease)
+        if not claims:
+            return _Batch([], {}, {})
+        recipients = await _recipients(session, claims)
+        refs = await living_refs(
+            session, {c.request_id for c in claims if c.request_id is not None}
+        )
+    return _Batch(claims, recipients, refs)
+
+
 async def _by_conversation(
-    claims: list[Claim],
+    taken: _Batch,
     run: _Run,
     pace: Callable[[], Awaitable[object]] | None,
     slots: asyncio.Semaphore,
 ) -> None:
     """Deliver the claims, conversations side by side, each one's in order."""
     conversations: dict[str, list[Claim]] = {}
-    for claimed in claims:
+    for claimed in taken.claims:
         conversations.setdefault(claimed.conversation, []).append(claimed)
     failures: list[BaseException] = []
 
-    async def in_order(conversation: list[Claim]) -> None:
+    async def in_order(key: str, conversation: list[Claim]) -> None:
         async with slots:
-            for claimed in conversation:
-                if failures:
-                    return  # the loop is failing: what is left waits for the next one
-                if pace is not None:
-                    await pace()
-                try:
-                    await run.one(claimed)
-                except BaseException as error:  # re-raised below, once the others stop
-                    failures.append(error)
-                    return
+            try:
+                await run.conversation(conversation, taken, key, pace, failures)
+            except BaseException as error:  # re-raised below, once the others stop
+                failures.append(error)
 
-    await asyncio.gather(*(in_order(conversation) for conversation in conversations.values()))
+    await asyncio.gather(*(in_order(key, c) for key, c in conversations.items()))
     # As when they went one by one, the first failure (the database away, the loop
     # cancelled) reaches the caller; deliveries already under way were finished,
     # none was started after it.
@@ -178,59 +206,195 @@ class _Run:
     blocked: set[tuple[int, int | None, int | None]] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)  # one attempt per notice and run
 
-    async def one(self, claimed: Claim) -> None:
-        async with self.sessions.begin() as session:
-            message = await session.get(OutboxMessage, claimed.id)
-            # Our lease may have run out while we paced, and another loop claimed
-            # the notice since: it is theirs to deliver now.
-            if message is None or not _still_ours(message, claimed, self.owner):
-                return
-            taken = _taken(message, claimed)
-            if taken.lane in self.blocked or claimed.id in self.failed:
-                # An earlier notice in this lane could not be routed on this process
-                # (it was released): keep the order, try later. (A failed one keeps
-                # its lane waiting by itself: it is still pending.)
-                await fenced_update(session, claimed, self.owner, **released())
-                self.report.waiting += 1
-                return
-            recipient = await _recipient(session, message)
-        # Outside any transaction: finding the recipient may ask a platform and
-        # record what it learnt, and no lock should be held while we wait on it.
-        channel = await _channel_for(self.channels, recipient)
-        if channel is None:
-            await self._unreachable(taken, recipient)
-            return
-        async with self.sessions.begin() as session:
-            refs = await living_refs(session, taken.request_id, channel.name)
-            now = self.clock.now()
-            # In flight from here on: committed before the platform hears of it.
-            in_flight = await fenced_update(
-                session,
-                claimed,
-                self.owner,
-                attempt_started_at=now,
-                maybe_sent=taken.maybe_sent,
-                lease_until=now + self.leases.duration,
-            )
-        if not in_flight:
-            self.report.lost += 1
-            return
+    async def conversation(
+        self,
+        claims: list[Claim],
+        taken: _Batch,
+        key: str,
+        pace: Callable[[], Awaitable[object]] | None,
+        failures: list[BaseException],
+    ) -> None:
+        """One conversation's notices, in order. Each attempt's outcome is recorded
+        in the transaction (and the UPDATE) that marks the next notice in flight,
+        right after the attempt, so a notice costs one outbox write, not two; the
+        last one's is recorded on its own."""
+        recipient = taken.recipients[key]
+        # One recipient per conversation: whether and how a channel reaches it is
+        # asked once, after the first lull (as close to the post as it can be: a
+        # platform installed meanwhile is used), outside any transaction (finding
+        # the recipient may ask a platform and record what it learnt; no lock is
+        # held while we wait).
+        channel: Channel | None = None
+        routed = False
+        outcome: _Outcome | None = None
+        try:
+            for claimed in claims:
+                if failures:
+                    break  # the loop is failing: what is left waits for the next one
+                if claimed.lane in self.blocked or claimed.id in self.failed:
+                    # An earlier notice in this lane could not be routed on this process
+                    # (it was released): keep the order, try later. (A failed one keeps
+                    # its lane waiting by itself: it is still pending.)
+                    await self._record(outcome)
+                    outcome = None
+                    await self._release(claimed)
+                    continue
+                if routed and channel is None:
+                    await self._record(outcome)
+                    outcome = None
+                    await self._unreachable(claimed, recipient)
+                    continue
+                # In flight from here on: committed before the platform hears of it.
+                in_flight = await self._record(outcome, start=claimed)
+                outcome, started = None, (time.monotonic(), self.clock.now())
+                if not in_flight:
+                    # Our lease ran out (we stalled), and another loop claimed the
+                    # notice since: it is theirs to deliver now (nothing of ours is lost).
+                    continue
+                if pace is not None:
+                    await pace()
+                if not routed:
+                    channel, routed = await _channel_for(self.channels, recipient), True
+                if channel is None:
+                    await self._unreachable(claimed, recipient)
+                    continue
+                outcome = await self._deliver(claimed, channel, recipient, taken, started)
+        except BaseException:
+            if outcome is not None:
+                # Posted but not yet recorded: try, or it is handed over as maybe sent.
+                with contextlib.suppress(Exception):
+                    await self._record(outcome)
+            raise
+        await self._record(outcome)
+
+    async def _deliver(
+        self,
+        claimed: Claim,
+        channel: Channel,
+        recipient: Recipient,
+        taken: _Batch,
+        started: tuple[float, datetime],
+    ) -> _Outcome | None:
+        """Post one notice (marked in flight); its outcome, None when it was lost."""
+        # Waiting for a lull (or for the platform to say whether it reaches the
+        # recipient) may have taken long enough for the lease to run out and
+        # another loop to claim the notice: then it is theirs to deliver, not ours
+        # to post. (The lease is renewed on the clock it was taken with.)
+        paused = max(time.monotonic() - started[0], (self.clock.now() - started[1]).total_seconds())
+        # Strict, unlike the renewals during an attempt: unsure (the database away),
+        # nothing is posted, and the notice is handed over as maybe sent.
+        if paused > self.leases.renew_every and not await renew(
+            self.sessions, claimed, self.owner, self.clock.now() + self.leases.duration
+        ):
+            return None  # not attempted: theirs to deliver now
         notice = PendingNotice(
             id=claimed.id,
-            kind=taken.kind,
-            payload=taken.payload,
+            kind=claimed.kind,
+            payload=claimed.payload,
             recipient=recipient,
-            refs=refs,
-            maybe_sent=taken.maybe_sent,
-            queued_at=taken.created_at,
+            refs=taken.refs.get((claimed.request_id, channel.name), {})
+            if claimed.request_id is not None
+            else {},
+            maybe_sent=claimed.maybe_sent,
+            queued_at=claimed.created_at,
         )
-        outcome = await self._attempt(channel, notice, claimed)
-        if outcome is None:
-            self._lost(taken, channel.name, "its lease was lost while it was delivered")
-        elif isinstance(outcome, DeliveryError):
-            await self._failed(taken, channel.name, outcome)
-        else:
-            await self._delivered(taken, channel.name, recipient, outcome)
+        result = await self._attempt(channel, notice, claimed)
+        if result is None:
+            self._lost(claimed, channel.name, "its lease was lost while it was delivered")
+            return None
+        if isinstance(result, DeliveryError):
+            return self._failed(claimed, channel.name, recipient, result)
+        now = self.clock.now()
+        return _Outcome(
+            claimed,
+            channel.name,
+            {
+                "delivered_at": now,
+                "channel": channel.name,
+                "message_ref": result,
+                "attempts": claimed.attempts + 1,
+                "attempt_started_at": None,
+                **released(),
+            },
+            now,
+            recipient,
+            ref=result,
+        )
+
+    async def _record(self, outcome: _Outcome | None, start: Claim | None = None) -> bool:
+        """Write `outcome` (if any) and mark `start` (if any) in flight, fenced, in
+        one transaction and one UPDATE; whether `start` is in flight."""
+        writes: list[tuple[Claim, dict[str, Any]]] = []
+        if outcome is not None:
+            writes.append((outcome.claimed, outcome.values))
+        if start is not None:
+            now = self.clock.now()
+            writes.append(
+                (
+                    start,
+                    {
+                        "attempt_started_at": now,
+                        "maybe_sent": start.maybe_sent,
+                        "lease_until": now + self.leases.duration,
+                    },
+                )
+            )
+        if not writes:
+            return False
+        async with self.sessions.begin() as session:
+            written = await fenced_updates(session, self.owner, writes)
+            if outcome is not None and outcome.ref is not None and outcome.claimed.id in written:
+                await self._remember(session, outcome)
+        if outcome is not None:
+            self._recorded(outcome, outcome.claimed.id in written)
+        return start is not None and start.id in written
+
+    async def _remember(self, session: AsyncSession, outcome: _Outcome) -> None:
+        assert outcome.ref is not None
+        if outcome.claimed.failing_since is not None:
+            await _platform_back(session, outcome.channel, outcome.now)
+        await remember_delivery(
+            session,
+            request_id=outcome.claimed.request_id,
+            kind=outcome.claimed.kind,
+            channel=outcome.channel,
+            target=outcome.recipient.target,
+            audience="team" if outcome.recipient.team is not None else "person",
+            ref=outcome.ref,
+            now=outcome.now,
+        )
+
+    def _recorded(self, outcome: _Outcome, written: bool) -> None:
+        claimed, channel = outcome.claimed, outcome.channel
+        if outcome.failure is None:
+            if not written:
+                self._lost(claimed, channel, "it was delivered after its lease was lost")
+                return
+            self.report.delivered += 1
+            assert claimed.created_at is not None
+            self.report.latencies.append(
+                (channel, (outcome.now - claimed.created_at).total_seconds())
+            )
+            return
+        if not written:
+            self._lost(claimed, channel, "it failed after its lease was lost")
+            return
+        log.warning(
+            "delivery failed",
+            extra={
+                "request": _key(claimed.payload),
+                "notice": claimed.id,
+                "kind": claimed.kind,
+                "channel": channel,
+                "error": outcome.failure.reason,
+                "code": outcome.values["error_code"],
+                "dead": outcome.dead,
+            },
+        )
+        self.report.dead += outcome.dead
+        self.report.retried += not outcome.dead
+        self.report.failures.append(channel)
+        self.failed.add(claimed.id)
 
     async def _attempt(
         self, channel: Channel, notice: PendingNotice, claimed: Claim
@@ -279,45 +443,12 @@ class _Run:
             log.warning("could not renew the lease of notice %s: %r", claimed.id, error)
             return True
 
-    async def _delivered(
-        self, taken: _Taken, channel: str, recipient: Recipient, ref: dict[str, Any]
-    ) -> None:
-        async with self.sessions.begin() as session:
-            now = self.clock.now()
-            recorded = await fenced_update(
-                session,
-                taken.claim,
-                self.owner,
-                delivered_at=now,
-                channel=channel,
-                message_ref=ref,
-                attempts=taken.attempts + 1,
-                attempt_started_at=None,
-                **released(),
-            )
-            if recorded and taken.failing_since is not None:
-                await _platform_back(session, channel, now)
-            if recorded:
-                await remember_delivery(
-                    session,
-                    request_id=taken.request_id,
-                    kind=taken.kind,
-                    channel=channel,
-                    target=recipient.target,
-                    audience="team" if recipient.team is not None else "person",
-                    ref=ref,
-                    now=now,
-                )
-        if not recorded:
-            self._lost(taken, channel, "it was delivered after its lease was lost")
-            return
-        self.report.delivered += 1
-        self.report.latencies.append((channel, (now - taken.created_at).total_seconds()))
-
-    async def _failed(self, taken: _Taken, channel: str, failure: DeliveryError) -> None:
+    def _failed(
+        self, claimed: Claim, channel: str, recipient: Recipient, failure: DeliveryError
+    ) -> _Outcome:
         now = self.clock.now()
-        attempts = taken.attempts + 1
-        failing_since = taken.failing_since or now
+        attempts = claimed.attempts + 1
+        failing_since = claimed.failing_since or now
         dead = self.policy.gives_up(failure, attempts, failing_since, now)
         reason = failure.reason
         if dead and failure.transient:
@@ -328,7 +459,7 @@ class _Run:
             "error_code": failure_code(failure),
             "failing_since": failing_since,
             "attempt_started_at": None,
-            "maybe_sent": taken.maybe_sent or failure.maybe_sent,
+            "maybe_sent": claimed.maybe_sent or failure.maybe_sent,
             "channel": channel,
             **released(),
         }
@@ -336,56 +467,41 @@ class _Run:
             values["dead_at"] = now
         else:
             values["next_attempt_at"] = now + self.policy.delay(attempts, failure.retry_after)
-        async with self.sessions.begin() as session:
-            recorded = await fenced_update(session, taken.claim, self.owner, **values)
-        if not recorded:
-            self._lost(taken, channel, "it failed after its lease was lost")
-            return
-        log.warning(
-            "delivery failed",
-            extra={
-                "request": _key(taken.payload),
-                "notice": taken.claim.id,
-                "kind": taken.kind,
-                "channel": channel,
-                "error": failure.reason,
-                "code": values["error_code"],
-                "dead": dead,
-            },
-        )
-        self.report.dead += dead
-        self.report.retried += not dead
-        self.report.failures.append(channel)
-        self.failed.add(taken.claim.id)
+        return _Outcome(claimed, channel, values, now, recipient, failure=failure, dead=dead)
 
-    async def _unreachable(self, taken: _Taken, recipient: Recipient) -> None:
+    async def _release(self, claimed: Claim) -> None:
+        async with self.sessions.begin() as session:
+            await fenced_update(session, claimed, self.owner, **_not_attempted(claimed))
+        self.report.waiting += 1
+
+    async def _unreachable(self, claimed: Claim, recipient: Recipient) -> None:
         async with self.sessions.begin() as session:
             if self.dead_letter_unreachable:
                 # With a platform on, a person it cannot reach is a dead letter with
                 # the reason, not a notice that waits forever.
                 if await fenced_update(
                     session,
-                    taken.claim,
+                    claimed,
                     self.owner,
-                    attempts=taken.attempts + 1,
+                    attempts=claimed.attempts + 1,
                     dead_at=self.clock.now(),
                     last_error=_explained(self.channels, recipient) or _unreachable(recipient),
                     error_code="no_route",
-                    **released(),
+                    **_not_attempted(claimed),
                 ):
                     self.report.dead += 1
                 return
-            await fenced_update(session, taken.claim, self.owner, **released())
+            await fenced_update(session, claimed, self.owner, **_not_attempted(claimed))
         self.report.waiting += 1
-        self.blocked.add(taken.lane)
+        self.blocked.add(claimed.lane)
 
-    def _lost(self, taken: _Taken, channel: str, what: str) -> None:
+    def _lost(self, claimed: Claim, channel: str, what: str) -> None:
         self.report.lost += 1
         log.warning(
             "notice %s was left to another dispatcher: %s",
-            taken.claim.id,
+            claimed.id,
             what,
-            extra={"request": _key(taken.payload), "kind": taken.kind, "channel": channel},
+            extra={"request": _key(claimed.payload), "kind": claimed.kind, "channel": channel},
         )
 
 
@@ -406,31 +522,6 @@ async def _platform_back(session: AsyncSession, channel: str, now: datetime) -> 
     )
 
 
-def _still_ours(message: OutboxMessage, claimed: Claim, owner: str) -> bool:
-    return (
-        message.delivered_at is None
-        and message.dead_at is None
-        and message.lease_owner == owner
-        and message.lease_token == claimed.token
-    )
-
-
-def _taken(message: OutboxMessage, claimed: Claim) -> _Taken:
-    return _Taken(
-        claim=claimed,
-        kind=message.kind,
-        payload=message.payload,
-        request_id=message.request_id,
-        created_at=message.created_at,
-        attempts=message.attempts,
-        failing_since=message.failing_since,
-        # An attempt still marked in flight when we claim it never had its
-        # outcome recorded: its process died or lost the lease mid-delivery.
-        maybe_sent=message.maybe_sent or message.attempt_started_at is not None,
-        lane=_lane(message),
-    )
-
-
 async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Channel | None:
     for channel in channels:
         if await channel.reaches(recipient):
@@ -438,26 +529,43 @@ async def _channel_for(channels: Sequence[Channel], recipient: Recipient) -> Cha
     return None
 
 
-async def _recipient(session: AsyncSession, message: OutboxMessage) -> Recipient:
-    if message.recipient_team_id is not None:
-        return Recipient(team=await session.get(Team, message.recipient_team_id))
-    if message.recipient_person_id is not None:
-        return Recipient(person=await session.get(Person, message.recipient_person_id))
-    return Recipient(destination=dict(message.payload.get("destination") or {}))
+async def _recipients(session: AsyncSession, claims: list[Claim]) -> dict[str, Recipient]:
+    """Each conversation's recipient: the batch's teams and people in a read each."""
+    team_ids = {c.team_id for c in claims if c.team_id is not None}
+    person_ids = {c.person_id for c in claims if c.person_id is not None}
+    teams = (
+        {t.id: t for t in await session.scalars(select(Team).where(Team.id.in_(team_ids)))}
+        if team_ids
+        else {}
+    )
+    people = (
+        {p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+        if person_ids
+        else {}
+    )
+    recipients: dict[str, Recipient] = {}
+    for c in claims:
+        if c.team_id is not None:
+            recipients[c.conversation] = Recipient(team=teams.get(c.team_id))
+        elif c.person_id is not None:
+            recipients[c.conversation] = Recipient(person=people.get(c.person_id))
+        else:
+            recipients[c.conversation] = Recipient(
+                destination=dict(c.payload.get("destination") or {})
+            )
+    return recipients
+
+
+def _not_attempted(claimed: Claim) -> dict[str, Any]:
+    """Ending a claim without an attempt: its in-flight mark (if this claim set one
+    before it found no route) is cleared, and whether an earlier attempt may have
+    reached the platform is kept."""
+    return {"attempt_started_at": None, "maybe_sent": claimed.maybe_sent, **released()}
 
 
 def _key(payload: dict[str, Any]) -> str | None:
     request = payload.get("request")
     return str(request.get("key")) if isinstance(request, dict) else None
-
-
-def _lane(message: OutboxMessage) -> tuple[int, int | None, int | None]:
-    """Notices in one lane (request and recipient) are delivered in order."""
-    return (
-        message.request_id or -message.id,
-        message.recipient_team_id,
-        message.recipient_person_id,
-    )
 
 
 def _span(elapsed: timedelta) -> str:

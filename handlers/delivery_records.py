@@ -4,13 +4,15 @@ sit on a platform (to edit them later) and which posts belong to which request
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.inbound import thread_of
 from handlers.notices import NoticeKind
 from models.outbox import MessageRef, ThreadLink
 
@@ -21,17 +23,27 @@ LIVING_MESSAGES = {
     NoticeKind.SURVEY_ANSWERED.value: "survey",
 }
 
+# The living messages of a request on a channel, by purpose.
+LivingRefs = dict[tuple[int, str], dict[str, dict[str, Any]]]
 
-async def living_refs(
-    session: AsyncSession, request_id: int | None, channel: str
-) -> dict[str, dict[str, Any]]:
-    """The request's living messages on `channel`, by purpose."""
-    if request_id is None:
+
+async def living_refs(session: AsyncSession, request_ids: Collection[int]) -> LivingRefs:
+    """The living messages of these requests, by (request, channel) and purpose: read
+    once for a claimed batch. A lane's notices are claimed one at a time, and the
+    messages a notice edits are those of its own lane (the team card by the team's
+    notices, the survey by the requester's), so what an earlier notice of the lane
+    left is always in the read."""
+    if not request_ids:
         return {}
-    rows = await session.scalars(
-        select(MessageRef).where(MessageRef.request_id == request_id, MessageRef.channel == channel)
+    rows = await session.execute(
+        select(MessageRef.request_id, MessageRef.channel, MessageRef.purpose, MessageRef.ref).where(
+            MessageRef.request_id.in_(sorted(request_ids))
+        )
     )
-    return {row.purpose: row.ref for row in rows}
+    refs: LivingRefs = {}
+    for request_id, channel, purpose, ref in rows.all():
+        refs.setdefault((request_id, channel), {})[purpose] = ref
+    return refs
 
 
 async def remember_delivery(
@@ -45,58 +57,40 @@ async def remember_delivery(
     ref: dict[str, Any],
     now: datetime,
 ) -> None:
+    """Record the post (replies find it) and the living message (edits find it), each
+    in one upsert on its unique key: no look-up first."""
     if request_id is None:
         return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     if "conversation" in ref and "message" in ref:
-        await _link_thread(session, request_id, kind, channel, audience, ref, now)
+        # An edit of a message we already know keeps its first link.
+        await session.execute(
+            insert(ThreadLink)
+            .values(
+                channel=channel,
+                conversation=str(ref["conversation"]),
+                message=str(ref["message"]),
+                request_id=request_id,
+                audience=audience,
+                kind=kind,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "conversation", "message"])
+        )
     purpose = LIVING_MESSAGES.get(kind)
     if purpose is None:
         return
-    existing = await session.scalar(
-        select(MessageRef).where(
-            and_(
-                MessageRef.request_id == request_id,
-                MessageRef.channel == channel,
-                MessageRef.purpose == purpose,
-                MessageRef.target == target,
-            )
-        )
+    living = insert(MessageRef).values(
+        request_id=request_id,
+        channel=channel,
+        purpose=purpose,
+        target=target,
+        ref=ref,
+        updated_at=now,
     )
-    if existing is None:
-        session.add(
-            MessageRef(
-                request_id=request_id,
-                channel=channel,
-                purpose=purpose,
-                target=target,
-                ref=ref,
-                updated_at=now,
-            )
-        )
-    else:
-        existing.ref, existing.updated_at = ref, now
-
-
-async def _link_thread(
-    session: AsyncSession,
-    request_id: int,
-    kind: str,
-    channel: str,
-    audience: str,
-    ref: dict[str, Any],
-    now: datetime,
-) -> None:
-    conversation, posted = str(ref["conversation"]), str(ref["message"])
-    if await thread_of(session, channel, conversation, posted) is not None:
-        return  # an edit of a message we already know
-    session.add(
-        ThreadLink(
-            channel=channel,
-            conversation=conversation,
-            message=posted,
-            request_id=request_id,
-            audience=audience,
-            kind=kind,
-            created_at=now,
+    await session.execute(
+        living.on_conflict_do_update(
+            index_elements=["request_id", "channel", "purpose", "target"],
+            set_={"ref": living.excluded.ref, "updated_at": living.excluded.updated_at},
         )
     )
