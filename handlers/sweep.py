@@ -247,13 +247,11 @@ async def _claim(
     if not milestones:
         return set()
     # In key order, so two claiming transactions never wait on each other in a cycle.
-    values = sorted(
-        (
-            {"request_id": request_id, "clock": m.clock, "level": m.level, "fired_at": now}
-            for request_id, m in milestones
-        ),
-        key=lambda v: (v["request_id"], v["clock"].value, v["level"]),
-    )
+    ordered = sorted(milestones, key=lambda c: (c[0], c[1].clock.value, c[1].level))
+    values = [
+        {"request_id": request_id, "clock": m.clock, "level": m.level, "fired_at": now}
+        for request_id, m in ordered
+    ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(Escalation)
