@@ -17,15 +17,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers import insight_rollup, notices
-from handlers.access import record, team_calendar
+from handlers.access import noted, team_calendar
 from handlers.notices import NoticeKind
 from handlers.people import people_with_role
 from handlers.sla import consumed_resolution_time
@@ -46,7 +47,8 @@ from models.milestones import (
     plan,
     waited,
 )
-from models.requests import Escalation, Request
+from models.outbox import OutboxMessage
+from models.requests import Escalation, Request, RequestEvent
 from models.stored_calendar import calendar_from_spec
 from models.vocabulary import ClockKind, Role, Status
 
@@ -142,13 +144,33 @@ async def _sweep_batch(
         ],
         now,
     )
-    # Nothing below needs to see the rows added so far: no flush per query, one at
-    # the commit (a flush per request was most of the time a batch took).
+    # Nothing below needs to see what was changed so far: no flush per query (a
+    # flush per request was most of the time a batch took); the requests' updates
+    # go out in the flush at the commit.
+    writes = _Writes()
     with session.no_autoflush:
         for request, ladder, outcome in planned:
-            await _check(session, request, ladder, outcome, claimed, now, report)
+            await _check(session, request, ladder, outcome, claimed, now, report, writes)
             report.checked += 1
+    await writes.insert(session)
     return len(due)
+
+
+@dataclass
+class _Writes:
+    """A batch's events and notices, in the order they happened, as row values:
+    one multi-row INSERT each instead of an ORM object (and its flush) per row.
+    Ids follow this order, and the outbox delivers each conversation in id order."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+    async def insert(self, session: AsyncSession) -> None:
+        connection = await session.connection()
+        if self.events:
+            await connection.execute(insert(RequestEvent), self.events)
+        if self.notices:
+            await connection.execute(insert(OutboxMessage), self.notices)
 
 
 async def _done(session: AsyncSession, ids: list[int]) -> dict[int, set[tuple[ClockKind, int]]]:
@@ -230,12 +252,13 @@ async def _check(
     claimed: set[tuple[int, ClockKind, int]],
     now: datetime,
     report: SweepReport,
+    writes: _Writes,
 ) -> None:
     state = clock_state(request)
     for milestone in _until_closed(outcome.due):
         if (request.id, milestone.clock, milestone.level) not in claimed:
             continue  # another sweeper got there first: it acts, we don't
-        await _act(session, request, milestone, ladder, state, now, report)
+        await _act(session, request, milestone, ladder, state, now, report, writes)
     request.next_check_at = None if request.status is Status.CLOSED else outcome.next_check_at
 
 
@@ -252,9 +275,9 @@ async def _claim(
         {"request_id": request_id, "clock": m.clock, "level": m.level, "fired_at": now}
         for request_id, m in ordered
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(Escalation)
+        dialect_insert(Escalation)
         .on_conflict_do_nothing(index_elements=["request_id", "clock", "level"])
         .returning(Escalation.request_id, Escalation.clock, Escalation.level)
     )
@@ -273,36 +296,34 @@ async def _act(
     state: ClockState,
     now: datetime,
     report: SweepReport,
+    writes: _Writes,
 ) -> None:
     if milestone.clock is ClockKind.SURVEY:
         if milestone.level == REMINDER_LEVEL:
-            record(session, request, None, "survey_reminded", now)
-            notices.to_person(
-                session, request, request.requester_id, NoticeKind.SURVEY_REMINDER, now
+            writes.events.append(noted(session, request, None, "survey_reminded", now))
+            writes.notices.append(
+                notices.person_row(request, request.requester_id, NoticeKind.SURVEY_REMINDER, now)
             )
             report.reminders += 1
         elif milestone.level == AUTO_CLOSE_LEVEL:
             request.status = Status.CLOSED
             request.closed_at = now
-            record(session, request, None, "closed", now, reason="auto_closed")
-            notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
+            writes.events.append(noted(session, request, None, "closed", now, reason="auto_closed"))
+            writes.notices.append(notices.team_row(request, NoticeKind.TEAM_CARD, now))
             report.auto_closed += 1
         return
     if milestone.level == WARNING_LEVEL:
-        record(session, request, None, "warned", now, clock=milestone.clock.value)
+        writes.events.append(
+            noted(session, request, None, "warned", now, clock=milestone.clock.value)
+        )
         clock, lapses = milestone.clock.value, _due(request, milestone).isoformat()
         if request.assignee_id is not None:
-            notices.to_person(
-                session,
-                request,
-                request.assignee_id,
-                NoticeKind.WARNING,
-                now,
-                clock=clock,
-                due_at=lapses,
+            notice = notices.person_row(
+                request, request.assignee_id, NoticeKind.WARNING, now, clock=clock, due_at=lapses
             )
         else:
-            notices.to_team(session, request, NoticeKind.WARNING, now, clock=clock, due_at=lapses)
+            notice = notices.team_row(request, NoticeKind.WARNING, now, clock=clock, due_at=lapses)
+        writes.notices.append(notice)
         report.warnings += 1
         log.info("warned", extra={"request": request.key, "clock": milestone.clock.value})
         return
@@ -311,29 +332,34 @@ async def _act(
         ladder.recipients[milestone.level] = await _notify(session, request.team_id, step.notify)
     people = ladder.recipients[milestone.level]
     request.escalation_level = max(request.escalation_level, milestone.level)
-    record(
-        session,
-        request,
-        None,
-        "escalated",
-        now,
-        clock=milestone.clock.value,
-        level=milestone.level,
-        notified=[p.display_name for p in people],
-    )
-    for person in people:
-        notices.to_person(
+    writes.events.append(
+        noted(
             session,
             request,
-            person.id,
-            NoticeKind.ESCALATION,
+            None,
+            "escalated",
             now,
-            deliver_at=now if step.urgent else await recipient_hours(session, person, ladder, now),
             clock=milestone.clock.value,
             level=milestone.level,
-            waited_seconds=int(waited(state, ladder.calendar, now).total_seconds()),
+            notified=[p.display_name for p in people],
         )
-    notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
+    )
+    for person in people:
+        writes.notices.append(
+            notices.person_row(
+                request,
+                person.id,
+                NoticeKind.ESCALATION,
+                now,
+                deliver_at=(
+                    now if step.urgent else await recipient_hours(session, person, ladder, now)
+                ),
+                clock=milestone.clock.value,
+                level=milestone.level,
+                waited_seconds=int(waited(state, ladder.calendar, now).total_seconds()),
+            )
+        )
+    writes.notices.append(notices.team_row(request, NoticeKind.TEAM_CARD, now))
     report.escalations[milestone.level] += 1
     log.info(
         "escalated",
