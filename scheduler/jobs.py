@@ -34,8 +34,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 log = logging.getLogger(__name__)
 
 DIGEST_JOB_ID = "weekly-digest"
-# After a run that acted on nothing while something is due (another process holds
-# those rows, or the run failed): wait this long before looking again, not spin.
+# After a run that took nothing while something is due (another process holds those
+# rows, SKIP LOCKED): wait this long before looking again, not spin. (A failed run
+# waits the interval.)
 SWEEP_RETRY_SECONDS = 1.0
 
 
