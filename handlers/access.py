@@ -80,7 +80,21 @@ def record(
     at: Any,
     **data: Any,
 ) -> None:
-    """Append to the audit log, and have the SLA sweep re-plan the request.
+    """Append to the audit log, and have the SLA sweep re-plan the request (see
+    `noted`)."""
+    session.add(RequestEvent(**noted(session, request, actor, kind, at, **data)))
+
+
+def noted(
+    session: AsyncSession,
+    request: Request,
+    actor: Person | None,
+    kind: str,
+    at: Any,
+    **data: Any,
+) -> dict[str, Any]:
+    """`record` without adding the event: its row's values, for a caller that
+    inserts many events in one statement (the SLA sweep).
 
     Every change writes an event, and any change may move a milestone (a claim
     ends the first-response clock, a pause stops the ladder, a resolution starts
@@ -102,15 +116,13 @@ def record(
             "actor": actor.id if actor else None,
         },
     )
-    session.add(
-        RequestEvent(
-            request_id=request.id,
-            actor_id=actor.id if actor else None,
-            kind=kind,
-            at=at,
-            data=data,
-        )
-    )
+    return {
+        "request_id": request.id,
+        "actor_id": actor.id if actor else None,
+        "kind": kind,
+        "at": at,
+        "data": data,
+    }
 
 
 def team_calendar(team: Team) -> BusinessCalendar:

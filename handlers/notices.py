@@ -68,16 +68,21 @@ def to_team(
     now: datetime,
     **extra: Any,
 ) -> None:
-    session.add(
-        OutboxMessage(
-            request_id=request.id,
-            recipient_team_id=request.team_id,
-            kind=kind.value,
-            payload={"request": snapshot(request), **extra},
-            created_at=now,
-            next_attempt_at=now,
-        )
-    )
+    session.add(OutboxMessage(**team_row(request, kind, now, **extra)))
+
+
+def team_row(request: Request, kind: NoticeKind, now: datetime, **extra: Any) -> dict[str, Any]:
+    """`to_team`'s outbox row, as values (the SLA sweep inserts a batch's at once).
+    Every row names both recipients, so rows for teams and people share one INSERT."""
+    return {
+        "request_id": request.id,
+        "recipient_team_id": request.team_id,
+        "recipient_person_id": None,
+        "kind": kind.value,
+        "payload": {"request": snapshot(request), **extra},
+        "created_at": now,
+        "next_attempt_at": now,
+    }
 
 
 def answer(
@@ -121,12 +126,26 @@ def to_person(
 ) -> None:
     """A DM; `deliver_at` holds it back (e.g. until the person's working hours)."""
     session.add(
-        OutboxMessage(
-            request_id=request.id,
-            recipient_person_id=person_id,
-            kind=kind.value,
-            payload={"request": snapshot(request), **extra},
-            created_at=now,
-            next_attempt_at=deliver_at or now,
-        )
+        OutboxMessage(**person_row(request, person_id, kind, now, deliver_at=deliver_at, **extra))
     )
+
+
+def person_row(
+    request: Request,
+    person_id: int,
+    kind: NoticeKind,
+    now: datetime,
+    *,
+    deliver_at: datetime | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """`to_person`'s outbox row, as values (see `team_row`)."""
+    return {
+        "request_id": request.id,
+        "recipient_team_id": None,
+        "recipient_person_id": person_id,
+        "kind": kind.value,
+        "payload": {"request": snapshot(request), **extra},
+        "created_at": now,
+        "next_attempt_at": deliver_at or now,
+    }

@@ -17,15 +17,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers import insight_rollup, notices
-from handlers.access import record, team_calendar
+from handlers.access import noted, team_calendar
 from handlers.notices import NoticeKind
 from handlers.people import people_with_role
 from handlers.sla import consumed_resolution_time
@@ -41,11 +42,13 @@ from models.milestones import (
     WARNING_LEVEL,
     ClockState,
     Milestone,
+    Plan,
     Policy,
     plan,
     waited,
 )
-from models.requests import Escalation, Request
+from models.outbox import OutboxMessage
+from models.requests import Escalation, Request, RequestEvent
 from models.stored_calendar import calendar_from_spec
 from models.vocabulary import ClockKind, Role, Status
 
@@ -68,6 +71,8 @@ class _Ladder:
     calendar: BusinessCalendar
     # Working hours of the people on the ladder who name none of their own.
     default_hours: BusinessCalendar
+    # Who each step notifies, looked up once per batch (the ladder lives one batch).
+    recipients: dict[int, list[Person]] = field(default_factory=dict)
 
 
 async def sweep_due(
@@ -98,6 +103,14 @@ async def next_due(sessions: async_sessionmaker[AsyncSession]) -> datetime | Non
 async def _sweep_batch(
     session: AsyncSession, now: datetime, batch: int, report: SweepReport, organisation_zone: str
 ) -> int:
+    """One batch, set-based: a statement per kind of work, not per due request.
+
+    The due rows are locked (SKIP LOCKED); their escalation rows are read in one
+    query; every milestone reached is claimed in one INSERT ... ON CONFLICT DO
+    NOTHING RETURNING, and only what that returned is acted on (the unique row is
+    still the fence: a milestone another sweeper inserted is not returned here).
+    The events, notices and request updates are written by the one flush at the
+    commit, as multi-row statements."""
     due = list(
         (
             await session.scalars(
@@ -109,15 +122,76 @@ async def _sweep_batch(
             )
         ).unique()
     )
+    if not due:
+        return 0
     # Locked (above) for the escalations, closes and events below: their figures now.
     await insight_rollup.take(session, due)
+    done = await _done(session, [request.id for request in due])
     ladders: dict[int, _Ladder] = {}
+    planned: list[tuple[Request, _Ladder, Plan]] = []
     for request in due:
         if request.team_id not in ladders:
             ladders[request.team_id] = await _ladder(session, request.team, organisation_zone)
-        await _check(session, request, ladders[request.team_id], now, report)
-        report.checked += 1
+        ladder = ladders[request.team_id]
+        outcome = plan(clock_state(request), ladder.policy, ladder.calendar, done[request.id], now)
+        planned.append((request, ladder, outcome))
+    claimed = await _claim(
+        session,
+        [
+            (request.id, milestone)
+            for request, _, outcome in planned
+            for milestone in (*outcome.silent, *_until_closed(outcome.due))
+        ],
+        now,
+    )
+    # Nothing below needs to see what was changed so far: no flush per query (a
+    # flush per request was most of the time a batch took); the requests' updates
+    # go out in the flush at the commit.
+    writes = _Writes()
+    with session.no_autoflush:
+        for request, ladder, outcome in planned:
+            await _check(session, request, ladder, outcome, claimed, now, report, writes)
+            report.checked += 1
+    await writes.insert(session)
     return len(due)
+
+
+@dataclass
+class _Writes:
+    """A batch's events and notices, in the order they happened, as row values:
+    one multi-row INSERT each instead of an ORM object (and its flush) per row.
+    Ids follow this order, and the outbox delivers each conversation in id order."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
+    async def insert(self, session: AsyncSession) -> None:
+        connection = await session.connection()
+        if self.events:
+            await connection.execute(insert(RequestEvent), self.events)
+        if self.notices:
+            await connection.execute(insert(OutboxMessage), self.notices)
+
+
+async def _done(session: AsyncSession, ids: list[int]) -> dict[int, set[tuple[ClockKind, int]]]:
+    """The warnings and ladder steps already recorded, per request, in one query."""
+    done: dict[int, set[tuple[ClockKind, int]]] = {request_id: set() for request_id in ids}
+    rows = await session.execute(
+        select(Escalation.request_id, Escalation.clock, Escalation.level).where(
+            Escalation.request_id.in_(ids)
+        )
+    )
+    for request_id, clock, level in rows:
+        done[request_id].add((clock, level))
+    return done
+
+
+def _until_closed(due: list[Milestone]) -> list[Milestone]:
+    """The due milestones up to the auto-close: nothing is acted on after a close."""
+    for index, milestone in enumerate(due):
+        if milestone.clock is ClockKind.SURVEY and milestone.level == AUTO_CLOSE_LEVEL:
+            return due[: index + 1]
+    return due
 
 
 async def _ladder(session: AsyncSession, team: Team, organisation_zone: str) -> _Ladder:
@@ -174,45 +248,44 @@ async def _check(
     session: AsyncSession,
     request: Request,
     ladder: _Ladder,
+    outcome: Plan,
+    claimed: set[tuple[int, ClockKind, int]],
     now: datetime,
     report: SweepReport,
+    writes: _Writes,
 ) -> None:
-    done = {
-        (row.clock, row.level)
-        for row in await session.scalars(
-            select(Escalation).where(Escalation.request_id == request.id)
-        )
-    }
     state = clock_state(request)
-    outcome = plan(state, ladder.policy, ladder.calendar, done, now)
-    for milestone in outcome.silent:
-        await _claim(session, request, milestone, now)
-    for milestone in outcome.due:
-        if not await _claim(session, request, milestone, now):
+    for milestone in _until_closed(outcome.due):
+        if (request.id, milestone.clock, milestone.level) not in claimed:
             continue  # another sweeper got there first: it acts, we don't
-        await _act(session, request, milestone, ladder, state, now, report)
-        if request.status is Status.CLOSED:
-            break
+        await _act(session, request, milestone, ladder, state, now, report, writes)
     request.next_check_at = None if request.status is Status.CLOSED else outcome.next_check_at
 
 
 async def _claim(
-    session: AsyncSession, request: Request, milestone: Milestone, now: datetime
-) -> bool:
-    values = {
-        "request_id": request.id,
-        "clock": milestone.clock.value,
-        "level": milestone.level,
-        "fired_at": now,
-    }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session: AsyncSession, milestones: list[tuple[int, Milestone]], now: datetime
+) -> set[tuple[int, ClockKind, int]]:
+    """Insert an escalation row for each (request, milestone); return the ones this
+    transaction inserted. Whoever inserts the row acts on it: exactly once."""
+    if not milestones:
+        return set()
+    # In key order, so two claiming transactions never wait on each other in a cycle.
+    ordered = sorted(milestones, key=lambda c: (c[0], c[1].clock.value, c[1].level))
+    values = [
+        {"request_id": request_id, "clock": m.clock, "level": m.level, "fired_at": now}
+        for request_id, m in ordered
+    ]
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(Escalation)
-        .values(**values)
+        dialect_insert(Escalation)
         .on_conflict_do_nothing(index_elements=["request_id", "clock", "level"])
-        .returning(Escalation.id)
+        .returning(Escalation.request_id, Escalation.clock, Escalation.level)
     )
-    return (await session.scalar(statement)) is not None
+    # One statement with many rows (SQLAlchemy's "insertmanyvalues"), compiled once
+    # and cached, whatever the number of rows.
+    connection = await session.connection()
+    rows = await connection.execute(statement, values)
+    return {(request_id, ClockKind(clock), level) for request_id, clock, level in rows}
 
 
 async def _act(
@@ -223,65 +296,70 @@ async def _act(
     state: ClockState,
     now: datetime,
     report: SweepReport,
+    writes: _Writes,
 ) -> None:
     if milestone.clock is ClockKind.SURVEY:
         if milestone.level == REMINDER_LEVEL:
-            record(session, request, None, "survey_reminded", now)
-            notices.to_person(
-                session, request, request.requester_id, NoticeKind.SURVEY_REMINDER, now
+            writes.events.append(noted(session, request, None, "survey_reminded", now))
+            writes.notices.append(
+                notices.person_row(request, request.requester_id, NoticeKind.SURVEY_REMINDER, now)
             )
             report.reminders += 1
         elif milestone.level == AUTO_CLOSE_LEVEL:
             request.status = Status.CLOSED
             request.closed_at = now
-            record(session, request, None, "closed", now, reason="auto_closed")
-            notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
+            writes.events.append(noted(session, request, None, "closed", now, reason="auto_closed"))
+            writes.notices.append(notices.team_row(request, NoticeKind.TEAM_CARD, now))
             report.auto_closed += 1
         return
     if milestone.level == WARNING_LEVEL:
-        record(session, request, None, "warned", now, clock=milestone.clock.value)
+        writes.events.append(
+            noted(session, request, None, "warned", now, clock=milestone.clock.value)
+        )
         clock, lapses = milestone.clock.value, _due(request, milestone).isoformat()
         if request.assignee_id is not None:
-            notices.to_person(
-                session,
-                request,
-                request.assignee_id,
-                NoticeKind.WARNING,
-                now,
-                clock=clock,
-                due_at=lapses,
+            notice = notices.person_row(
+                request, request.assignee_id, NoticeKind.WARNING, now, clock=clock, due_at=lapses
             )
         else:
-            notices.to_team(session, request, NoticeKind.WARNING, now, clock=clock, due_at=lapses)
+            notice = notices.team_row(request, NoticeKind.WARNING, now, clock=clock, due_at=lapses)
+        writes.notices.append(notice)
         report.warnings += 1
         log.info("warned", extra={"request": request.key, "clock": milestone.clock.value})
         return
     step = ladder.steps[milestone.level]
-    people = await _notify(session, request.team_id, step.notify)
+    if milestone.level not in ladder.recipients:
+        ladder.recipients[milestone.level] = await _notify(session, request.team_id, step.notify)
+    people = ladder.recipients[milestone.level]
     request.escalation_level = max(request.escalation_level, milestone.level)
-    record(
-        session,
-        request,
-        None,
-        "escalated",
-        now,
-        clock=milestone.clock.value,
-        level=milestone.level,
-        notified=[p.display_name for p in people],
-    )
-    for person in people:
-        notices.to_person(
+    writes.events.append(
+        noted(
             session,
             request,
-            person.id,
-            NoticeKind.ESCALATION,
+            None,
+            "escalated",
             now,
-            deliver_at=now if step.urgent else await recipient_hours(session, person, ladder, now),
             clock=milestone.clock.value,
             level=milestone.level,
-            waited_seconds=int(waited(state, ladder.calendar, now).total_seconds()),
+            notified=[p.display_name for p in people],
         )
-    notices.to_team(session, request, NoticeKind.TEAM_CARD, now)
+    )
+    for person in people:
+        writes.notices.append(
+            notices.person_row(
+                request,
+                person.id,
+                NoticeKind.ESCALATION,
+                now,
+                deliver_at=(
+                    now if step.urgent else await recipient_hours(session, person, ladder, now)
+                ),
+                clock=milestone.clock.value,
+                level=milestone.level,
+                waited_seconds=int(waited(state, ladder.calendar, now).total_seconds()),
+            )
+        )
+    writes.notices.append(notices.team_row(request, NoticeKind.TEAM_CARD, now))
     report.escalations[milestone.level] += 1
     log.info(
         "escalated",
