@@ -32,8 +32,11 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # Bolt's name for the app in its logs. Given, because without one Bolt takes the
 # caller's file name from inspect.stack(), which reads the source of every frame on
-# the stack: a tenth of a second or more of `serve`'s start-up (issue 14).
-BOLT_NAME = "inhouse"
+# the stack: a tenth of a second or more of `serve`'s start-up (issue 14). Not
+# "inhouse": Bolt sets the level of the logger it names after the app to the root's
+# at that moment, and "inhouse" is the desk's own logger (app.py), whose INFO lines
+# ("channel teams: off ...") went missing wherever the root was at WARNING then.
+BOLT_NAME = "slack_bolt.inhouse"
 # What each workspace grants at install; deploy/slack-manifest.yml asks for the same
 # (tests/adapters/slack/test_scopes.py holds them together, and the fake Slack grants
 # exactly these, refusing any method whose scope is missing).
