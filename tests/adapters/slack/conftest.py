@@ -17,6 +17,7 @@ from app import Runtime, build_runtime
 from handlers.catalog_apply import apply_catalog
 from models.catalog import parse_catalog
 from models.clock import Clock
+from models.outbox import OutboxMessage
 from models.requests import Request
 from models.settings import Settings
 from tests.adapters.dispatching import NudgedDispatch
@@ -96,6 +97,26 @@ class SlackWorld:
     async def say(self, user: str, text: str) -> str:
         """`/request <text>` as this person; the answer they finally read."""
         return await self.answer(await self.driver.command(user, text))
+
+    async def filed_while_held(self, user: str, text: str, key: str) -> None:
+        """`/request <text>`, filed by the pump with the dispatch loop held: its card
+        is queued, not sent, when the test goes on (release it with
+        `dispatcher.held = False`). Held, not refused with a 503: the retry of a
+        refused card comes 0.5-2 s later, and on a loaded machine the test's next
+        step can come later than that."""
+        self.dispatcher.held = True
+        await self.dispatcher.settled()
+        sent = await self.driver.command(user, text)
+        assert sent.status == 200, sent
+
+        async def queued() -> bool:
+            async with self.runtime.sessions() as session:
+                return key in {
+                    message.payload.get("request", {}).get("key")
+                    for message in await session.scalars(select(OutboxMessage))
+                }
+
+        await eventually(queued)
 
     async def deliver(self) -> Any:
         """Run the outbox dispatcher once, as the scheduler would; its report."""

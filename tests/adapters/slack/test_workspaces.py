@@ -229,7 +229,7 @@ async def test_an_uninstalled_workspace_stops_cleanly_and_an_install_is_served_a
 ) -> None:
     async with two_workspaces(desk_db, fake) as (alpha, beta):
         # Beta removes the app while HR-1's card is still waiting to go out.
-        await filed_while_held(beta, "U0RITA", "hr Payslip missing", "HR-1")
+        await beta.filed_while_held("U0RITA", "hr Payslip missing", "HR-1")
         fake.uninstall(BETA)
         gone = await beta.driver.event({"type": "app_uninstalled"})
         assert gone.status == 200
@@ -272,7 +272,7 @@ async def test_an_uninstalled_workspace_stops_cleanly_and_an_install_is_served_a
         await alpha.deliver()
         assert [m for m in fake.messages["C0BETAHR"] if "Chair" in str(m.blocks)]
 
-        await filed_while_held(beta, "U0RITA", "hr Desk lamp", "HR-4")
+        await beta.filed_while_held("U0RITA", "hr Desk lamp", "HR-4")
         await beta.driver.event({"type": "tokens_revoked", "tokens": {"bot": ["UBOTBETA"]}})
         await alpha.eventually(lambda: _installed(alpha, BETA, expected=0))
         alpha.dispatcher.held = False
@@ -283,22 +283,6 @@ async def test_an_uninstalled_workspace_stops_cleanly_and_an_install_is_served_a
         assert lamp.last_error == f"app uninstalled from workspace {BETA}" and lamp.dead_at
         assert not [m for m in fake.messages["C0BETAHR"] if "Desk lamp" in str(m.blocks)]
         check_every_token(fake)
-
-
-async def filed_while_held(world: SlackWorld, user: str, text: str, key: str) -> None:
-    """`/request <text>`, filed by the pump with the dispatch loop held: its card is
-    queued, not sent, when the test goes on. (Held, not refused with a 503: the
-    retry of a refused card comes 0.5-2 s later, and on a loaded machine the test's
-    next step can come later than that.)"""
-    world.dispatcher.held = True
-    await world.dispatcher.settled()
-    sent = await world.driver.command(user, text)
-    assert sent.status == 200, sent
-
-    async def queued() -> bool:
-        return any(m.payload.get("request", {}).get("key") == key for m in await outbox(world))
-
-    await world.eventually(queued)
 
 
 async def _installed(world: SlackWorld, team: str, *, expected: int) -> bool:
