@@ -1,11 +1,8 @@
 """catalog_generation: the number catalog apply bumps, so cached catalogs are renewed
 
-Revision ID: 0017
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-07 04:10:00
-
-(Numbered 0017: 0016 was taken by a change made alongside; whichever lands second
-revises the other.)
 """
 from typing import Sequence, Union
 
@@ -14,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0017'
+revision: str = '0016'
 down_revision: Union[str, Sequence[str], None] = '0015'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
