@@ -1001,6 +1001,40 @@ def outbox_retry(message_id: int) -> None:
     _console().print(_("Notice {id} is queued again.", id=message_id))
 
 
+@cli.command()
+def recount() -> None:
+    """Recount the figures reports read from the requests themselves (after rows were
+    changed by hand in SQL, or restored from a backup): the figures are otherwise kept
+    up to date as requests change, and never need this."""
+    from sqlalchemy import func, select
+
+    from handlers.insight_rollup import rebuild
+    from models.requests import Request
+
+    config = settings()
+    ensure_schema(config.database_url)
+
+    async def go() -> int:
+        engine = build_engine(config.database_url)
+        try:
+            # One transaction: reports read the old figures or the new, never a mix
+            # (on PostgreSQL `rebuild` locks the figures until the commit).
+            async with engine.begin() as connection:
+                await connection.run_sync(rebuild)
+                return int(await connection.scalar(select(func.count()).select_from(Request)) or 0)
+        finally:
+            await engine.dispose()
+
+    counted = asyncio.run(go())
+    _console().print(
+        ngettext(
+            "Report figures recounted from {n} request.",
+            "Report figures recounted from {n} requests.",
+            counted,
+        )
+    )
+
+
 @secrets_cli.command("new-key")
 def secrets_new_key() -> None:
     """Print a fresh key for INHOUSE_SECRET_KEY (put it first to rotate, then run rotate)."""

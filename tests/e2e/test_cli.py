@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
 
 from tests.e2e.cli import EXAMPLE_CATALOG, ROOT, Inhouse, describe, flat
 
@@ -149,3 +154,39 @@ def test_report_shows_team_names_verbatim(inhouse: Inhouse) -> None:
     unknown = inhouse.run("report", "--team", "[/ops]")
     assert unknown.returncode == 1, describe(unknown)
     assert "There is no team called '[/ops]'." in unknown.stdout, describe(unknown)
+
+
+def test_recount_gives_reports_the_figures_of_the_requests_back(
+    inhouse: Inhouse, example_desk_db: Path
+) -> None:
+    inhouse.adopt(example_desk_db)
+    inhouse.chat("luca@example.com", "/request it Printer on fire", "/request hr Payslip missing")
+    # A period of whole days, which the report reads from the figures kept (the
+    # partial day up to now it counts from the requests themselves).
+    (day,) = {str(filed) for (filed,) in inhouse.query("SELECT date(created_at) FROM requests")}
+    period = ("--since", day, "--until", str(date.fromisoformat(day) + timedelta(days=1)))
+    before = _figures(inhouse, *period)
+    assert before["it"]["filed"] == before["hr"]["filed"] == "1"
+    # An admin changed rows by hand (or restored the figures from another backup):
+    # the report no longer matches its requests.
+    connection = sqlite3.connect(inhouse.db)
+    try:
+        for table in ("insight_days", "insight_departments", "insight_tallies"):
+            connection.execute(f"DELETE FROM {table}")
+        connection.commit()
+    finally:
+        connection.close()
+    assert _figures(inhouse, *period) != before
+
+    assert "Report figures recounted from 2 requests." in inhouse.ok("recount")
+    assert _figures(inhouse, *period) == before
+    assert "Report figures recounted from 2 requests." in inhouse.ok("recount")  # again
+
+
+def _figures(inhouse: Inhouse, *period: str) -> dict[str, dict[str, str]]:
+    """The report's CSV by team, without the one column that moves with the clock."""
+    rows = csv.DictReader(io.StringIO(inhouse.ok("report", "--format", "csv", *period)))
+    return {
+        row["team"]: {k: v for k, v in row.items() if k != "backlog_oldest_age_seconds"}
+        for row in rows
+    }
