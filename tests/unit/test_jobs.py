@@ -58,65 +58,58 @@ class _Report:
     checked: int
 
 
+class _AlwaysDue:
+    """A desk where something is always due: each sweep checks `checked` rows (0:
+    another replica holds them, SKIP LOCKED) and `next_due` says `overdue` ago."""
+
+    def __init__(self, checked: int, overdue: timedelta) -> None:
+        self.checked = checked
+        self.overdue = overdue
+        self.sweeps = 0
+
+    async def sweep(self) -> _Report:
+        self.sweeps += 1
+        return _Report(checked=self.checked)
+
+    async def next_due(self) -> datetime | None:
+        return datetime.now(UTC) - self.overdue
+
+    def jobs(self, **options: float) -> Jobs:
+        async def dispatch() -> None:
+            pass
+
+        return Jobs(
+            dispatch,
+            dispatch_interval_seconds=60,
+            sweep=self.sweep,
+            next_due=self.next_due,
+            sweep_interval_seconds=60,
+            **options,
+        )
+
+
 async def test_while_milestones_keep_coming_due_it_keeps_sweeping() -> None:
     """Milestones came due faster than ten sweeps took; the job then planned no
     wake-up (the next one was already past) and nothing swept until the interval
     tick: lapses 10-15 s late in the bench. Now it sweeps again for as long as
     something is due and the last run acted on something."""
-    sweeps = 0
-
-    async def sweep() -> _Report:
-        nonlocal sweeps
-        sweeps += 1
-        return _Report(checked=1)
-
-    async def always_due() -> datetime | None:
-        return datetime.now(UTC) - timedelta(milliseconds=20)
-
-    async def dispatch() -> None:
-        pass
-
-    jobs = Jobs(
-        dispatch,
-        dispatch_interval_seconds=60,
-        sweep=sweep,
-        next_due=always_due,
-        sweep_interval_seconds=60,
-    )
+    desk = _AlwaysDue(checked=1, overdue=timedelta(milliseconds=20))
+    jobs = desk.jobs()
     jobs.start()
     try:
-        await _until(lambda: sweeps >= 30)
+        await _until(lambda: desk.sweeps >= 30)
     finally:
         await jobs.stop()
 
 
 async def test_due_rows_another_process_holds_are_retried_after_a_pause_not_in_a_spin() -> None:
-    sweeps = 0
-
-    async def sweep() -> _Report:
-        nonlocal sweeps
-        sweeps += 1
-        return _Report(checked=0)  # SKIP LOCKED: another replica has them
-
-    async def always_due() -> datetime | None:
-        return datetime.now(UTC) - timedelta(seconds=1)
-
-    async def dispatch() -> None:
-        pass
-
-    jobs = Jobs(
-        dispatch,
-        dispatch_interval_seconds=60,
-        sweep=sweep,
-        next_due=always_due,
-        sweep_interval_seconds=60,
-        sweep_retry_seconds=0.2,
-    )
+    desk = _AlwaysDue(checked=0, overdue=timedelta(seconds=1))
+    jobs = desk.jobs(sweep_retry_seconds=0.2)
     jobs.start()
     try:
         await asyncio.sleep(0.1)
-        assert sweeps == 1
-        await _until(lambda: sweeps == 2)
+        assert desk.sweeps == 1
+        await _until(lambda: desk.sweeps == 2)
     finally:
         await jobs.stop()
 
