@@ -26,7 +26,13 @@ class RecordingChannel:
     failures: list[DeliveryError | BaseException] = field(default_factory=list)
     fail_kind: str | None = None
     only: set[str] | None = None
-    maybe_sent: list[bool] = field(default_factory=list)  # what each delivery was told
+    # What each delivery was told, by (kind, recipient): conversations go out side by side,
+    # so only the order within one conversation is fixed.
+    maybe_sent: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def conversation(self, who: str) -> list[tuple[str, dict[str, Any]]]:
+        """What went to one recipient, in the order it went."""
+        return [(kind, refs) for kind, to, refs in self.sent if to == who]
 
     async def reaches(self, recipient: Recipient) -> bool:
         return self.only is None or recipient.target in self.only
@@ -43,8 +49,8 @@ class RecordingChannel:
                 self.sent.append((notice.kind, who, dict(notice.refs)))
             raise failure
         self.sent.append((notice.kind, who, dict(notice.refs)))
-        self.maybe_sent.append(notice.maybe_sent)
-        return {"ts": f"m{len(self.sent)}"}
+        self.maybe_sent.append((notice.kind, who, notice.maybe_sent))
+        return {"ts": f"{who}/{len(self.conversation(who))}"}
 
 
 async def file_and_claim(desk: Desk, title: str = "Laptop") -> str:
@@ -70,17 +76,15 @@ async def test_delivers_in_order_and_edits_the_card_in_place(desk: Desk) -> None
     channel = RecordingChannel()
     report = await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
     assert report.delivered == 3
-    assert [(k, w) for k, w, _ in channel.sent] == [
-        ("team_card", "#it"),
-        ("first_response", "sam@example.com"),
-        ("team_card", "#it"),
-    ]
+    assert [k for k, _ in channel.conversation("sam@example.com")] == ["first_response"]
     # The second card delivery knows where the first one is, so it edits it.
-    assert channel.sent[0][2] == {}
-    assert channel.sent[2][2] == {"team_card": {"ts": "m1"}}
+    assert channel.conversation("#it") == [
+        ("team_card", {}),
+        ("team_card", {"team_card": {"ts": "#it/1"}}),
+    ]
     async with desk.sessions() as session:
         refs = list(await session.scalars(select(MessageRef)))
-    assert [(r.purpose, r.ref) for r in refs] == [("team_card", {"ts": "m3"})]
+    assert [(r.purpose, r.ref) for r in refs] == [("team_card", {"ts": "#it/2"})]
     assert await pending(desk) == []
     again = await dispatch_due(desk.sessions, desk.clock, [channel], owner="t")
     assert again.delivered == 0 and len(channel.sent) == 3
@@ -146,7 +150,8 @@ async def test_permanent_failure_is_a_dead_letter_and_the_rest_goes_on(desk: Des
     assert [(d.kind, d.attempts, d.last_error, d.error_code) for d in dead] == [
         ("team_card", 1, "channel_not_found", "permanent_error")
     ]
-    assert [k for k, _, _ in channel.sent] == ["first_response", "team_card"]
+    assert [k for k, _ in channel.conversation("sam@example.com")] == ["first_response"]
+    assert [k for k, _ in channel.conversation("#it")] == ["team_card"]
 
 
 async def test_the_deprecated_attempt_limit_still_gives_up(desk: Desk) -> None:
@@ -179,9 +184,13 @@ async def test_a_crash_mid_delivery_resends_after_the_lease_expires(desk: Desk) 
     assert other.sent == []  # still leased by the crashed replica
     desk.clock.advance(timedelta(seconds=11))  # one short lease later
     await dispatch_due(desk.sessions, desk.clock, [other], owner="live-replica")
-    assert [k for k, _, _ in other.sent] == ["team_card", "first_response", "team_card"]
-    # The channel is told which one may already be on the platform.
-    assert other.maybe_sent == [True, False, False]
+    # The card that went out is posted again (no platform here to look it up), then the
+    # rest, each conversation in its order; only the card that went out is told it may
+    # already be on the platform.
+    assert [k for k, _ in other.conversation("#it")] == ["team_card", "team_card"]
+    assert [k for k, _ in other.conversation("sam@example.com")] == ["first_response"]
+    assert [m for _, w, m in other.maybe_sent if w == "#it"] == [True, False]
+    assert [m for _, w, m in other.maybe_sent if w == "sam@example.com"] == [False]
     assert await pending(desk) == []
 
 
