@@ -192,7 +192,11 @@ class Run:
         while time.monotonic() < limit:
             await asyncio.sleep(1.0)
             with self.db.tolerant():
-                if self.db.unsettled() or self.db.steps_to_come():
+                # Steps first: a rung's notices are committed with its escalation row,
+                # so once every step is recorded, the outbox read after it holds them
+                # all. (The other order once let a rung committed between the two
+                # reads pass for settled, and the count found its DM undelivered.)
+                if self.db.steps_to_come() or self.db.unsettled():
                     quiet_since = None
                     continue
                 quiet_since = quiet_since or time.monotonic()
