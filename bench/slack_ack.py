@@ -35,9 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bench.slack_ack_load import UNLOADED, Load, Measured, Phase, ResponseUrls, Server
-from bench.slack_ack_report import report
+from bench.slack_ack_report import Figures, report, summary
 from bench.slack_ack_server import USERS, fake_workspace
 from tests import postgres_server
 from tests.fakes.slack_api import FakeSlack
@@ -185,23 +188,67 @@ async def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-slack-ack-"))
     database = None
     try:
-        url = None
         if args.database == "postgresql":
-            database = postgres_server.start()
-            url = f"postgresql+asyncpg://{database.user}@{database.host}:{database.port}/postgres"
-            print(f"ours' database: a throwaway PostgreSQL on port {database.port} (fsync off)")
+            database = EmptyDatabases(postgres_server.start())
+            print(
+                f"ours' database: a throwaway PostgreSQL on port {database.server.port} "
+                "(fsync off), an empty database for each repeat"
+            )
         else:
             print("ours' database: a fresh SQLite file (the embedded default)")
-        bare = await measure(Server("bare", "bare Bolt", tmp / "bare"), args, run_id)
-        ours = await measure(Server("ours", "ours", tmp / "ours"), args, run_id, url)
-        report(args, bare, ours, started)
+        figures: list[Figures] = []
+        for repeat in range(args.repeats):
+            print(
+                f"== repeat {repeat + 1}/{args.repeats} (load average "
+                + " ".join(f"{x:.2f}" for x in os.getloadavg())
+                + ")",
+                flush=True,
+            )
+            # Interleaved, and who goes first alternates: drift in the machine's
+            # load falls on both sides.
+            label = f"{run_id}-{repeat}"
+            order = ("bare", "ours") if repeat % 2 == 0 else ("ours", "bare")
+            measured: dict[str, Measured] = {}
+            for side in order:
+                workdir = tmp / f"{side}-{repeat}"
+                if side == "bare":
+                    server = Server("bare", "bare Bolt", workdir)
+                    measured[side] = await measure(server, args, label)
+                else:
+                    server = Server("ours", "ours", workdir)
+                    fresh = await database.fresh() if database is not None else None
+                    measured[side] = await measure(server, args, label, fresh)
+            figures.append(report(args, measured["bare"], measured["ours"], started))
+        summary(args, figures, started)
     finally:
         if database is not None:
-            database.stop()
+            await database.stop()
         if args.keep:
             print(f"kept: {tmp} (server.log, inhouse.db and stats.json of each server)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class EmptyDatabases:
+    """An empty database on the throwaway server for each repeat of ours (the
+    server under test migrates it)."""
+
+    def __init__(self, server: postgres_server.PostgresServer) -> None:
+        self.server = server
+        self.base = f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}"
+        self._admin = create_async_engine(
+            f"{self.base}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+
+    async def fresh(self) -> str:
+        name = f"ack_{uuid.uuid4().hex[:10]}"
+        async with self._admin.connect() as connection:
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+        return f"{self.base}/{name}"
+
+    async def stop(self) -> None:
+        await self._admin.dispose()
+        self.server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         help="length of the saturated phase (default 5: ours files what it acknowledged "
         "afterwards, ~25 per second, and the bench waits for that)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="repeats, bare and ours interleaved (default 3)"
     )
     parser.add_argument("--rate", type=float, default=200.0, help="paced requests per second")
     parser.add_argument("--connections", type=int, default=50, help="saturating connections")

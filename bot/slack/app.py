@@ -23,7 +23,7 @@ from bot.slack.desk import SlackDesk
 from bot.slack.gate import admit, answer_failures
 from bot.slack.listeners import actions, commands, events, installs, shortcuts, submissions
 from bot.slack.sealed_store import SealedInstallationStore
-from bot.slack.workspaces import SlackWorkspaces, note_workspace, web_client
+from bot.slack.workspaces import NoteWorkspace, SlackWorkspaces, web_client
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def build_slack_app(
             client=client,
         )
     # Who acts is stored with their workspace (bot.slack.workspaces.current_workspace).
-    app.middleware(note_workspace)
+    app.use(NoteWorkspace())
 
     async def client_for(workspace: str | None) -> AsyncWebClient:
         return await workspaces.any_client(workspace)

@@ -4,6 +4,7 @@ case for them in one transaction, in their language and time zone."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ PLATFORM = "slack"
 def filing_text() -> str:
     """What a quick-file is acknowledged with (in the reader's language)."""
     return "⏳ " + _("Filing your request…")
+
+
+@functools.lru_cache(maxsize=64)
+def _filing_text_in(language: str | None) -> str:
+    """`filing_text` rendered once per language tag: every quick-file is acknowledged
+    with it, and it names no time."""
+    with reader(language, "UTC"):
+        return filing_text()
 
 
 @dataclass
@@ -107,7 +116,8 @@ class SlackDesk:
         """The acknowledgement of a quick-file: the confirmation replaces it shortly.
         In the person's stored language when Slack's is not known here yet."""
         await self._languages.ready()
-        return self.in_known_language(user_id, filing_text)
+        language, _timezone = self._known_language(user_id)
+        return _filing_text_in(language)
 
     def could_not_file(self, user_id: str, text: str) -> str:
         """Said when a quick-file failed for good: what they typed comes back to them."""
@@ -130,13 +140,17 @@ class SlackDesk:
         The catalog's language wins, as it does for every answer; else Slack's
         locale as last seen; else the language stored for them (an earlier profile).
         """
+        with reader(*self._known_language(user_id)):
+            return render()
+
+    def _known_language(self, user_id: str | None) -> tuple[str | None, str]:
+        """The person's language and time zone as far as this process knows them."""
         profile = self._profiles.last_known(user_id) if user_id else None
         stored = self._languages.of(user_id) if user_id else None
         language = profile.language if profile else None
         if stored is not None and (stored[1] or not language):
             language = stored[0]
-        with reader(language, (profile.timezone if profile else None) or self.default_timezone):
-            return render()
+        return language, (profile.timezone if profile else None) or self.default_timezone
 
     def submit(
         self,

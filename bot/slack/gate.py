@@ -18,7 +18,6 @@ from aiohttp import ClientError, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
@@ -58,13 +57,13 @@ async def admit(
         log.info("refused a Slack request without a valid signature")
         return _refusal(401, "invalid signature")
     text = raw.decode("utf-8")  # the verifier has decoded it already
-    header = request.headers.get("Content-Type")
-    content_type = header.split(";")[0] if header else None  # as Bolt reads it
     try:
-        routable(parse_body(text, content_type))
-        return AsyncBoltRequest(
+        # Bolt parses the body once, here; what it parsed is what is checked.
+        admitted = AsyncBoltRequest(
             body=text, query=request.query_string, headers=dict(request.headers)
         )
+        routable(admitted.body)
+        return admitted
     except UNREADABLE as error:
         log.warning("refused a signed Slack request Bolt could not read: %s", _short(error))
         return _refusal(400, "malformed payload")

@@ -79,15 +79,16 @@ async def _accepted(desk: SlackDesk, pump: CommandPump, sent: payloads.SlashComm
         text=sent.text,
         reply_address=sent.response_url,
     )
-    try:
-        await asyncio.wait_for(asyncio.shield(stored), ACK_DEADLINE)
-    except TimeoutError:
+    # Waited for, never cancelled by the wait: only `withdraw` takes a command back.
+    done, _waiting = await asyncio.wait({stored}, timeout=ACK_DEADLINE)
+    if not done:
         if desk.inbox_writer.withdraw(stored):
             log.warning("/request gave up after %ss: the desk is overloaded", ACK_DEADLINE)
             return desk.busy(sent.user_id)
         log.warning("/request: still being stored after %ss; its answer follows", ACK_DEADLINE)
-        stored.add_done_callback(lambda done: _stored_late(desk, pump, sent, done))
+        stored.add_done_callback(lambda ended: _stored_late(desk, pump, sent, ended))
         return desk.in_known_language(sent.user_id, filing_text)
+    stored.result()  # a write that failed fails the listener: bot.slack.gate answers
     pump.nudge()
     return await desk.filing(sent.user_id)
 
