@@ -1,7 +1,7 @@
 """How fast does Inhouse acknowledge `/request it ...`, next to a bare Bolt app?
 
-    .venv/bin/python -m bench.slack_ack                        # 15 s paced, 5 s saturated
-    .venv/bin/python -m bench.slack_ack --quick                # 3 s paced, 1 s saturated
+    .venv/bin/python -m bench.slack_ack                        # 15 s paced, 5 s saturated, 3 times
+    .venv/bin/python -m bench.slack_ack --quick                # 3 s paced, 1 s saturated, 3 times
     .venv/bin/python -m bench.slack_ack --database postgresql  # ours on a throwaway PostgreSQL
 
 Two servers are measured one after the other in the same run, each in its own
