@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import secrets
@@ -654,6 +655,18 @@ def _add_teams(config: Settings, runtime: Runtime) -> None:
         )
 
 
+def freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, the app, the catalog copy) out of every
+    later garbage collection. A full collection walks every tracked object, and a
+    serving process holds ~150,000 of them: measured 87-103 ms each, every request
+    in flight stalled meanwhile (the slowest 1 % of acknowledgements, issue 14).
+    Frozen, it walks only what was made since. What start-up built mostly lives as
+    long as the process; what of it is dropped later is still freed by reference
+    counting, unless it sits in a reference cycle."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> None:
     from aiohttp import web
 
@@ -699,6 +712,7 @@ async def _serve(config: Settings, *, with_scheduler: bool, with_web: bool) -> N
         )
     else:
         log.info("scheduler off (--no-scheduler)")
+    freeze_startup_heap()
     await stop.wait()
     log.info("shutting down")
     if jobs is not None:

@@ -257,6 +257,7 @@ async def serve_ours(
 ) -> None:
     from aiohttp import web
 
+    from app import freeze_startup_heap
     from scheduler.jobs import Jobs
 
     runtime = await ours_runtime(database_url, slack_api_url)
@@ -281,6 +282,7 @@ async def serve_ours(
     jobs.start()
     # As `inhouse serve`: the pump nudges the loop once a quick-file's answer is queued.
     runtime.nudge = jobs.nudge_dispatch
+    freeze_startup_heap()  # as `inhouse serve` does once it is up
     _announce(runner)
     await _wait_for_stop()
     await jobs.stop()
