@@ -89,8 +89,6 @@ def build_engine(url: str) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             hide_parameters=True,
-            # Rolled back on return only when still in a transaction (below).
-            pool_reset_on_return=None,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -104,8 +102,10 @@ def build_engine(url: str) -> AsyncEngine:
             dbapi_connection.isolation_level = None
 
         # Every statement is a trip to aiosqlite's thread and back, and on a busy
-        # event loop each trip waits its turn: the two below take one trip where
-        # SQLAlchemy's defaults take four (issue 14, bench/README.md).
+        # event loop each trip waits its turn (issue 14, bench/README.md). The
+        # pool's ROLLBACK on return stays unconditional: it is queued behind
+        # whatever a cancelled caller left on its way to that thread (a BEGIN),
+        # where a check of `in_transaction` from here would run before it.
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(connection: Any) -> None:
@@ -116,15 +116,6 @@ def build_engine(url: str) -> AsyncEngine:
             connection.connection.dbapi_connection.run_async(
                 lambda driver: driver.execute("BEGIN IMMEDIATE")
             )
-
-        @event.listens_for(engine.sync_engine, "reset")
-        def _rollback_if_open(dbapi_connection: Any, _record: Any, state: Any) -> None:
-            # The pool's safety net: a connection handed back inside a transaction
-            # (its caller failed half-way) is rolled back, or it would keep the
-            # write lock. After a commit or a rollback there is nothing to undo,
-            # and the pool's unconditional ROLLBACK would be a trip for nothing.
-            if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
-                dbapi_connection.rollback()
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
