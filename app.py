@@ -101,18 +101,17 @@ def build_engine(url: str) -> AsyncEngine:
             # We begin transactions ourselves (below), not the driver.
             dbapi_connection.isolation_level = None
 
-        # Every statement is a trip to aiosqlite's thread and back, and on a busy
-        # event loop each trip waits its turn (issue 14, bench/README.md). The
-        # pool's ROLLBACK on return stays unconditional: it is queued behind
-        # whatever a cancelled caller left on its way to that thread (a BEGIN),
-        # where a check of `in_transaction` from here would run before it.
-
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(connection: Any) -> None:
             # SQLite has no row locks: taking the write lock when a transaction
             # starts is what serialises two clicks on one request (PostgreSQL uses
             # SELECT ... FOR UPDATE for the same). Sent on the driver's connection:
-            # one trip, where a SQLAlchemy cursor takes three (open, execute, close).
+            # every statement is a trip to aiosqlite's thread and back, waiting its
+            # turn on a busy event loop (issue 14, bench/README.md), and this is one
+            # trip where a SQLAlchemy cursor takes three (open, execute, close).
+            # The pool's ROLLBACK on return stays unconditional: it is queued
+            # behind whatever a cancelled caller left on its way to that thread (this
+            # BEGIN), where a check of `in_transaction` from here would run before it.
             connection.connection.dbapi_connection.run_async(
                 lambda driver: driver.execute("BEGIN IMMEDIATE")
             )

@@ -26,8 +26,7 @@ from typing import Any, cast
 import aiohttp
 from aiohttp import web
 from sqlalchemy import Table, event, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import build_engine, build_sessions, run_migrations
 from bench.slack_ack_load import Load, Outcome, ResponseUrls, Server, filed_patterns
@@ -38,6 +37,7 @@ from bench.slack_ack_server import (
     fake_workspace,
     ours_runtime,
 )
+from bench.throwaway_postgres import ThrowawayDatabases
 from tests.fakes.slack_api import FakeSlack
 
 # Connections the burst is sent on (each sends its next command when the last is
@@ -249,32 +249,23 @@ class PostgresDatabases(Databases):
     label = "PostgreSQL"
 
     def __init__(self, host: str, port: int, user: str) -> None:
-        self.base = f"postgresql+asyncpg://{user}@{host}:{port}"
-        self.template = f"bench_filing_{uuid.uuid4().hex[:8]}"
-        self.admin = create_async_engine(
-            f"{self.base}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool
-        )
+        self.server = ThrowawayDatabases(host, port, user)
+        self.template = ""
         self.described = ""
 
-    async def _admin(self, statement: str) -> None:
-        async with self.admin.connect() as connection:
-            await connection.execute(text(statement))
-
     async def prepare(self) -> None:
-        await self._admin(f"CREATE DATABASE {self.template}")
-        self.described = await _template(f"{self.base}/{self.template}")
+        self.template = await self.server.create("bench_filing")
+        self.described = await _template(self.template)
 
     async def fresh(self) -> str:
-        name = f"run_{uuid.uuid4().hex[:10]}"
-        await self._admin(f"CREATE DATABASE {name} TEMPLATE {self.template}")
-        return f"{self.base}/{name}"
+        return await self.server.create("run", template=self.template)
 
     async def drop(self, url: str) -> None:
-        await self._admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        await self.server.drop(url)
 
     async def close(self) -> None:
-        await self._admin(f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)")
-        await self.admin.dispose()
+        await self.server.drop(self.template)
+        await self.server.close()
 
 
 # --- waiting without a fixed budget ------------------------------------------------------

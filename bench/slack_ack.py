@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from bench.slack_ack_load import UNLOADED, Load, Measured, Phase, ResponseUrls, Server
 from bench.slack_ack_report import Figures, report, summary
 from bench.slack_ack_server import USERS, fake_workspace
+from bench.throwaway_postgres import ThrowawayDatabases
 from tests import postgres_server
 from tests.fakes.slack_api import FakeSlack
 
@@ -186,12 +184,14 @@ async def run(args: argparse.Namespace) -> None:
         f"{args.dispatch_interval:g} s as in `inhouse serve`"
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-slack-ack-"))
-    database = None
+    database: ThrowawayDatabases | None = None
+    pg_server: postgres_server.PostgresServer | None = None
     try:
         if args.database == "postgresql":
-            database = EmptyDatabases(postgres_server.start())
+            pg_server = postgres_server.start()
+            database = ThrowawayDatabases(pg_server.host, pg_server.port, pg_server.user)
             print(
-                f"ours' database: a throwaway PostgreSQL on port {database.server.port} "
+                f"ours' database: a throwaway PostgreSQL on port {pg_server.port} "
                 "(fsync off), an empty database for each repeat"
             )
         else:
@@ -216,39 +216,19 @@ async def run(args: argparse.Namespace) -> None:
                     measured[side] = await measure(server, args, label)
                 else:
                     server = Server("ours", "ours", workdir)
-                    fresh = await database.fresh() if database is not None else None
+                    fresh = await database.create("ack") if database is not None else None
                     measured[side] = await measure(server, args, label, fresh)
             figures.append(report(args, measured["bare"], measured["ours"], started))
         summary(args, figures, started)
     finally:
         if database is not None:
-            await database.stop()
+            await database.close()
+        if pg_server is not None:
+            pg_server.stop()
         if args.keep:
             print(f"kept: {tmp} (server.log, inhouse.db and stats.json of each server)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-class EmptyDatabases:
-    """An empty database on the throwaway server for each repeat of ours (the
-    server under test migrates it)."""
-
-    def __init__(self, server: postgres_server.PostgresServer) -> None:
-        self.server = server
-        self.base = f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}"
-        self._admin = create_async_engine(
-            f"{self.base}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool
-        )
-
-    async def fresh(self) -> str:
-        name = f"ack_{uuid.uuid4().hex[:10]}"
-        async with self._admin.connect() as connection:
-            await connection.execute(text(f"CREATE DATABASE {name}"))
-        return f"{self.base}/{name}"
-
-    async def stop(self) -> None:
-        await self._admin.dispose()
-        self.server.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

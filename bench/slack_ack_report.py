@@ -200,10 +200,18 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured, started: fl
         "request's scheduled send time to its full response (queueing included)"
     )
     print(table(latency_rows(both, "paced")))
-    bare_p99, ours_p99 = bare.paced.percentile(99), ours.paced.percentile(99)
-    ratio = ours_p99 / bare_p99 if bare_p99 > 0 else float("inf")
+    figures = Figures(
+        bare.paced.percentile(99),
+        ours.paced.percentile(99),
+        bare.saturated.throughput,
+        ours.saturated.throughput,
+        correctness=[],
+    )
     # The targets are judged on the medians of the repeats (`summary`).
-    print(f"ratio ours/bare p99: {ratio:.2f}× ({ours_p99:.1f} ms vs {bare_p99:.1f} ms)")
+    print(
+        f"ratio ours/bare p99: {figures.ratio:.2f}× ({figures.ours_p99:.1f} ms vs "
+        f"{figures.bare_p99:.1f} ms)"
+    )
     print(confirmation_line(ours, "paced"))
     for m in both:
         print(aftermath(m, "paced"))
@@ -217,12 +225,7 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured, started: fl
         "latency from send to response"
     )
     print(table(latency_rows(both, "saturated")))
-    share = (
-        100 * ours.saturated.throughput / bare.saturated.throughput
-        if bare.saturated.throughput
-        else 0.0
-    )
-    print(f"ours throughput as a share of bare's: {share:.1f}%")
+    print(f"ours throughput as a share of bare's: {figures.share:.1f}%")
     print(confirmation_line(ours, "saturated"))
     for m in both:
         print(aftermath(m, "saturated"))
@@ -284,9 +287,8 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured, started: fl
             f"{final.get('outbox_pending', '?')} pending, {final.get('outbox_dead', '?')} dead",
         ),
     ]
-    correctness = []
     for name, ok, detail in results:
-        correctness.append((name, ok))
+        figures.correctness.append((name, ok))
         print(f"  {name:<54} {verdict(ok)}  {detail}")
     print(
         f"  ours' dispatcher: {final.get('dispatch_runs')} runs (every "
@@ -306,13 +308,11 @@ def report(args: argparse.Namespace, bare: Measured, ours: Measured, started: fl
         print(f"  {line}")
 
     print(
-        f"repeat: paced p99 ours {ours_p99:.1f} ms vs bare {bare_p99:.1f} ms ({ratio:.2f}×) | "
-        f"saturated ours {ours.saturated.throughput:.0f} req/s = {share:.1f}% of bare | "
-        f"wall time so far {time.perf_counter() - started:.0f} s"
+        f"repeat: paced p99 ours {figures.ours_p99:.1f} ms vs bare {figures.bare_p99:.1f} ms "
+        f"({figures.ratio:.2f}×) | saturated ours {figures.ours_saturated:.0f} req/s = "
+        f"{figures.share:.1f}% of bare | wall time so far {time.perf_counter() - started:.0f} s"
     )
-    return Figures(
-        bare_p99, ours_p99, bare.saturated.throughput, ours.saturated.throughput, correctness
-    )
+    return figures
 
 
 def spread(values: Sequence[float], digits: int = 1) -> str:
