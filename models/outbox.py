@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, orm_insert_sentinel
 
 from models.base import Base
 
@@ -64,6 +64,11 @@ class OutboxMessage(Base):
     # Some earlier attempt may have reached the platform (sticky until delivered):
     # the channel is told, so it can look for that post instead of posting again.
     maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Lets one flush insert several notices in one statement on SQLite too (a card
+    # and its command's answer): SQLite's RETURNING gives no order for new ids, and
+    # without this column SQLAlchemy falls back to one INSERT per row. It numbers
+    # the rows of one INSERT and is never read.
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 
 class MessageRef(Base):
