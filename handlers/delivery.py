@@ -122,8 +122,10 @@ async def dispatch_due(
     concurrency: int = CONCURRENT_CONVERSATIONS,
 ) -> DispatchReport:
     """Deliver what is due. `owner` names this dispatch loop (one per process);
-    `pace` is awaited before each notice: a serving process lets the requests it
-    is answering go first (bot.traffic)."""
+    `pace` is awaited before each claim and each notice: a serving process lets
+    the requests it is answering go first (bot.traffic). Before the claim too: it
+    and the first notices' in-flight writes follow each other, and on SQLite an
+    acknowledgement arriving meanwhile waits for all of them."""
     run = _Run(
         sessions,
         clock,
@@ -137,6 +139,8 @@ async def dispatch_due(
     # order), so claim again while the previous round delivered something.
     for _round in range(max_rounds):
         before = run.report.delivered + run.report.dead
+        if pace is not None:
+            await pace()
         taken = await _claim(sessions, clock.now(), owner, batch, run.leases.duration)
         if not taken.claims:
             break
