@@ -30,12 +30,17 @@ class ThrowawayDatabases:
     async def create(self, prefix: str, template: str | None = None) -> str:
         """A new database's URL; its name is `prefix` and a random suffix."""
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        copy = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
+        copy = f" TEMPLATE {_name(template)}" if template else ""
         await self._run(f"CREATE DATABASE {name}{copy}")
         return f"{self.base}/{name}"
 
     async def drop(self, url: str) -> None:
-        await self._run(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        await self._run(f"DROP DATABASE IF EXISTS {_name(url)} WITH (FORCE)")
 
     async def close(self) -> None:
         await self._admin.dispose()
+
+
+def _name(url: str) -> str:
+    """The database a URL of `create` names."""
+    return url.rsplit("/", 1)[1]

@@ -1,5 +1,5 @@
-"""What the crash tests share: `inhouse serve` as a process the test may kill,
-reading the database it left behind, and waiting for a condition with the
+"""What the crash tests share: `inhouse serve` as a process the test may kill or
+stop, reading the database it left behind, and waiting for a condition with the
 process's log at hand when it never comes."""
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.e2e.cli import Inhouse
+
+# How long serve may take to end after SIGTERM.
+STOP_SECONDS = 15.0
 
 
 @contextmanager
@@ -38,6 +41,14 @@ def serving(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def stopped(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then the exit code, waited for off the event loop: the fake platform
+    runs on the test's loop, and a post still on its way at SIGTERM must be answered
+    for serve to end (a blocking wait held its answer back until the timeout)."""
+    process.terminate()
+    return await asyncio.to_thread(process.wait, STOP_SECONDS)
 
 
 def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:

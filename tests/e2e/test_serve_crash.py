@@ -16,7 +16,6 @@ What is measured, and printed (pytest -s):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import Inhouse, free_port
-from tests.e2e.crash import rows, serving, until
+from tests.e2e.crash import rows, serving, stopped, until
 from tests.fakes.slack_api import FakeSlack
 
 CATALOG = """
@@ -118,12 +117,7 @@ async def test_a_killed_serve_leaves_nothing_behind_and_its_post_in_flight_is_fl
 
             await until("every card delivered", recovered, 90, second_log.read_text)
             everything_in = time.monotonic() - killed
-            second.terminate()
-            # Waited for off the event loop: the fake platform runs on it, and a
-            # post still on its way at SIGTERM must be answered for serve to end
-            # (a blocking wait here held its answer back until the timeout).
-            code = await asyncio.to_thread(second.wait, 15)
-            assert code == 0, second_log.read_text()
+            assert await stopped(second) == 0, second_log.read_text()
 
     log = second_log.read_text()
     assert "Traceback" not in first_log.read_text() + log

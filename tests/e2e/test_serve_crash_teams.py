@@ -16,7 +16,6 @@ slowly (the card is in the channel at once, the answer comes a second later):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -29,7 +28,7 @@ import pytest
 
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
 from tests.e2e.cli import Inhouse, free_port
-from tests.e2e.crash import rows, serving, until
+from tests.e2e.crash import rows, serving, stopped, until
 from tests.fakes.bot_connector import FakeConnector
 
 CATALOG = f"""
@@ -124,12 +123,7 @@ async def test_a_card_in_flight_at_a_kill_is_posted_again_and_no_other_is(
                 second_log.read_text,
             )
             everything_in = time.monotonic() - killed
-            second.terminate()
-            # Waited for off the event loop: the fake platform runs on it, and a
-            # post still on its way at SIGTERM must be answered for serve to end
-            # (a blocking wait here held its answer back until the timeout).
-            code = await asyncio.to_thread(second.wait, 15)
-            assert code == 0, second_log.read_text()
+            assert await stopped(second) == 0, second_log.read_text()
 
     assert "Traceback" not in first_log.read_text() + second_log.read_text()
     assert rows(database_url, "SELECT id FROM outbox WHERE maybe_sent") == [(in_flight_id,)]
