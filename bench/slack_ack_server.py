@@ -210,7 +210,7 @@ async def _database(runtime: Any) -> dict[str, int]:
                     " SUM(CASE WHEN delivered_at IS NULL AND dead_at IS NULL THEN 1 ELSE 0 END),"
                     " SUM(CASE WHEN dead_at IS NOT NULL THEN 1 ELSE 0 END),"
                     " COUNT(*), (SELECT COUNT(*) FROM requests),"
-                    " (SELECT COUNT(*) FROM pending_commands) FROM outbox"
+                    " (SELECT COUNT(*) FROM pending_commands WHERE done_at IS NULL) FROM outbox"
                 )
             )
         ).one()

@@ -1,12 +1,13 @@
 """The inbox of accepted commands: store one fast, take them in order.
 
 See models.inbox for why a command waits here between the acknowledgement and
-the work. Taking a command deletes it in the caller's transaction, the one that
+the work. Taking a command marks it done in the caller's transaction, the one that
 carries it out: the command and its effects land together, so it is done once,
-even with several processes taking from the same inbox. Its delivery key is kept
-beyond the inbox row (as an inbound key), so the platform delivering the same
-command again after it was carried out (Slack sends a Socket Mode envelope again
-when its acknowledgement was lost) is recognised as a repeat, not done twice.
+even with several processes taking from the same inbox. The done row keeps its
+delivery key (and nothing the person typed) for DONE_KEPT, so the platform
+delivering the same command again after it was carried out (Slack sends a Socket
+Mode envelope again when its acknowledgement was lost) is recognised as a repeat,
+not done twice.
 """
 
 from __future__ import annotations
@@ -14,20 +15,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import ColumnElement
 
 from models.inbox import DELIVERY_KEY_MAX, PendingCommand
-from models.outbox import InboundKey
 
-# Inbound keys are this long at most (models.outbox.InboundKey).
-_INBOUND_KEY_MAX = 200
+# How long a carried-out command's delivery key is kept to recognise a repeat.
+# Slack sends an unacknowledged Socket Mode envelope again within minutes, and
+# never repeats a slash command over HTTP; a day is ample, and then the row goes.
+DONE_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class Arrival:
 
 
 async def accept(connection: AsyncConnection, arrivals: Sequence[Arrival]) -> None:
-    """Store commands for the pump, in one statement; a delivery stored before is
-    skipped (its key is unique).
+    """Store commands for the pump, in one statement. A delivery still waiting is
+    skipped (its key is unique); one already carried out waits again, as a repeat.
 
     On a bare connection, not an ORM session: this runs before Slack's
     acknowledgement, and one Core insert costs a fraction of a session's flush.
@@ -87,7 +88,23 @@ async def accept(connection: AsyncConnection, arrivals: Sequence[Arrival]) -> No
 def _insert_once(dialect: str) -> Insert:
     # Built once per dialect, so SQLAlchemy's compiled cache serves every call.
     insert_into = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert_into(PendingCommand).on_conflict_do_nothing(index_elements=["delivery_key"])
+    statement = insert_into(PendingCommand)
+    arrived = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["delivery_key"],
+        # The repeat is answered at its own reply address, in its sender's language.
+        set_={
+            "done_at": None,
+            "repeat": True,
+            "attempts": 0,
+            "workspace": arrived.workspace,
+            "user_id": arrived.user_id,
+            "text": arrived.text,
+            "reply_address": arrived.reply_address,
+            "received_at": arrived.received_at,
+        },
+        where=PendingCommand.done_at.is_not(None),
+    )
 
 
 async def waiting(session: AsyncSession, platform: str, limit: int) -> list[Accepted]:
@@ -102,55 +119,44 @@ async def waiting(session: AsyncSession, platform: str, limit: int) -> list[Acce
             PendingCommand.reply_address,
             PendingCommand.received_at,
             PendingCommand.delivery_key,
-            InboundKey.key.is_not(None),
+            PendingCommand.repeat,
         )
-        .outerjoin(InboundKey, InboundKey.key == _done_key_sql())
-        .where(PendingCommand.platform == platform)
+        .where(PendingCommand.platform == platform, PendingCommand.done_at.is_(None))
         .order_by(PendingCommand.id)
         .limit(limit)
     )
     return [Accepted(*row) for row in rows]
 
 
-def _done_key(command: Accepted) -> str:
-    """The inbound key that says a command was carried out."""
-    return f"command:{command.platform}:{command.delivery_key}"[:_INBOUND_KEY_MAX]
-
-
-def _done_key_sql() -> ColumnElement[str]:
-    """`_done_key` of a pending command, in SQL."""
-    return func.substr(
-        literal("command:") + PendingCommand.platform + literal(":") + PendingCommand.delivery_key,
-        1,
-        _INBOUND_KEY_MAX,
-    )
-
-
-async def take(session: AsyncSession, command: Accepted, *, carried_out: bool = True) -> bool:
-    """Claim a command for this transaction; False when another process took it.
-
-    Unless it is a repeat, or is given up on (`carried_out=False`, so a delivery of
-    it again is tried afresh), its delivery key is kept as done, in this transaction.
-    """
+async def take(session: AsyncSession, command: Accepted, now: datetime) -> bool:
+    """Claim a command for this transaction, which carries it out (or answers it as
+    a repeat); False when another process took it. It is marked done and emptied of
+    what the person typed, in one statement."""
     taken = await session.scalar(
-        delete(PendingCommand).where(PendingCommand.id == command.id).returning(PendingCommand.id)
+        update(PendingCommand)
+        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
+        .values(done_at=now, repeat=False, text="", reply_address="", user_id="")
+        .returning(PendingCommand.id)
     )
-    if taken is None:
-        return False
-    if carried_out and not command.repeat:
-        session.add(InboundKey(key=_done_key(command), seen_at=command.received_at))
-        # Here, not inside the work's savepoint: a repeat read before its first
-        # delivery was carried out fails the whole transaction, and is recognised
-        # as a repeat when it is read again.
-        await session.flush()
-    return True
+    return taken is not None
+
+
+async def give_up(session: AsyncSession, command: Accepted) -> bool:
+    """Claim a command that will not be carried out; False when another process took
+    it. Deleted, so a delivery of it again is tried afresh."""
+    taken = await session.scalar(
+        delete(PendingCommand)
+        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
+        .returning(PendingCommand.id)
+    )
+    return taken is not None
 
 
 async def failed(session: AsyncSession, command: Accepted) -> int:
     """Count a failed attempt at a command; how many it has had so far."""
     attempts = await session.scalar(
         update(PendingCommand)
-        .where(PendingCommand.id == command.id)
+        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
         .values(attempts=PendingCommand.attempts + 1)
         .returning(PendingCommand.attempts)
     )
@@ -158,4 +164,15 @@ async def failed(session: AsyncSession, command: Accepted) -> int:
 
 
 async def count_waiting(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(PendingCommand)) or 0)
+    waiting = select(func.count()).where(PendingCommand.done_at.is_(None))
+    return int(await session.scalar(waiting) or 0)
+
+
+async def forget_done(session: AsyncSession, now: datetime) -> int:
+    """Delete the rows of commands carried out more than DONE_KEPT ago; how many."""
+    gone = await session.scalars(
+        delete(PendingCommand)
+        .where(PendingCommand.done_at.is_not(None), PendingCommand.received_at < now - DONE_KEPT)
+        .returning(PendingCommand.id)
+    )
+    return len(gone.all())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import catalog_cache, people_cache
 from handlers.errors import NotFound
 from models.directory import Membership, Person, Team
 from models.i18n import N_
@@ -31,8 +32,13 @@ async def resolve_person(session: AsyncSession, identity: Identity) -> Person:
     """The stored person for this identity; enrols a newcomer and fills profile gaps.
 
     People are matched by any platform id first, then by email, so a person who
-    uses Slack and Teams is one person with one history.
+    uses Slack and Teams is one person with one history. Someone who acted here a
+    moment ago is not read again (handlers.people_cache says for how long).
     """
+    generation = (await catalog_cache.current(session)).generation
+    known = people_cache.attach(session, identity, generation)
+    if known is not None:
+        return known
     person = await _match(session, identity)
     if person is None:
         if (
@@ -45,6 +51,7 @@ async def resolve_person(session: AsyncSession, identity: Identity) -> Person:
         session.add(person)
     _fill_gaps(person, identity)
     await session.flush()
+    people_cache.remember(session, identity, person, generation)
     return person
 
 

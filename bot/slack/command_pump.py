@@ -60,6 +60,9 @@ MAX_ATTEMPTS = 3
 # so a broken one never keeps the pump spinning.
 RETRY_PAUSE = 2.0
 LONGEST_PAUSE = 60.0
+# How often the pump forgets the commands carried out more than
+# handlers.inbox.DONE_KEPT ago, so their rows do not pile up.
+FORGET_EVERY = 3600.0
 
 
 class CommandPump:
@@ -80,6 +83,7 @@ class CommandPump:
         # Commands that failed, by inbox id: (failures so far, not before) in
         # loop-monotonic time. In memory: another process's pump tries at once.
         self._paused: dict[int, tuple[int, float]] = {}
+        self._forgotten_at = float("-inf")
 
     def nudge(self) -> None:
         self._wake.set()
@@ -98,6 +102,8 @@ class CommandPump:
         """Carry out everything waiting now; how many commands this pump answered."""
         done = 0
         while True:
+            # Even a read takes SQLite's one connection (BEGIN IMMEDIATE): after a lull.
+            await self._pace()
             async with self._desk.sessions() as session:
                 read = await inbox.waiting(session, PLATFORM, BATCH)
             if len(read) < BATCH:
@@ -148,7 +154,7 @@ class CommandPump:
         async with self._desk.sessions.begin() as session:
             attempts = await inbox.failed(session, command)
             # Given up on, not carried out: delivered again, it is tried afresh.
-            if attempts < MAX_ATTEMPTS or not await inbox.take(session, command, carried_out=False):
+            if attempts < MAX_ATTEMPTS or not await inbox.give_up(session, command):
                 return
             answer = self._desk.could_not_file(command.user_id, command.text)
             self._queue_answer(session, command, answer)
@@ -164,11 +170,21 @@ class CommandPump:
             self._wake.clear()
             try:
                 await self.drain()
+                await self._forget_done()
             except Exception:
                 # The commands stay in the inbox; the next round tries again.
                 log.exception("the command pump failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _forget_done(self) -> None:
+        if time.monotonic() - self._forgotten_at < FORGET_EVERY:
+            return
+        await self._pace()
+        async with self._desk.sessions.begin() as session:
+            forgotten = await inbox.forget_done(session, self._desk.clock.now())
+        self._forgotten_at = time.monotonic()
+        log.debug("forgot %d commands carried out long ago", forgotten)
 
     async def _carry_out(self, batch: list[inbox.Accepted]) -> int:
         repeats = [command for command in batch if command.repeat]
@@ -196,7 +212,7 @@ class CommandPump:
         taken = 0
         async with self._desk.sessions.begin() as session:
             for command in repeats:
-                if not await inbox.take(session, command):
+                if not await inbox.take(session, command, self._desk.clock.now()):
                     continue
                 answer = self._desk.in_known_language(
                     command.user_id,

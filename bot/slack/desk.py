@@ -189,7 +189,7 @@ class SlackDesk:
         done = 0
         async with self.sessions.begin() as session:
             for command, identity, work, savepoint in claimed:
-                if await inbox.take(session, command):
+                if await inbox.take(session, command, self.clock.now()):
                     said = await attempt_in(
                         session,
                         identity,

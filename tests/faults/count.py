@@ -213,7 +213,9 @@ def count(
     figures.left_in_outbox = int(
         db.scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL")
     )
-    figures.left_in_inbox = int(db.scalar("SELECT count(*) FROM pending_commands"))
+    figures.left_in_inbox = int(
+        db.scalar("SELECT count(*) FROM pending_commands WHERE done_at IS NULL")
+    )
     figures.slack_refusals = sum(fake.outage_refusals.values())
 
     # -- the killed processes' leases

@@ -197,7 +197,7 @@ class Database:
                 "SELECT created_at FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
             )
         ]
-        waiting = int(self.scalar("SELECT count(*) FROM pending_commands"))
+        waiting = int(self.scalar("SELECT count(*) FROM pending_commands WHERE done_at IS NULL"))
         counted = [m for m in notices if before is None or (m is not None and m <= before)]
         return len(counted) + waiting
 

@@ -1,20 +1,23 @@
 """The inbox recognises a command delivered again after it was carried out.
 
 Slack sends a Socket Mode envelope again when its acknowledgement was lost; by
-then the first delivery has left the inbox (taking it deletes the row), so the
-inbox's unique key alone would store it, and the pump file it, a second time.
+then the first delivery was carried out. Its row stays, marked done, so the
+delivery key's unique index catches the repeat, which waits again to be answered
+(not carried out), until the row is forgotten a day later.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import build_engine, build_sessions
 from handlers import inbox
+from models.inbox import PendingCommand
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -28,29 +31,39 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await built.dispose()
 
 
-def arrival(key: str) -> inbox.Arrival:
+def arrival(key: str, address: str = "https://hooks.slack.test/commands/1") -> inbox.Arrival:
     return inbox.Arrival(
         platform="slack",
         delivery_key=key,
         workspace="T0TEAM",
         user_id="U0SAM",
         text="it Printer on fire",
-        reply_address="https://hooks.slack.test/commands/1",
+        reply_address=address,
         received_at=NOW,
     )
 
 
-async def deliver(engine: AsyncEngine, key: str) -> list[inbox.Accepted]:
+async def deliver(engine: AsyncEngine, key: str, **how: str) -> list[inbox.Accepted]:
     """The command arrives (again); what the pump then finds waiting."""
     async with engine.begin() as connection:
-        await inbox.accept(connection, [arrival(key)])
+        await inbox.accept(connection, [arrival(key, **how)])
     async with build_sessions(engine)() as session:
         return await inbox.waiting(session, "slack", 10)
 
 
-async def take(engine: AsyncEngine, command: inbox.Accepted, **how: bool) -> bool:
+async def take(engine: AsyncEngine, command: inbox.Accepted, at: datetime = NOW) -> bool:
     async with build_sessions(engine).begin() as session:
-        return await inbox.take(session, command, **how)
+        return await inbox.take(session, command, at)
+
+
+async def give_up(engine: AsyncEngine, command: inbox.Accepted) -> bool:
+    async with build_sessions(engine).begin() as session:
+        return await inbox.give_up(session, command)
+
+
+async def forget(engine: AsyncEngine, now: datetime) -> int:
+    async with build_sessions(engine).begin() as session:
+        return await inbox.forget_done(session, now)
 
 
 @pytest.mark.parametrize("key", ["trigger-1", "t" * 200])
@@ -62,10 +75,16 @@ async def test_a_command_carried_out_and_delivered_again_is_a_repeat(
     # Delivered twice while it waits: stored once.
     assert await deliver(engine, key) == [first]
     assert await take(engine, first) is True
+    assert await take(engine, first) is False  # another process cannot take it again
+    [other] = await deliver(engine, "trigger-0")  # the done one no longer waits
+    assert await take(engine, other) is True
 
-    [again] = await deliver(engine, key)
-    assert again.repeat is True
-    assert await take(engine, again) is True  # taken without acting: no second key
+    second_address = "https://hooks.slack.test/commands/2"
+    [again] = await deliver(engine, key, address=second_address)
+    assert (again.id, again.repeat) == (first.id, True)
+    # Answered at the repeat's own address, which is still valid.
+    assert again.reply_address == second_address
+    assert await take(engine, again) is True  # answered without acting
     # Another command is no repeat of it.
     [other] = await deliver(engine, "trigger-2")
     assert (other.delivery_key, other.repeat) == ("trigger-2", False)
@@ -75,6 +94,29 @@ async def test_a_command_given_up_on_is_tried_afresh_when_delivered_again(
     engine: AsyncEngine,
 ) -> None:
     [first] = await deliver(engine, "trigger-1")
-    assert await take(engine, first, carried_out=False) is True
+    assert await give_up(engine, first) is True
     [again] = await deliver(engine, "trigger-1")
     assert again.repeat is False
+
+
+async def test_a_done_command_keeps_nothing_typed_and_is_forgotten_after_a_day(
+    engine: AsyncEngine,
+) -> None:
+    [first] = await deliver(engine, "trigger-1")
+    assert await take(engine, first) is True
+    async with engine.connect() as connection:
+        kept = (await connection.execute(select(PendingCommand))).one()
+    assert (kept.text, kept.reply_address, kept.user_id) == ("", "", "")
+    assert kept.done_at is not None
+
+    assert await forget(engine, NOW + inbox.DONE_KEPT) == 0  # not yet
+    assert await forget(engine, NOW + inbox.DONE_KEPT + timedelta(seconds=1)) == 1
+    # Forgotten: a delivery of it now is filed afresh (Slack repeats within minutes).
+    [again] = await deliver(engine, "trigger-1")
+    assert again.repeat is False
+
+
+async def test_a_waiting_command_is_never_forgotten(engine: AsyncEngine) -> None:
+    [first] = await deliver(engine, "trigger-1")
+    assert await forget(engine, NOW + timedelta(days=30)) == 0
+    assert await deliver(engine, "trigger-1") == [first]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic import command
@@ -101,6 +102,65 @@ def test_consumed_time_moves_to_microseconds_exactly_and_back(database_url: str)
             assert (
                 connection.scalar(text("SELECT resolution_consumed_seconds FROM requests")) == 3723
             )
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def test_done_command_keys_move_onto_their_rows_and_back(database_url: str) -> None:
+    """0018: a carried-out command was an inbound key; now it is its own row, done."""
+    engine = create_engine(_sync(database_url))
+    sqlite = database_url.startswith("sqlite")
+
+    def at(hours_ago: float) -> object:
+        moment = datetime.now(UTC) - timedelta(hours=hours_ago)
+        return moment.replace(tzinfo=None).isoformat(" ") if sqlite else moment
+
+    try:
+        with engine.begin() as connection:
+            config = _config(connection)
+            command.downgrade(config, "0017")
+            for key, hours_ago in (
+                ("command:slack:T-recent", 1),
+                ("command:slack:T-again", 1),
+                ("command:slack:T-old", 30),
+                ("slack-event:Ev1", 1),
+            ):
+                connection.execute(
+                    text("INSERT INTO inbound_keys (key, seen_at) VALUES (:key, :at)"),
+                    {"key": key, "at": at(hours_ago)},
+                )
+            # Delivered again after it was carried out, and waiting to be answered.
+            connection.execute(
+                text(
+                    "INSERT INTO pending_commands (platform, delivery_key, user_id, text,"
+                    " reply_address, received_at, attempts)"
+                    " VALUES ('slack', 'T-again', 'U0SAM', 'it Printer', 'https://r', :at, 0)"
+                ),
+                {"at": at(0)},
+            )
+            command.upgrade(config, "head")
+            rows = connection.execute(
+                text(
+                    "SELECT delivery_key, done_at IS NOT NULL, repeat, text FROM pending_commands"
+                    " ORDER BY delivery_key"
+                )
+            ).all()
+            assert [tuple(row) for row in rows] == [
+                ("T-again", False, True, "it Printer"),
+                ("T-recent", True, False, ""),
+            ]
+            kept = connection.scalars(text("SELECT key FROM inbound_keys")).all()
+            assert kept == ["slack-event:Ev1"]
+
+            command.downgrade(config, "0017")
+            # The old schema would take a done row for a waiting one: only the waiting
+            # stay, and the keys say again which were carried out.
+            assert connection.scalars(text("SELECT delivery_key FROM pending_commands")).all() == [
+                "T-again"
+            ]
+            kept = connection.scalars(text("SELECT key FROM inbound_keys ORDER BY key")).all()
+            assert kept == ["command:slack:T-again", "command:slack:T-recent", "slack-event:Ev1"]
             command.upgrade(config, "head")
     finally:
         engine.dispose()

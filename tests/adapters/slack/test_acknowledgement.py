@@ -43,7 +43,8 @@ async def world(
 
 async def inbox_rows(world: SlackWorld) -> int:
     async with world.runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(PendingCommand)) or 0)
+        waiting = select(func.count()).where(PendingCommand.done_at.is_(None))
+        return int(await session.scalar(waiting) or 0)
 
 
 def hold_sqlite(path: str, held: threading.Event, release: threading.Event) -> None:

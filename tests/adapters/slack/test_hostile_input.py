@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models.base import Base
+from models.inbox import PendingCommand
 from models.requests import Request, RequestEvent
 from tests.adapters.slack.conftest import SECRET, SlackWorld, running
 from tests.adapters.slack.driver import APP, TEAM, Answer, SlackDriver
@@ -533,9 +534,12 @@ async def test_after_all_of_them_a_good_request_is_filed_and_nothing_else_was_st
     assert "Filed IT-1: Printer." in answer
     after = await stored(world)
     assert after["people"] == before["people"]  # nobody enrolled by the garbage
-    assert after["pending_commands"] == 0
-    # Only the filed command's delivery key, kept so that a repeat is not filed again.
-    assert after["inbound_keys"] == before["inbound_keys"] + 1
+    # Only the filed command's row, done and kept so that a repeat is not filed again.
+    assert after["pending_commands"] == before["pending_commands"] + 1
+    assert after["inbound_keys"] == before["inbound_keys"]
+    async with world.runtime.sessions() as session:
+        done = (await session.execute(select(PendingCommand))).scalars().one()
+    assert done.done_at is not None and (done.text, done.reply_address) == ("", "")
     async with world.runtime.sessions() as session:
         titles = list(await session.scalars(select(Request.title)))
         kinds = list(await session.scalars(select(RequestEvent.kind)))

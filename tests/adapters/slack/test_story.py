@@ -144,7 +144,7 @@ async def test_request_modal_card_claim_thread_resolve_survey_reopen(slack: Slac
 
 
 async def test_survey_answered_by_reaction(slack: SlackWorld) -> None:
-    await slack.driver.command("U0SAM", "it Monitor flickers")
+    assert "IT-1" in await slack.say("U0SAM", "it Monitor flickers")
     await slack.deliver()
     await slack.driver.press("U0ALICE", "resolve_open", "IT-1", channel="C0ITDESK")
     await slack.eventually(lambda: slack.fake.calls_to("views.open"))
