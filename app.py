@@ -543,7 +543,7 @@ async def _add_slack(config: Settings, runtime: Runtime, sealer: Sealer | None) 
         runtime.sessions, runtime.clock, InboxWriter(runtime.engine), config.inhouse_timezone
     )
     bolt, pump, workspaces = build_slack_app(
-        slack, desk, runtime.engine, runtime.traffic.lull, sealer, runtime.wake_dispatch
+        slack, desk, runtime.engine, runtime.traffic, sealer, runtime.wake_dispatch
     )
     mount(runtime.web, bolt, pump, slack.signing_secret)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
@@ -27,6 +28,7 @@ class Traffic:
         self._in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._quiet_since = time.monotonic()
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
@@ -40,6 +42,7 @@ class Traffic:
             self._in_flight -= 1
             if not self._in_flight:
                 self._quiet.set()
+                self._quiet_since = time.monotonic()
 
     @web.middleware
     async def middleware(
@@ -47,6 +50,10 @@ class Traffic:
     ) -> web.StreamResponse:
         with self.answering():
             return await handler(request)
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request was answered; 0 while one is being answered."""
+        return 0.0 if self._in_flight else time.monotonic() - self._quiet_since
 
     async def lull(self) -> bool:
         """Wait for a lull; True if there was one, False if patience ran out."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.sealing import Sealer, SecretKeyError, missing_key_message
 from bot.slack import install_tables
-from bot.slack.command_pump import QUIET_BATCH, CommandPump
+from bot.slack.command_pump import QUIET_BATCH, SQLITE_BATCH_AFTER_SECONDS, CommandPump
 from bot.slack.desk import SlackDesk
 from bot.slack.gate import admit, answer_failures
 from bot.slack.listeners import actions, commands, events, installs, shortcuts, submissions
 from bot.slack.sealed_store import SealedInstallationStore
 from bot.slack.workspaces import NoteWorkspace, SlackWorkspaces, web_client
+from bot.traffic import Traffic
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,12 @@ def build_slack_app(
     config: SlackConfig,
     desk: SlackDesk,
     engine: AsyncEngine,
-    pace: Callable[[], Awaitable[bool]],
+    traffic: Traffic,
     sealer: Sealer | None = None,
     wake_dispatch: Callable[[], None] = lambda: None,
 ) -> tuple[AsyncApp, CommandPump, SlackWorkspaces]:
-    """The Bolt app with every listener, the pump its quick-files go to (it awaits
-    `pace` before each command: bot.traffic, and calls `wake_dispatch` once their
+    """The Bolt app with every listener, the pump its quick-files go to (it waits for
+    a lull in `traffic` before each command, and calls `wake_dispatch` once their
     answers are queued), and which token speaks to which workspace. In OAuth mode
     the workspaces' tokens are kept sealed with `sealer`, which is then required."""
     client = web_client(config.bot_token, config.api_url)
@@ -131,9 +132,14 @@ def build_slack_app(
     async def client_for(workspace: str | None) -> AsyncWebClient:
         return await workspaces.any_client(workspace)
 
-    # One connection on SQLite: a batch of filings would hold it from the next ack.
-    quiet_batch = 1 if engine.dialect.name == "sqlite" else QUIET_BATCH
-    pump = CommandPump(desk, client_for, pace, wake_dispatch, quiet_batch)
+    def quiet_batch() -> int:
+        # One connection on SQLite: a batch of filings would hold it from the next
+        # acknowledgement, so batches only once the requests have stopped for a while.
+        if engine.dialect.name != "sqlite":
+            return QUIET_BATCH
+        return QUIET_BATCH if traffic.quiet_for() >= SQLITE_BATCH_AFTER_SECONDS else 1
+
+    pump = CommandPump(desk, client_for, traffic.lull, wake_dispatch, quiet_batch)
     commands.register(app, desk, pump, wake_dispatch)
     shortcuts.register(app, desk)
     # Their answers are queued in the outbox; the dispatch loop is nudged to send them.

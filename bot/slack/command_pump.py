@@ -44,9 +44,12 @@ log = logging.getLogger(__name__)
 BATCH = 50
 # Commands carried out in one transaction when nobody waits for an answer (one at a
 # time otherwise, so a request arriving meanwhile waits for one filing at most).
-# On SQLite always one: the process has one connection, and an acknowledgement
-# arriving just after a lull would wait for the whole batch (bot/slack/app.py).
 QUIET_BATCH = 10
+# On SQLite the process has one connection, so an acknowledgement arriving during a
+# batch waits for all of it: there a batch is taken only once no request has come
+# for this long (a burst acknowledged and now being filed), never between the
+# requests of a stream (bot/slack/app.py).
+SQLITE_BATCH_AFTER_SECONDS = 1.0
 # A command accepted by a process that stopped before carrying it out waits at
 # most this long for another process's pump.
 POLL_SECONDS = 5.0
@@ -72,9 +75,10 @@ class CommandPump:
         client_for: Callable[[str | None], Awaitable[AsyncWebClient]],
         pace: Callable[[], Awaitable[bool]],
         wake_dispatch: Callable[[], None] = lambda: None,
-        quiet_batch: int = QUIET_BATCH,
+        quiet_batch: Callable[[], int] = lambda: QUIET_BATCH,
     ) -> None:
         self._desk = desk
+        # How many commands one transaction may carry out after a lull.
         self._quiet_batch = quiet_batch
         self._client_for = client_for
         self._pace = pace
@@ -113,7 +117,7 @@ class CommandPump:
             if not waiting:
                 return done
             while waiting:
-                size = self._quiet_batch if await self._pace() else 1
+                size = self._quiet_batch() if await self._pace() else 1
                 batch, waiting = waiting[:size], waiting[size:]
                 done += await self._carry_out_each(batch)
 

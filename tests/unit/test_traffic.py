@@ -102,3 +102,25 @@ async def test_a_socket_mode_envelope_being_answered_holds_background_work_back(
         finally:
             await handler.close_async()
     assert slack.socket_acks == [{"envelope_id": "E1", "payload": {"text": "done"}}]
+
+
+async def test_quiet_for_counts_from_the_last_answer_and_is_zero_while_answering() -> None:
+    """The command pump on SQLite batches filings only once the requests stopped for
+    a while (bot/slack/app.py); `quiet_for` is how it knows."""
+    traffic = Traffic(patience=5.0)
+    release = asyncio.Event()
+
+    async def slow_answer(_request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response(text="ok")
+
+    answering = asyncio.create_task(
+        traffic.middleware(make_mocked_request("POST", "/slack/events"), slow_answer)
+    )
+    await asyncio.sleep(0.05)
+    assert traffic.quiet_for() == 0.0
+    release.set()
+    await answering
+    assert traffic.quiet_for() < 0.05
+    await asyncio.sleep(0.1)
+    assert 0.09 <= traffic.quiet_for() < 1.0
