@@ -14,17 +14,22 @@ from bot.traffic import Traffic
 from tests.fakes.slack_api import FakeSlack
 
 
-async def test_background_work_waits_until_no_request_is_being_answered() -> None:
-    traffic = Traffic(patience=5.0)
-    release = asyncio.Event()
+def answered_when(traffic: Traffic, release: asyncio.Event) -> asyncio.Task[web.StreamResponse]:
+    """A request going through the traffic middleware, answered once `release` is set."""
 
     async def slow_answer(_request: web.Request) -> web.StreamResponse:
         await release.wait()
         return web.Response(text="ok")
 
-    answering = asyncio.create_task(
+    return asyncio.create_task(
         traffic.middleware(make_mocked_request("POST", "/slack/events"), slow_answer)
     )
+
+
+async def test_background_work_waits_until_no_request_is_being_answered() -> None:
+    traffic = Traffic(patience=5.0)
+    release = asyncio.Event()
+    answering = answered_when(traffic, release)
     await asyncio.sleep(0)
     waiting = asyncio.create_task(traffic.lull())
     await asyncio.sleep(0.05)
@@ -109,14 +114,7 @@ async def test_quiet_for_counts_from_the_last_answer_and_is_zero_while_answering
     a while (bot/slack/app.py); `quiet_for` is how it knows."""
     traffic = Traffic(patience=5.0)
     release = asyncio.Event()
-
-    async def slow_answer(_request: web.Request) -> web.StreamResponse:
-        await release.wait()
-        return web.Response(text="ok")
-
-    answering = asyncio.create_task(
-        traffic.middleware(make_mocked_request("POST", "/slack/events"), slow_answer)
-    )
+    answering = answered_when(traffic, release)
     await asyncio.sleep(0.05)
     assert traffic.quiet_for() == 0.0
     release.set()
