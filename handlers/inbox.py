@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.inbox import DELIVERY_KEY_MAX, PendingCommand
 
@@ -134,7 +135,7 @@ async def take(session: AsyncSession, command: Accepted, now: datetime) -> bool:
     what the person typed, in one statement."""
     taken = await session.scalar(
         update(PendingCommand)
-        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
+        .where(*_still_as_read(command))
         .values(done_at=now, repeat=False, text="", reply_address="", user_id="")
         .returning(PendingCommand.id)
     )
@@ -145,18 +146,27 @@ async def give_up(session: AsyncSession, command: Accepted) -> bool:
     """Claim a command that will not be carried out; False when another process took
     it. Deleted, so a delivery of it again is tried afresh."""
     taken = await session.scalar(
-        delete(PendingCommand)
-        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
-        .returning(PendingCommand.id)
+        delete(PendingCommand).where(*_still_as_read(command)).returning(PendingCommand.id)
     )
     return taken is not None
+
+
+def _still_as_read(command: Accepted) -> tuple[ColumnElement[bool], ...]:
+    """The command's row, if it still waits as it was read. A read that another
+    process's take overtook may meet the row waiting again as a repeat of itself
+    (Slack sent it again since): that read must not carry it out a second time."""
+    return (
+        PendingCommand.id == command.id,
+        PendingCommand.done_at.is_(None),
+        PendingCommand.repeat.is_(command.repeat),
+    )
 
 
 async def failed(session: AsyncSession, command: Accepted) -> int:
     """Count a failed attempt at a command; how many it has had so far."""
     attempts = await session.scalar(
         update(PendingCommand)
-        .where(PendingCommand.id == command.id, PendingCommand.done_at.is_(None))
+        .where(*_still_as_read(command))
         .values(attempts=PendingCommand.attempts + 1)
         .returning(PendingCommand.attempts)
     )

@@ -90,6 +90,23 @@ async def test_a_command_carried_out_and_delivered_again_is_a_repeat(
     assert (other.delivery_key, other.repeat) == ("trigger-2", False)
 
 
+async def test_a_read_overtaken_by_another_take_never_carries_out_the_repeat(
+    engine: AsyncEngine,
+) -> None:
+    """Two replicas read the same command; one carries it out; Slack sends it again
+    before the other gets to it. The other's read is stale: it must not take the row
+    that now waits as a repeat (it would file the request a second time)."""
+    [mine] = await deliver(engine, "trigger-1")
+    [theirs] = await deliver(engine, "trigger-1")
+    assert await take(engine, theirs) is True
+    [again] = await deliver(engine, "trigger-1")
+    assert again.repeat is True
+    assert await take(engine, mine) is False
+    assert await give_up(engine, mine) is False
+    # The repeat is still there to be answered.
+    assert await take(engine, again) is True
+
+
 async def test_a_command_given_up_on_is_tried_afresh_when_delivered_again(
     engine: AsyncEngine,
 ) -> None:
