@@ -57,8 +57,8 @@ from slack_sdk.signature import SignatureVerifier
 from bench.slack_ack_server import BOT_TOKEN, SECRET, SOURCE_CHANNEL, fake_workspace
 from tests import postgres_server
 from tests.adapters.slack.driver import SlackDriver
-from tests.e2e.cli import free_port
 from tests.fakes.slack_api import FakeSlack
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_STARTUP_S = 2.0

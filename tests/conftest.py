@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import MIGRATIONS, build_engine, build_sessions
 from tests import postgres_server
+from tests.ports import free_port
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -116,3 +117,10 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
         yield build_sessions(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    """pytest-asyncio's port comes from the kernel's ephemeral range, which a fake
+    started later may be given again; ours never is (tests/ports.py)."""
+    return free_port()

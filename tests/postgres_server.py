@@ -10,11 +10,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,6 @@ def _run(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[
     return subprocess.run(command, check=check, capture_output=True, text=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start(*, durable: bool = False) -> PostgresServer:
     """`durable`: a commit is flushed to the WAL before it returns, so stopping the
     server as a crash does (`halt`) loses nothing committed. fsync stays off either
@@ -93,7 +88,7 @@ def start(*, durable: bool = False) -> PostgresServer:
             "--locale=C",
         ]
     )
-    port = _free_port()
+    port = free_port()
     _start(data_dir, port, durable=durable)
     return PostgresServer(
         host="127.0.0.1", port=port, user="postgres", data_dir=data_dir, durable=durable

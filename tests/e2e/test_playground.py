@@ -32,8 +32,9 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.e2e.cli import ROOT, Inhouse, free_port
+from tests.e2e.cli import ROOT, Inhouse
 from tests.e2e.test_serve import serving
+from tests.ports import free_port
 
 CONFIG = ROOT / "deploy" / "teams" / ".m365agentsplayground.yml"
 SETUP = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))

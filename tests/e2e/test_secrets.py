@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.e2e.cli import Inhouse, describe, flat, free_port
+from tests.e2e.cli import Inhouse, describe, flat
 from tests.e2e.test_serve import serving
+from tests.ports import free_port
 
 OAUTH = {
     "SLACK_SIGNING_SECRET": "signing-secret",

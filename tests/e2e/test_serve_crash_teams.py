@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 
 from tests.adapters.teams.driver import IT_CHANNEL, TeamsDriver
-from tests.e2e.cli import Inhouse, free_port
+from tests.e2e.cli import Inhouse
 from tests.e2e.crash import rows, serving, stopped, until
 from tests.fakes.bot_connector import FakeConnector
+from tests.ports import free_port
 
 CATALOG = f"""
 calendars:

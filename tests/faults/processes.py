@@ -18,8 +18,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.cli import Inhouse, free_port
+from tests.e2e.cli import Inhouse
 from tests.faults.desk import SIGNING_SECRET
+from tests.ports import free_port
 
 STARTUP_SECONDS = 90.0
 

@@ -4,7 +4,6 @@ in flight, dead letters by a bounded reason) and `inhouse outbox list / retry`."
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 
 import aiohttp
@@ -19,6 +18,7 @@ from handlers.stats import MAX_REASONS, bounded_reasons
 from models.outbox import OutboxMessage
 from tests.integration.conftest import Desk
 from tests.integration.fake_platform import FakePlatform
+from tests.ports import free_port
 
 FAST = Leases(duration=timedelta(seconds=10), renew_every=0.02)
 
@@ -67,9 +67,7 @@ async def scrape(desk: Desk) -> dict[str, dict[tuple[tuple[str, str], ...], floa
     mount(app, metrics, desk.sessions, desk.clock.now)
     runner = web.AppRunner(app)
     await runner.setup()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         async with (

@@ -33,8 +33,9 @@ from models.settings import Settings
 from tests.adapters.dispatching import NudgedDispatch
 from tests.adapters.slack.conftest import CATALOG, SECRET, USERS, SlackWorld
 from tests.adapters.slack.driver import SlackDriver
-from tests.e2e.cli import Inhouse, free_port
+from tests.e2e.cli import Inhouse
 from tests.fakes.slack_api import FakeSlack
+from tests.ports import free_port
 
 UNDELIVERED = "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND request_id IS NOT NULL"
 
