@@ -25,7 +25,8 @@ module knows none of them. docs/architecture.md (Outbox) states the guarantees:
   platform's latency (100-300 ms a post) is paid once per round, not per notice.
 - Few statements a notice: the claim returns what delivery needs and the batch's
   recipients and living messages are read once per claim; a notice's outcome
-  shares its UPDATE (and transaction) with the next notice's in-flight mark.
+  shares its UPDATE (and transaction) with the next notice's in-flight mark, and
+  with what the conversations beside it record meanwhile (handlers.grouped_writes).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from handlers.delivery_types import (
     RetryPolicy,
     failure_code,
 )
+from handlers.grouped_writes import GroupedWrites
 from handlers.outbox_leases import Claim, claim, fenced_update, fenced_updates, released, renew
 from models.clock import Clock
 from models.directory import Person, Team
@@ -91,6 +93,14 @@ class _Batch:
     claims: list[Claim]
     recipients: dict[str, Recipient]
     refs: LivingRefs
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What one conversation records at once: an outcome and the next in-flight mark."""
+
+    writes: list[tuple[Claim, dict[str, Any]]]
+    outcome: _Outcome | None
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,10 @@ class _Run:
     report: DispatchReport = field(default_factory=DispatchReport)
     blocked: set[tuple[int, int | None, int | None]] = field(default_factory=set)
     failed: set[int] = field(default_factory=set)  # one attempt per notice and run
+    records: GroupedWrites[_Record, set[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = GroupedWrites(self._write)
 
     async def conversation(
         self,
@@ -327,7 +341,8 @@ class _Run:
 
     async def _record(self, outcome: _Outcome | None, start: Claim | None = None) -> bool:
         """Write `outcome` (if any) and mark `start` (if any) in flight, fenced, in
-        one transaction and one UPDATE; whether `start` is in flight."""
+        one transaction and one UPDATE, shared with what the conversations beside
+        this one are recording meanwhile; whether `start` is in flight."""
         writes: list[tuple[Claim, dict[str, Any]]] = []
         if outcome is not None:
             writes.append((outcome.claimed, outcome.values))
@@ -345,13 +360,22 @@ class _Run:
             )
         if not writes:
             return False
-        async with self.sessions.begin() as session:
-            written = await fenced_updates(session, self.owner, writes)
-            if outcome is not None and outcome.ref is not None and outcome.claimed.id in written:
-                await self._remember(session, outcome)
+        written = await self.records.submit(_Record(writes, outcome))
         if outcome is not None:
             self._recorded(outcome, outcome.claimed.id in written)
         return start is not None and start.id in written
+
+    async def _write(self, group: list[_Record]) -> set[int]:
+        """The records of a group in one transaction: the ids this loop still held."""
+        async with self.sessions.begin() as session:
+            written = await fenced_updates(
+                session, self.owner, [write for record in group for write in record.writes]
+            )
+            delivered = (record.outcome for record in group if record.outcome is not None)
+            for outcome in delivered:
+                if outcome.ref is not None and outcome.claimed.id in written:
+                    await self._remember(session, outcome)
+        return written
 
     async def _remember(self, session: AsyncSession, outcome: _Outcome) -> None:
         assert outcome.ref is not None

@@ -5,7 +5,10 @@ another, in order."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import event, select
 
 from handlers import notices, work
 from handlers.delivery import dispatch_due
@@ -76,3 +79,24 @@ async def test_answers_to_different_people_go_side_by_side(desk: Desk) -> None:
     await dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
     assert all(row.delivered_at for row in await outbox(desk))
     assert platform.most_at_once == 3 and platform.most_in_one_conversation == 1
+
+
+async def test_conversations_side_by_side_share_their_records(desk: Desk) -> None:
+    # Eight answers to eight people go out at once; each is marked in flight before
+    # its post and recorded after it. Recorded one transaction each, that was 16
+    # outbox writes queueing for the database; written together it is a few.
+    async with desk.sessions.begin() as session:
+        for n in range(8):
+            notices.answer(session, {"slack_user": f"U{n}"}, f"Filed IT-{n + 1}", desk.clock.now())
+    platform = FakePlatform(desk.clock, latency=LATENCY)
+    seen: Counter[str] = Counter()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        seen[" ".join(sql.split()[:2])] += 1
+
+    event.listen(desk.sessions.kw["bind"].sync_engine, "before_cursor_execute", statement)
+    report = await dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
+    assert report.delivered == 8 and len(platform.posts) == 8
+    assert all(row.delivered_at for row in await outbox(desk))
+    assert platform.most_at_once == 8
+    assert seen["UPDATE outbox"] <= 6, seen
