@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.catalog_apply import apply_catalog
@@ -78,3 +82,20 @@ async def desk(sessions: async_sessionmaker[AsyncSession], catalog: Catalog) -> 
     async with sessions.begin() as session:
         await apply_catalog(session, catalog)
     return Desk(sessions, ManualClock(MONDAY_10), catalog)
+
+
+@contextmanager
+def statements_sent(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
+    """Every statement the desk's engine sends inside the block, in order, its
+    whitespace collapsed ("SELECT people.id, ...", "UPDATE outbox SET ...")."""
+    engine = sessions.kw["bind"].sync_engine
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        sent.append(" ".join(sql.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

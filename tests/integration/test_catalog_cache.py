@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
 
 from app import build_engine, build_sessions
 from handlers import catalog_cache
@@ -27,7 +24,7 @@ from handlers.filing import file_request
 from models.catalog import parse_catalog
 from models.directory import Team
 from models.requests import Request
-from tests.integration.conftest import CATALOG, Desk
+from tests.integration.conftest import CATALOG, Desk, statements_sent
 
 IT_NORMAL = "normal: {first_response: 4h, resolution: 3d}"
 FINANCE = CATALOG[CATALOG.index("  - key: finance") : CATALOG.index("survey:")]
@@ -58,30 +55,20 @@ async def apply_elsewhere(database_url: str, text: str) -> float:
         await engine.dispose()
 
 
-def count_statements(engine: AsyncEngine) -> Counter[str]:
-    seen: Counter[str] = Counter()
-
-    def statement(_c: Any, _cur: Any, sql: str, *_rest: Any) -> None:
-        seen[" ".join(sql.split()[:4])] += 1
-
-    event.listen(engine.sync_engine, "before_cursor_execute", statement)
-    return seen
-
-
 async def test_an_apply_from_another_process_is_filed_under_within_the_bound(
     desk: Desk, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # First the counter's way alone: no copy is old enough to be checked by time.
     monkeypatch.setattr(catalog_cache, "REVALIDATE_SECONDS", 3600.0)
     assert await hours_promised(desk) == 4  # the copy is loaded
-    statements = count_statements(desk.sessions.kw["bind"])
-
-    await apply_elsewhere(database_url, changed("2h"))
-    # This filing uses the copy (it reads no team, standard or calendar), and its
-    # counter sees the new generation ...
-    assert await hours_promised(desk) == 4
+    with statements_sent(desk.sessions) as sent:
+        await apply_elsewhere(database_url, changed("2h"))
+        # This filing uses the copy (it reads no team, standard or calendar), and its
+        # counter sees the new generation ...
+        assert await hours_promised(desk) == 4
     catalog = ("teams", "service_standards", "calendars", "catalog_generation")
-    assert not [s for s in statements if s.startswith("SELECT") and any(t in s for t in catalog)]
+    selects = [" ".join(s.split()[:4]) for s in sent if s.startswith("SELECT")]
+    assert not [s for s in selects if any(table in s for table in catalog)]
     # ... so the next one is filed under the applied standard.
     assert await hours_promised(desk) == 2
 

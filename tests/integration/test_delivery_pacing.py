@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from sqlalchemy import event
 
 from bot.traffic import Traffic
 from handlers.delivery import dispatch_due
-from tests.integration.conftest import Desk
+from tests.integration.conftest import Desk, statements_sent
 from tests.integration.test_delivery import RecordingChannel, file_and_claim
 
 
@@ -20,16 +17,9 @@ async def test_the_dispatch_touches_no_table_while_a_request_is_being_answered(
     take the one connection one after the other, and an acknowledgement arriving
     meanwhile waited for all of them (bench.slack_ack's paced p99, issue 14)."""
     await file_and_claim(desk)  # three notices due
-    engine = desk.sessions.kw["bind"]
-    statements: list[str] = []
-
-    def sent(_c: Any, _cur: Any, sql: str, *_rest: Any) -> None:
-        statements.append(sql)
-
     traffic = Traffic(patience=30.0)
     channel = RecordingChannel()
-    event.listen(engine.sync_engine, "before_cursor_execute", sent)
-    try:
+    with statements_sent(desk.sessions) as statements:
         with traffic.answering():
             dispatching = asyncio.create_task(
                 dispatch_due(desk.sessions, desk.clock, [channel], owner="t", pace=traffic.lull)
@@ -39,7 +29,5 @@ async def test_the_dispatch_touches_no_table_while_a_request_is_being_answered(
             assert channel.sent == []
         # The request is answered: a lull, and the notices go out at once.
         report = await asyncio.wait_for(dispatching, 10.0)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", sent)
     assert report.delivered == 3
     assert len(channel.sent) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.acting import attempt_as
@@ -16,7 +16,7 @@ from handlers.filing import file_request
 from handlers.people import Identity
 from models.directory import Person
 from models.requests import DESCRIPTION_MAX, TITLE_MAX, Request, RequestEvent
-from tests.integration.conftest import Desk
+from tests.integration.conftest import Desk, statements_sent
 from tests.integration.outbox_view import queued
 
 
@@ -132,11 +132,7 @@ async def test_a_refused_quick_file_writes_nothing_without_a_savepoint(desk: Des
     that holds only while every refusal comes before the first write."""
     sam = Identity(email="sam@example.com")
     await desk.person("sam@example.com")  # enrolled: acting as Sam writes nothing more
-    engine = desk.sessions.kw["bind"]
     sent: list[str] = []
-
-    def statement(_c: object, _cur: object, sql: str, *_rest: object) -> None:
-        sent.append(sql.split()[0].upper())
 
     for typed, words in (
         ("plumbing Leak under the sink", "no team called 'plumbing'"),
@@ -148,8 +144,7 @@ async def test_a_refused_quick_file_writes_nothing_without_a_savepoint(desk: Des
         async def work(session: AsyncSession, person: Person, command: Command = command) -> str:
             return await run_command(session, desk.clock, person, command, str)
 
-        event.listen(engine.sync_engine, "before_cursor_execute", statement)
-        try:
+        with statements_sent(desk.sessions) as statements:
             said = await attempt_as(
                 desk.sessions,
                 sam,
@@ -158,8 +153,7 @@ async def test_a_refused_quick_file_writes_nothing_without_a_savepoint(desk: Des
                 default_timezone="UTC",
                 savepoint=needs_savepoint(command),
             )
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", statement)
+        sent += [sql.split()[0].upper() for sql in statements]
         assert str(said).startswith("⚠️") and words in str(said)
 
     # Not one write reached the database, nor a savepoint to take one back.

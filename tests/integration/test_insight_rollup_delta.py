@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.acting import attempt_as, attempt_in
@@ -44,7 +44,7 @@ from models.insight_rollup import (
 )
 from models.requests import Request
 from models.vocabulary import Status
-from tests.integration.conftest import CATALOG, Desk
+from tests.integration.conftest import CATALOG, Desk, statements_sent
 
 ROLLUPS = (
     InsightDay,
@@ -356,14 +356,7 @@ async def test_the_rollups_are_settled_once_per_transaction_not_per_savepoint(
     one contribution SELECT and one upsert per rollup table they change."""
     sam = Identity(email="sam@example.com")
     await desk.person("sam@example.com")
-    sent: list[str] = []
-    engine = desk.sessions.kw["bind"]
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()[:3]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(desk.sessions) as statements:
         async with desk.sessions.begin() as session:
             for _ in range(10):
                 await attempt_in(
@@ -373,8 +366,7 @@ async def test_the_rollups_are_settled_once_per_transaction_not_per_savepoint(
                     esc=str,
                     default_timezone="UTC",
                 )
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    sent = [" ".join(sql.split()[:3]) for sql in statements]
     rollup_statements = [s for s in sent if "insight" in s or s.startswith("SELECT 0 AS")]
     assert rollup_statements == [
         "SELECT 0 AS",
