@@ -123,14 +123,16 @@ def build_engine(url: str) -> AsyncEngine:
 def build_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """The desk's sessions: each commit of an outermost transaction also adds what
     it changed to the insight rollups (handlers.insight_rollup), once, whichever
-    use case, channel or job wrote it. On a Session class of this factory's own,
-    so the hook is on the desk's sessions and no other."""
+    use case, channel or job wrote it, and keeps the people it read or enrolled
+    (handlers.people_cache). On a Session class of this factory's own, so the hooks
+    are on the desk's sessions and no other."""
     from sqlalchemy.orm import Session
 
-    from handlers import insight_rollup
+    from handlers import insight_rollup, people_cache
 
     desk_session: type[Session] = type("DeskSession", (Session,), {})
     insight_rollup.keep_in_step(desk_session)
+    people_cache.keep_on_commit(desk_session)
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=desk_session)
 
 

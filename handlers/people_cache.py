@@ -17,7 +17,9 @@ people file again and again and their row rarely changes. It changes in two ways
   person it acts as depends on another platform's columns.
 
 Each session gets its own Person instance, merged without a query; the copy itself
-is a plain mapping of column values, never attached anywhere.
+is a plain mapping of column values, never attached anywhere. A copy is kept only
+once its transaction committed, by hooks on the desk's own session class
+(`keep_on_commit`, from app.build_sessions); a session of any other class keeps none.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ if TYPE_CHECKING:
 KEEP_SECONDS = 60.0
 # People kept per database; the least recently used go first.
 MOST = 10_000
-# Session.info keys: copies waiting for the commit, and whether it is listened for.
+# Session.info key of the copies waiting for the commit.
 _WAITING = "people_to_keep"
-_LISTENING = "people_kept_on_commit"
+# Set on the session classes whose commits keep the copies (keep_on_commit).
+_KEEPS = "_inhouse_keeps_people"
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,21 @@ def remember(session: AsyncSession, identity: Identity, person: Person, generati
     """Keep a copy of the person as flushed, read under this catalog generation, once
     the transaction commits: a newcomer enrolled (or a profile filled) in one that
     is rolled back was never stored."""
-    columns = {attribute.key: getattr(person, attribute.key) for attribute in _columns()}
     sync = session.sync_session
-    if not sync.info.get(_LISTENING):
-        sync.info[_LISTENING] = True
-        event.listen(sync, "after_commit", _committed)
-        event.listen(sync, "after_transaction_end", _ended)
+    if not getattr(sync, _KEEPS, False):
+        return  # no commit would tell us it is stored: read again next time
+    columns = {attribute.key: getattr(person, attribute.key) for attribute in _columns()}
     _, waiting = sync.info.setdefault(_WAITING, (_kept(session), {}))
     waiting[identity] = _Copy(generation, time.monotonic(), MappingProxyType(columns))
+
+
+def keep_on_commit(session_class: type[Session]) -> None:
+    """For the composition root, on its session factory's own class: what a session
+    of this class remembered is kept once its transaction commits, and forgotten
+    when it ends otherwise."""
+    setattr(session_class, _KEEPS, True)
+    event.listen(session_class, "after_commit", _committed)
+    event.listen(session_class, "after_transaction_end", _ended)
 
 
 def _committed(sync: Session) -> None:
