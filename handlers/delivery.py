@@ -371,8 +371,9 @@ class _Run:
             written = await fenced_updates(
                 session, self.owner, [write for record in group for write in record.writes]
             )
-            delivered = (record.outcome for record in group if record.outcome is not None)
-            for outcome in delivered:
+            outcomes = (record.outcome for record in group if record.outcome is not None)
+            for outcome in outcomes:
+                # A delivered one (it has the platform's reference) that we still held.
                 if outcome.ref is not None and outcome.claimed.id in written:
                     await self._remember(session, outcome)
         return written
