@@ -449,6 +449,8 @@ class Runtime:
     async def close(self) -> None:
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
+        if self.slack_workspaces is not None:
+            await self.slack_workspaces.close()
         await self.engine.dispose()
 
 

@@ -4,11 +4,12 @@ sit on a platform (to edit them later) and which posts belong to which request
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,36 @@ LIVING_MESSAGES = {
 LivingRefs = dict[tuple[int, str], dict[str, dict[str, Any]]]
 
 
+_refs: Table = cast(Table, MessageRef.__table__)
+_links: Table = cast(Table, ThreadLink.__table__)
+
+# Built once and reused with bind parameters (one of each per delivered notice):
+# an expression built per call costs more CPU than running it.
+_LIVING_READ = select(_refs.c.request_id, _refs.c.channel, _refs.c.purpose, _refs.c.ref).where(
+    _refs.c.request_id.in_(bindparam("request_ids", expanding=True))
+)
+
+
+@functools.cache
+def _link_insert(dialect: str) -> Insert:
+    """Record a post; an edit of a message we already know keeps its first link."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(_links).on_conflict_do_nothing(
+        index_elements=["channel", "conversation", "message"]
+    )
+
+
+@functools.cache
+def _living_upsert(dialect: str) -> Insert:
+    """Record where a living message sits now, replacing what was known of it."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    living = insert(_refs)
+    return living.on_conflict_do_update(
+        index_elements=["request_id", "channel", "purpose", "target"],
+        set_={"ref": living.excluded.ref, "updated_at": living.excluded.updated_at},
+    )
+
+
 async def living_refs(session: AsyncSession, request_ids: Collection[int]) -> LivingRefs:
     """The living messages of these requests, by (request, channel) and purpose: read
     once for a claimed batch. A lane's notices are claimed one at a time, and the
@@ -35,11 +66,7 @@ async def living_refs(session: AsyncSession, request_ids: Collection[int]) -> Li
     left is always in the read."""
     if not request_ids:
         return {}
-    rows = await session.execute(
-        select(MessageRef.request_id, MessageRef.channel, MessageRef.purpose, MessageRef.ref).where(
-            MessageRef.request_id.in_(sorted(request_ids))
-        )
-    )
+    rows = await session.execute(_LIVING_READ, {"request_ids": sorted(request_ids)})
     refs: LivingRefs = {}
     for request_id, channel, purpose, ref in rows.all():
         refs.setdefault((request_id, channel), {})[purpose] = ref
@@ -61,36 +88,31 @@ async def remember_delivery(
     in one upsert on its unique key: no look-up first."""
     if request_id is None:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    dialect = session.get_bind().dialect.name
     if "conversation" in ref and "message" in ref:
-        # An edit of a message we already know keeps its first link.
         await session.execute(
-            insert(ThreadLink)
-            .values(
-                channel=channel,
-                conversation=str(ref["conversation"]),
-                message=str(ref["message"]),
-                request_id=request_id,
-                audience=audience,
-                kind=kind,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "conversation", "message"])
+            _link_insert(dialect),
+            {
+                "channel": channel,
+                "conversation": str(ref["conversation"]),
+                "message": str(ref["message"]),
+                "request_id": request_id,
+                "audience": audience,
+                "kind": kind,
+                "created_at": now,
+            },
         )
     purpose = LIVING_MESSAGES.get(kind)
     if purpose is None:
         return
-    living = insert(MessageRef).values(
-        request_id=request_id,
-        channel=channel,
-        purpose=purpose,
-        target=target,
-        ref=ref,
-        updated_at=now,
-    )
     await session.execute(
-        living.on_conflict_do_update(
-            index_elements=["request_id", "channel", "purpose", "target"],
-            set_={"ref": living.excluded.ref, "updated_at": living.excluded.updated_at},
-        )
+        _living_upsert(dialect),
+        {
+            "request_id": request_id,
+            "channel": channel,
+            "purpose": purpose,
+            "target": target,
+            "ref": ref,
+            "updated_at": now,
+        },
     )

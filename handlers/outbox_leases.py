@@ -11,18 +11,23 @@ writes nothing over the new owner's work.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, literal, or_, select, update
+from sqlalchemy import Table, Update, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
 
 from models.outbox import OutboxMessage
+
+# The outbox table as Core sees it: the hot statements below are built once, with
+# bind parameters, and reused. Built per call, their expressions (a CASE per column
+# per row) cost more CPU than the database spends running them.
+_outbox: Table = cast(Table, OutboxMessage.__table__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,73 @@ class Claim:
         return (self.request_id or -self.id, self.team_id, self.person_id)
 
 
+@functools.lru_cache(maxsize=8)
+def _claim_statement(batch: int) -> Update:
+    """Lease up to `batch` due notices (see `claim`), built once per batch size.
+    Parameters: `now`, `owner`, `lease_until`."""
+    candidate = _outbox.alias("candidate")
+    earlier = _outbox.alias("earlier")
+    now = bindparam("now", type_=_outbox.c.next_attempt_at.type)
+    # In order per request and recipient (a lane): a notice waits while an earlier
+    # one of the same request to the same recipient is pending, in flight or being
+    # retried. Different recipients don't wait on each other (the team channel must
+    # not stall behind a requester's DM). One held for the recipient's working hours
+    # and never tried holds nothing back: an urgent escalation at 04:00 must not wait
+    # for Monday behind the 03:00 one.
+    earlier_pending = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.request_id == candidate.c.request_id,
+            earlier.c.recipient_team_id.is_not_distinct_from(candidate.c.recipient_team_id),
+            earlier.c.recipient_person_id.is_not_distinct_from(candidate.c.recipient_person_id),
+            earlier.c.id < candidate.c.id,
+            earlier.c.delivered_at.is_(None),
+            earlier.c.dead_at.is_(None),
+            or_(earlier.c.attempts > 0, earlier.c.next_attempt_at <= now),
+        )
+        .exists()
+    )
+    due = (
+        select(candidate.c.id)
+        .where(
+            candidate.c.delivered_at.is_(None),
+            candidate.c.dead_at.is_(None),
+            candidate.c.next_attempt_at <= now,
+            or_(candidate.c.lease_until.is_(None), candidate.c.lease_until < now),
+            or_(candidate.c.request_id.is_(None), ~earlier_pending),
+        )
+        .order_by(candidate.c.id)
+        .limit(batch)
+        # PostgreSQL: replicas claiming at once skip each other's rows (SQLite has
+        # one writer at a time and ignores it).
+        .with_for_update(skip_locked=True)
+    )
+    c = _outbox.c
+    return (
+        update(_outbox)
+        .where(c.id.in_(due))
+        .values(
+            lease_owner=bindparam("owner", type_=c.lease_owner.type),
+            lease_until=bindparam("lease_until", type_=c.lease_until.type),
+            lease_token=c.lease_token + 1,
+        )
+        .returning(
+            c.id,
+            c.lease_token,
+            c.kind,
+            c.payload,
+            c.request_id,
+            c.recipient_team_id,
+            c.recipient_person_id,
+            c.created_at,
+            c.attempts,
+            c.failing_since,
+            c.maybe_sent,
+            c.attempt_started_at,
+        )
+    )
+
+
 async def claim(
     session: AsyncSession,
     now: datetime,
@@ -64,65 +136,8 @@ async def claim(
     """Lease up to `batch` due notices, the first pending one of each lane, in one
     statement that also returns what delivering them needs (no read per notice).
     Committed by the caller's transaction."""
-    candidate = aliased(OutboxMessage)
-    earlier = aliased(OutboxMessage)
-    # In order per request and recipient (a lane): a notice waits while an earlier
-    # one of the same request to the same recipient is pending, in flight or being
-    # retried. Different recipients don't wait on each other (the team channel must
-    # not stall behind a requester's DM). One held for the recipient's working hours
-    # and never tried holds nothing back: an urgent escalation at 04:00 must not wait
-    # for Monday behind the 03:00 one.
-    earlier_pending = (
-        select(earlier.id)
-        .where(
-            earlier.request_id == candidate.request_id,
-            earlier.recipient_team_id.is_not_distinct_from(candidate.recipient_team_id),
-            earlier.recipient_person_id.is_not_distinct_from(candidate.recipient_person_id),
-            earlier.id < candidate.id,
-            earlier.delivered_at.is_(None),
-            earlier.dead_at.is_(None),
-            or_(earlier.attempts > 0, earlier.next_attempt_at <= now),
-        )
-        .exists()
-    )
-    due = (
-        select(candidate.id)
-        .where(
-            candidate.delivered_at.is_(None),
-            candidate.dead_at.is_(None),
-            candidate.next_attempt_at <= now,
-            or_(candidate.lease_until.is_(None), candidate.lease_until < now),
-            or_(candidate.request_id.is_(None), ~earlier_pending),
-        )
-        .order_by(candidate.id)
-        .limit(batch)
-        # PostgreSQL: replicas claiming at once skip each other's rows (SQLite has
-        # one writer at a time and ignores it).
-        .with_for_update(skip_locked=True)
-    )
     rows = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due))
-        .values(
-            lease_owner=owner,
-            lease_until=now + lease,
-            lease_token=OutboxMessage.lease_token + 1,
-        )
-        .returning(
-            OutboxMessage.id,
-            OutboxMessage.lease_token,
-            OutboxMessage.kind,
-            OutboxMessage.payload,
-            OutboxMessage.request_id,
-            OutboxMessage.recipient_team_id,
-            OutboxMessage.recipient_person_id,
-            OutboxMessage.created_at,
-            OutboxMessage.attempts,
-            OutboxMessage.failing_since,
-            OutboxMessage.maybe_sent,
-            OutboxMessage.attempt_started_at,
-        )
-        .execution_options(synchronize_session=False)
+        _claim_statement(batch), {"now": now, "owner": owner, "lease_until": now + lease}
     )
     claims = [
         Claim(
@@ -155,25 +170,44 @@ def _conversation(team: int | None, person: int | None, payload: dict[str, Any])
     return "to:" + json.dumps(payload.get("destination") or {}, sort_keys=True)
 
 
-def held(claimed: Claim, owner: str) -> ColumnElement[bool]:
-    """The fence: the row is still leased to this claim."""
-    return (
-        (OutboxMessage.id == claimed.id)
-        & (OutboxMessage.lease_owner == owner)
-        & (OutboxMessage.lease_token == claimed.token)
-        & OutboxMessage.delivered_at.is_(None)
+@functools.lru_cache(maxsize=128)
+def _fenced_statement(shape: tuple[tuple[str, ...], ...]) -> Update:
+    """One UPDATE for writes to `len(shape)` claimed rows, row i setting the columns
+    `shape[i]`, each row only while its claim holds it (the fence: this owner, this
+    token, not delivered), RETURNING the ids written. Parameters: `owner`, and per
+    row `id_i`, `token_i` and `<column>_i`."""
+    c = _outbox.c
+    owner = bindparam("owner", type_=c.lease_owner.type)
+    ids = [bindparam(f"id_{i}", type_=c.id.type) for i in range(len(shape))]
+    held = [
+        (c.id == ids[i])
+        & (c.lease_owner == owner)
+        & (c.lease_token == bindparam(f"token_{i}", type_=c.lease_token.type))
+        & c.delivered_at.is_(None)
+        for i in range(len(shape))
+    ]
+
+    def value(name: str, i: int) -> BindParameter[Any]:
+        return bindparam(f"{name}_{i}", type_=c[name].type)
+
+    statement = update(_outbox).where(or_(*held)).returning(c.id)
+    if len(shape) == 1:
+        return statement.values({name: value(name, 0) for name in shape[0]})
+    names = sorted({name for row in shape for name in row})
+    return statement.values(
+        {
+            name: case(
+                *((ids[i] == c.id, value(name, i)) for i, row in enumerate(shape) if name in row),
+                else_=c[name],
+            )
+            for name in names
+        }
     )
 
 
 async def fenced_update(session: AsyncSession, claimed: Claim, owner: str, **values: Any) -> bool:
     """UPDATE the claimed row only while this claim holds it; whether it did."""
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(held(claimed, owner))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
+    return claimed.id in await fenced_updates(session, owner, [(claimed, values)])
 
 
 async def fenced_updates(
@@ -182,30 +216,13 @@ async def fenced_updates(
     """Several fenced writes (different values per row) in one statement: the ids
     of the rows this owner still held and wrote. One notice's outcome and the next
     one's in-flight mark cost one UPDATE instead of two."""
-    if len(writes) == 1:
-        ((claimed, values),) = writes
-        return {claimed.id} if await fenced_update(session, claimed, owner, **values) else set()
-    columns = OutboxMessage.__table__.c
-    names = sorted({name for _claimed, values in writes for name in values})
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(or_(*(held(claimed, owner) for claimed, _values in writes)))
-        .values(
-            {
-                name: case(
-                    *(
-                        (OutboxMessage.id == claimed.id, literal(values[name], columns[name].type))
-                        for claimed, values in writes
-                        if name in values
-                    ),
-                    else_=columns[name],
-                )
-                for name in names
-            }
-        )
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    )
+    shape = tuple(tuple(sorted(values)) for _claimed, values in writes)
+    parameters: dict[str, Any] = {"owner": owner}
+    for i, (claimed, values) in enumerate(writes):
+        parameters[f"id_{i}"] = claimed.id
+        parameters[f"token_{i}"] = claimed.token
+        parameters.update({f"{name}_{i}": value for name, value in values.items()})
+    result = await session.execute(_fenced_statement(shape), parameters)
     return {int(row_id) for row_id in result.scalars()}
 
 

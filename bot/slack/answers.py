@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from aiohttp import ClientConnectorError, ClientError
+from aiohttp import ClientConnectorError, ClientError, ClientSession
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.retries import delivery_retry_handlers, retry_handlers
@@ -63,10 +63,11 @@ def response_url_fresh(received_at: str | None, now: datetime) -> bool:
     return now - datetime.fromisoformat(received_at) < RESPONSE_URL_TRUSTED_FOR
 
 
-async def at_response_url(url: str, text: str) -> bool:
-    """Answer at the response_url: True when it took the answer, False when it is
-    spent or refuses it (answer by DM then); DeliveryError while Slack is away."""
-    webhook = AsyncWebhookClient(url, retry_handlers=delivery_retry_handlers())
+async def at_response_url(url: str, text: str, http: ClientSession) -> bool:
+    """Answer at the response_url (on the outbox's connections, `http`): True when
+    it took the answer, False when it is spent or refuses it (answer by DM then);
+    DeliveryError while Slack is away."""
+    webhook = AsyncWebhookClient(url, session=http, retry_handlers=delivery_retry_handlers())
     try:
         response = await webhook.send(text=text, response_type="ephemeral", replace_original=True)
     except ClientConnectorError as error:

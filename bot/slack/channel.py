@@ -328,7 +328,7 @@ class SlackChannel:
         if (
             url
             and answers.response_url_fresh(notice.payload.get("received_at"), self.clock.now())
-            and await answers.at_response_url(url, text)
+            and await answers.at_response_url(url, text, self.workspaces.delivery_http())
         ):
             return {"via": "response_url"}
         group = destination.get("slack_ephemeral_in")

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import aiohttp
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -44,13 +45,26 @@ log = logging.getLogger(__name__)
 current_workspace: ContextVar[str | None] = ContextVar("slack_workspace", default=None)
 
 
-def web_client(token: str | None, api_url: str, *, delivering: bool = False) -> AsyncWebClient:
+# slack_sdk's own timeout for a call, kept for the calls on the shared connections.
+CALL_TIMEOUT_SECONDS = 30
+
+
+def web_client(
+    token: str | None,
+    api_url: str,
+    *,
+    delivering: bool = False,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
     """Every Web API call goes to `api_url`, with slack_sdk's own retries for
     connection errors, 429 (honouring Retry-After) and 5xx; a client `delivering`
-    the outbox retries only what never left (bot.slack.retries)."""
+    the outbox retries only what never left (bot.slack.retries). Without a
+    `session` each call opens (and closes) a connection of its own."""
     return AsyncWebClient(
         token=token,
         base_url=api_url,
+        timeout=CALL_TIMEOUT_SECONDS,
+        session=session,
         retry_handlers=delivery_retry_handlers() if delivering else retry_handlers(),
     )
 
@@ -89,6 +103,9 @@ class SlackWorkspaces:
     )
     # Workspaces that removed the app while this process ran (for the reason given).
     _gone: set[str] = field(default_factory=set)
+    # The outbox's connections to Slack, kept alive between messages: a burst of
+    # cards costs one TCP and TLS handshake, not one per message (`delivery_http`).
+    _delivery_http: aiohttp.ClientSession | None = None
 
     @property
     def oauth(self) -> bool:
@@ -174,10 +191,25 @@ class SlackWorkspaces:
         bot = await self.store.async_find_bot(enterprise_id=None, team_id=workspace)
         return str(bot.bot_token) if bot is not None and bot.bot_token else None
 
+    def delivery_http(self) -> aiohttp.ClientSession:
+        """The connection pool the outbox's calls share (Web API and response_urls),
+        opened at the first delivery: a session binds to the running event loop."""
+        if self._delivery_http is None or self._delivery_http.closed:
+            self._delivery_http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_SECONDS)
+            )
+        return self._delivery_http
+
+    async def close(self) -> None:
+        """Close the outbox's connections (at shutdown)."""
+        if self._delivery_http is not None:
+            await self._delivery_http.close()
+
     def _client_with(self, workspace: str | None, token: str, delivering: bool) -> AsyncWebClient:
         key = (workspace, delivering)
         kept = self._clients.get(key)
-        if kept is None or kept[0] != token:
-            client = web_client(token, self.api_url, delivering=delivering)
+        session = self.delivery_http() if delivering else None
+        if kept is None or kept[0] != token or kept[1].session is not session:
+            client = web_client(token, self.api_url, delivering=delivering, session=session)
             kept = self._clients[key] = (token, client)
         return kept[1]

@@ -1250,6 +1250,9 @@ class FakeSlack(OutageModes):
         # how many posts each one was sent (refused ones too).
         self.responses: dict[str, list[dict[str, Any]]] = {}
         self.response_attempts: dict[str, int] = {}
+        # The client connection (its address) each Web API call and each post to a
+        # response_url came on, in order: what a client keeps alive, it reuses.
+        self.connections: list[tuple[str, Any]] = []
         # What Socket Mode clients sent back (acknowledgements), in order.
         self.socket_acks: list[dict[str, Any]] = []
         self._connections: list[_Connection] = []
@@ -1630,6 +1633,7 @@ class FakeSlack(OutageModes):
         method = request.match_info["method"]
         call = Call(method, {}, http_method=request.method, content_type=request.content_type)
         call.at = time.monotonic()
+        self._came_on(method, request)
         try:
             raw, body_args, token = await self._read_args(request)
         except SlackError as error:
@@ -1841,8 +1845,13 @@ class FakeSlack(OutageModes):
                 visible.append(body)
         return visible
 
+    def _came_on(self, name: str, request: web.Request) -> None:
+        if request.transport is not None:
+            self.connections.append((name, request.transport.get_extra_info("peername")))
+
     async def _handle_response(self, request: web.Request) -> web.StreamResponse:
         url = f"{self._base}/response/{request.match_info['token']}"
+        self._came_on("response_url", request)
         born = self._response_born.get(url)
         if born is None or self.clock() - born > RESPONSE_URL_TTL:
             return web.Response(status=404, text="expired_url", content_type="text/plain")
