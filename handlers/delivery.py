@@ -44,7 +44,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.delivery_records import LIVING_MESSAGES, LivingRefs, living_refs, remember_delivery
+from handlers.delivery_records import (
+    LIVING_MESSAGES,
+    Delivery,
+    LivingRefs,
+    living_refs,
+    remember_deliveries,
+)
 from handlers.delivery_types import (
     RATE_LIMITED,
     Channel,
@@ -366,32 +372,26 @@ class _Run:
         return start is not None and start.id in written
 
     async def _write(self, group: list[_Record]) -> set[int]:
-        """The records of a group in one transaction: the ids this loop still held."""
+        """The records of a group in one transaction: the ids this loop still held,
+        and what the delivered ones among them left on the platform."""
         async with self.sessions.begin() as session:
             written = await fenced_updates(
                 session, self.owner, [write for record in group for write in record.writes]
             )
-            outcomes = (record.outcome for record in group if record.outcome is not None)
-            for outcome in outcomes:
-                # A delivered one (it has the platform's reference) that we still held.
-                if outcome.ref is not None and outcome.claimed.id in written:
-                    await self._remember(session, outcome)
+            # The delivered ones (they have the platform's reference) we still held.
+            delivered = [
+                record.outcome
+                for record in group
+                if record.outcome is not None
+                and record.outcome.ref is not None
+                and record.outcome.claimed.id in written
+            ]
+            for channel, now in {
+                (o.channel, o.now) for o in delivered if o.claimed.failing_since is not None
+            }:
+                await _platform_back(session, channel, now)
+            await remember_deliveries(session, [_delivery(outcome) for outcome in delivered])
         return written
-
-    async def _remember(self, session: AsyncSession, outcome: _Outcome) -> None:
-        assert outcome.ref is not None
-        if outcome.claimed.failing_since is not None:
-            await _platform_back(session, outcome.channel, outcome.now)
-        await remember_delivery(
-            session,
-            request_id=outcome.claimed.request_id,
-            kind=outcome.claimed.kind,
-            channel=outcome.channel,
-            target=outcome.recipient.target,
-            audience="team" if outcome.recipient.team is not None else "person",
-            ref=outcome.ref,
-            now=outcome.now,
-        )
 
     def _recorded(self, outcome: _Outcome, written: bool) -> None:
         claimed, channel = outcome.claimed, outcome.channel
@@ -532,6 +532,19 @@ class _Run:
             what,
             extra={"request": _key(claimed.payload), "kind": claimed.kind, "channel": channel},
         )
+
+
+def _delivery(outcome: _Outcome) -> Delivery:
+    assert outcome.ref is not None
+    return Delivery(
+        request_id=outcome.claimed.request_id,
+        kind=outcome.claimed.kind,
+        channel=outcome.channel,
+        target=outcome.recipient.target,
+        audience="team" if outcome.recipient.team is not None else "person",
+        ref=outcome.ref,
+        now=outcome.now,
+    )
 
 
 async def _platform_back(session: AsyncSession, channel: str, now: datetime) -> None:

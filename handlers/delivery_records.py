@@ -5,7 +5,8 @@ sit on a platform (to edit them later) and which posts belong to which request
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -73,46 +74,56 @@ async def living_refs(session: AsyncSession, request_ids: Collection[int]) -> Li
     return refs
 
 
-async def remember_delivery(
-    session: AsyncSession,
-    *,
-    request_id: int | None,
-    kind: str,
-    channel: str,
-    target: str,
-    audience: str,
-    ref: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Record the post (replies find it) and the living message (edits find it), each
-    in one upsert on its unique key: no look-up first."""
-    if request_id is None:
-        return
+@dataclass(frozen=True)
+class Delivery:
+    """A notice delivered: the platform's reference to what it left."""
+
+    request_id: int | None
+    kind: str
+    channel: str
+    target: str
+    audience: str  # "team" or "person"
+    ref: dict[str, Any]
+    now: datetime
+
+
+async def remember_deliveries(session: AsyncSession, deliveries: Sequence[Delivery]) -> None:
+    """Record each post (replies find it) and each living message (edits find it):
+    one upsert on its unique key for all the posts of a group, one for all the
+    living messages, no look-up first."""
+    links: list[dict[str, Any]] = []
+    living: dict[tuple[int, str, str, str], dict[str, Any]] = {}
+    for delivery in deliveries:
+        if delivery.request_id is None:
+            continue
+        ref = delivery.ref
+        if "conversation" in ref and "message" in ref:
+            links.append(
+                {
+                    "channel": delivery.channel,
+                    "conversation": str(ref["conversation"]),
+                    "message": str(ref["message"]),
+                    "request_id": delivery.request_id,
+                    "audience": delivery.audience,
+                    "kind": delivery.kind,
+                    "created_at": delivery.now,
+                }
+            )
+        purpose = LIVING_MESSAGES.get(delivery.kind)
+        if purpose is not None:
+            # One row per key in a statement (an upsert may not touch a row twice);
+            # a later delivery of the same message is the newer reference.
+            key = (delivery.request_id, delivery.channel, purpose, delivery.target)
+            living[key] = {
+                "request_id": delivery.request_id,
+                "channel": delivery.channel,
+                "purpose": purpose,
+                "target": delivery.target,
+                "ref": ref,
+                "updated_at": delivery.now,
+            }
     dialect = session.get_bind().dialect.name
-    if "conversation" in ref and "message" in ref:
-        await session.execute(
-            _link_insert(dialect),
-            {
-                "channel": channel,
-                "conversation": str(ref["conversation"]),
-                "message": str(ref["message"]),
-                "request_id": request_id,
-                "audience": audience,
-                "kind": kind,
-                "created_at": now,
-            },
-        )
-    purpose = LIVING_MESSAGES.get(kind)
-    if purpose is None:
-        return
-    await session.execute(
-        _living_upsert(dialect),
-        {
-            "request_id": request_id,
-            "channel": channel,
-            "purpose": purpose,
-            "target": target,
-            "ref": ref,
-            "updated_at": now,
-        },
-    )
+    if links:
+        await session.execute(_link_insert(dialect), links)
+    if living:
+        await session.execute(_living_upsert(dialect), list(living.values()))

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from handlers import notices, work
 from handlers.delivery import dispatch_due
+from handlers.delivery_records import Delivery, living_refs, remember_deliveries
 from handlers.filing import file_request
-from models.outbox import OutboxMessage
+from models.outbox import OutboxMessage, ThreadLink
 from tests.adapters.waiting import eventually
 from tests.integration.conftest import Desk, statements_sent
 from tests.integration.fake_platform import FakePlatform
@@ -102,3 +103,58 @@ async def test_conversations_side_by_side_share_their_records(desk: Desk) -> Non
     records = [sql for sql in writes if "lease_token + " not in sql]  # not the claims
     # The first mark and the first outcome on their own, each other seven together.
     assert len(records) == 4, records
+
+
+async def test_cards_out_side_by_side_are_remembered_together(desk: Desk) -> None:
+    # Two teams' cards go out at once, their outcomes recorded side by side. What
+    # each left on the platform (its thread, where replies are found; its living
+    # card, which claims edit) is remembered: each card is edited in place.
+    sam = await desk.person("sam@example.com")
+    keys = []
+    for team in ("it", "finance"):
+        async with desk.sessions.begin() as session:
+            filed = await file_request(session, desk.clock, sam, team=team, title=f"{team} thing")
+            keys.append(filed.request.key)
+    platform = FakePlatform(desk.clock, hold=True)
+    dispatching = asyncio.create_task(
+        dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
+    )
+    await eventually(lambda: len(platform.posts) == 2)
+    platform.release.set()
+    assert (await asyncio.wait_for(dispatching, 10)).delivered == 2
+
+    for key, member in zip(keys, ("alice@example.com", "fay@example.com"), strict=True):
+        async with desk.sessions.begin() as session:
+            await work.claim(session, desk.clock, await desk.person(member), key)
+    await dispatch_due(desk.sessions, desk.clock, [platform], owner="A")
+    cards = platform.posts[:2]
+    edits = [post for post in platform.posts[2:] if post.kind == "team_card"]
+    assert len(edits) == 2
+    assert all(post.edit for post in edits)
+    assert {post.message for post in edits} == {post.message for post in cards}
+
+
+async def test_a_groups_posts_and_living_messages_take_one_statement_each(desk: Desk) -> None:
+    # What the outcomes of one group left on the platform is written in one upsert
+    # per table; a living message delivered twice in a group keeps its newer place.
+    sam = await desk.person("sam@example.com")
+    async with desk.sessions.begin() as session:
+        filed = await file_request(session, desk.clock, sam, team="it", title="Printer")
+    request, now = filed.request.id, desk.clock.now()
+
+    def card(message: str) -> Delivery:
+        ref = {"conversation": "C1", "message": message}
+        return Delivery(request, "team_card", "fake", "C1", "team", ref, now)
+
+    with statements_sent(desk.sessions) as sent:
+        async with desk.sessions.begin() as session:
+            await remember_deliveries(session, [card("m1"), card("m2")])
+    assert [sql.split(" (")[0] for sql in sent if sql.startswith("INSERT")] == [
+        "INSERT INTO thread_links",
+        "INSERT INTO message_refs",
+    ]
+    async with desk.sessions() as session:
+        links = (await session.execute(select(ThreadLink.message))).scalars().all()
+        refs = await living_refs(session, [request])
+    assert sorted(links) == ["m1", "m2"]  # a reply to either finds the request
+    assert refs[(request, "fake")]["team_card"]["message"] == "m2"
