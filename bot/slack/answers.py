@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from enum import Enum
 
 from aiohttp import ClientConnectorError, ClientError, ClientSession
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -63,10 +64,20 @@ def response_url_fresh(received_at: str | None, now: datetime) -> bool:
     return now - datetime.fromisoformat(received_at) < RESPONSE_URL_TRUSTED_FOR
 
 
-async def at_response_url(url: str, text: str, http: ClientSession) -> bool:
-    """Answer at the response_url (on the outbox's connections, `http`): True when
-    it took the answer, False when it is spent or refuses it (answer by DM then);
-    DeliveryError while Slack is away."""
+class AtResponseUrl(Enum):
+    """What a response_url did with an answer."""
+
+    TAKEN = "taken"
+    # Used its 5 posts: by this answer's own earlier attempts whose replies were
+    # lost (a command's response_url carries nothing but its answer), or the
+    # answer went by DM before. Either way it is somewhere already.
+    SPENT = "spent"
+    REFUSED = "refused"  # expired, or it refuses this answer: the DM carries it
+
+
+async def at_response_url(url: str, text: str, http: ClientSession) -> AtResponseUrl:
+    """Answer at the response_url (on the outbox's connections, `http`): whether it
+    took the answer; DeliveryError while Slack is away."""
     webhook = AsyncWebhookClient(url, session=http, retry_handlers=delivery_retry_handlers())
     try:
         response = await webhook.send(text=text, response_type="ephemeral", replace_original=True)
@@ -80,7 +91,7 @@ async def at_response_url(url: str, text: str, http: ClientSession) -> bool:
             f"Slack unreachable: {error!r}", transient=True, code="unreachable", maybe_sent=True
         ) from error
     if response.status_code == 200:
-        return True
+        return AtResponseUrl.TAKEN
     if response.status_code == 429:
         retry_after = {k.lower(): v for k, v in (response.headers or {}).items()}.get("retry-after")
         raise DeliveryError(
@@ -93,9 +104,10 @@ async def at_response_url(url: str, text: str, http: ClientSession) -> bool:
         raise DeliveryError(
             f"Slack: HTTP {response.status_code} (response_url)", transient=True, code="http_5xx"
         )
-    # 404 expired_url / used_url, or the answer refused: the DM will carry it.
-    log.info("response_url answered %s %s; answering by DM", response.status_code, response.body)
-    return False
+    log.info("response_url answered %s %s", response.status_code, response.body)
+    if response.status_code == 404 and response.body == "used_url":
+        return AtResponseUrl.SPENT
+    return AtResponseUrl.REFUSED
 
 
 async def tell_directly(url: str, text: str) -> None:

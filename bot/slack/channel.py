@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.console.render import digest_lines
 from bot.slack import answers, messages
 from bot.slack.mrkdwn import escape
-from bot.slack.posting import has_file_in_thread, post_once
+from bot.slack.posting import find_post, has_file_in_thread, post_once
 from bot.slack.workspaces import SlackWorkspaces
 from handlers.delivery import RATE_LIMITED, DeliveryError, PendingNotice, Recipient
 from handlers.digest import insight_from_payload
@@ -325,12 +325,19 @@ class SlackChannel:
         text = str(notice.payload["text"])
         blocks = notice.payload.get("blocks")
         url = destination.get("slack_response_url")
-        if (
-            url
-            and answers.response_url_fresh(notice.payload.get("received_at"), self.clock.now())
-            and await answers.at_response_url(url, text, self.workspaces.delivery_http())
-        ):
-            return {"via": "response_url"}
+        if url and answers.response_url_fresh(notice.payload.get("received_at"), self.clock.now()):
+            took = await answers.at_response_url(url, text, self.workspaces.delivery_http())
+            if took is answers.AtResponseUrl.TAKEN:
+                return {"via": "response_url"}
+            if took is answers.AtResponseUrl.SPENT and notice.maybe_sent:
+                # Earlier attempts may have reached Slack: the answer is in the DM
+                # (an earlier fallback), or else it is what spent the URL (each
+                # post replaced the last: shown once). Not said a second time.
+                dm = await self._dm_channel(route, destination["slack_user"])
+                earlier = await find_post(route.client, notice, dm, None)
+                if earlier is not None:
+                    return {"conversation": dm, "message": earlier}
+                return {"via": "response_url"}
         group = destination.get("slack_ephemeral_in")
         if group:
             # Only the one who asked sees it. An ephemeral message cannot be looked

@@ -29,6 +29,7 @@ from models.outbox import OutboxMessage
 from scheduler.jobs import Jobs
 from tests.adapters.slack.conftest import SlackWorld, running
 from tests.adapters.waiting import eventually
+from tests.fakes.slack_api import RESPONSE_URL_USES
 
 OUTAGE = 10.0  # seconds: long enough for several backoffs (0.5 s doubling to 2 s)
 REQUESTS = 10
@@ -122,6 +123,33 @@ async def test_a_slack_outage_delays_answers_and_cards_and_loses_nothing(
 
 async def test_429s_with_retry_after_delay_and_lose_nothing(world: SlackWorld) -> None:
     await quick_files_through_an_outage(world, "429", retry_after=3)
+
+
+async def test_an_answer_whose_replies_were_lost_is_not_said_again_by_dm(
+    world: SlackWorld,
+) -> None:
+    # Slack takes every post but its replies never come back: each quick-file's
+    # answer is sent again to its response_url (each post replacing the last, the
+    # person sees one) until Slack says the URL is spent. Spent by the answer
+    # itself, that means it is there: it is not said a second time by DM.
+    fake, driver = world.fake, world.driver
+    assert "/request" in await world.say("U0BOB", "help")
+    fake.blackout("lost", OUTAGE)
+    sent = [await driver.command("U0SAM", f"it Broken thing {n}") for n in range(3)]
+
+    async def everything_out() -> bool:
+        rows = await outbox(world)
+        return len(rows) == 6 and all(r.delivered_at or r.dead_at for r in rows)
+
+    await eventually(everything_out, within=OUTAGE + 40)
+    assert [r.id for r in await outbox(world) if r.dead_at] == []
+    for answer in sent:
+        assert answer.response_url is not None
+        posted = fake.responses[answer.response_url]
+        assert len(posted) == RESPONSE_URL_USES, "the URL was not used up: nothing was tested"
+        assert all(p["replace_original"] for p in posted)
+        assert len({p["text"] for p in posted}) == 1
+    assert [m.text for m in world.dms("U0SAM") if KEY.search(m.text)] == []
 
 
 async def test_an_answer_that_outlives_its_response_url_goes_by_dm(
