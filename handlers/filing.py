@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import catalog_cache, insight_rollup, notices, sla
@@ -207,6 +208,16 @@ def _standard(team: CachedTeam, priority: Priority) -> tuple[timedelta, timedelt
     )
 
 
+_teams = cast(Table, Team.__table__)
+# Built once (one per filing): see handlers/outbox_leases.py on prepared statements.
+_NEXT_NUMBER = (
+    update(_teams)
+    .where(_teams.c.id == bindparam("team_id"), _teams.c.active.is_(True))
+    .values(last_number=_teams.c.last_number + 1)
+    .returning(_teams.c.last_number, catalog_cache.generation_now())
+)
+
+
 async def _next_number(session: AsyncSession, team: CachedTeam) -> int:
     """The team's next request number: the one state every process shares, so it is
     taken in the database, never from the copy. A team retired since this process
@@ -216,14 +227,7 @@ async def _next_number(session: AsyncSession, team: CachedTeam) -> int:
     The same statement returns the catalog's generation, so a process that files
     keeps its copy checked without a statement of its own (catalog_cache.seen)."""
     asked_at = time.monotonic()
-    taken = (
-        await session.execute(
-            update(Team)
-            .where(Team.id == team.id, Team.active.is_(True))
-            .values(last_number=Team.last_number + 1)
-            .returning(Team.last_number, catalog_cache.generation_now())
-        )
-    ).one_or_none()
+    taken = (await session.execute(_NEXT_NUMBER, {"team_id": team.id})).one_or_none()
     if taken is None:
         raise _no_team(team.key, await catalog_cache.fresh(session))
     number, generation = taken
