@@ -58,6 +58,16 @@ async def outbox(world: SlackWorld) -> list[OutboxMessage]:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
+async def all_out(world: SlackWorld, notices: int) -> None:
+    """Wait until the outbox holds `notices` and each is delivered or dead."""
+
+    async def everything_out() -> bool:
+        rows = await outbox(world)
+        return len(rows) == notices and all(r.delivered_at or r.dead_at for r in rows)
+
+    await eventually(everything_out, within=OUTAGE + 40)
+
+
 async def quick_files_through_an_outage(world: SlackWorld, mode: str, retry_after: int = 5) -> None:
     fake, driver = world.fake, world.driver
     # The desk has been serving (Bolt has checked its token with auth.test once).
@@ -71,11 +81,7 @@ async def quick_files_through_an_outage(world: SlackWorld, mode: str, retry_afte
         sent.append(answer)
     assert fake.in_outage, "the quick-files took longer than the outage"
 
-    async def everything_out() -> bool:
-        rows = await outbox(world)
-        return len(rows) == 2 * REQUESTS and all(r.delivered_at or r.dead_at for r in rows)
-
-    await eventually(everything_out, within=OUTAGE + 40)
+    await all_out(world, 2 * REQUESTS)
     back = max(0.0, time.monotonic() - (began + OUTAGE))
     rows = await outbox(world)
 
@@ -137,11 +143,7 @@ async def test_an_answer_whose_replies_were_lost_is_not_said_again_by_dm(
     fake.blackout("lost", OUTAGE)
     sent = [await driver.command("U0SAM", f"it Broken thing {n}") for n in range(3)]
 
-    async def everything_out() -> bool:
-        rows = await outbox(world)
-        return len(rows) == 6 and all(r.delivered_at or r.dead_at for r in rows)
-
-    await eventually(everything_out, within=OUTAGE + 40)
+    await all_out(world, 6)
     assert [r.id for r in await outbox(world) if r.dead_at] == []
     for answer in sent:
         assert answer.response_url is not None
