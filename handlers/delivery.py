@@ -378,18 +378,12 @@ class _Run:
             written = await fenced_updates(
                 session, self.owner, [write for record in group for write in record.writes]
             )
+            outcomes = [record.outcome for record in group if record.outcome is not None]
             # The delivered ones (they have the platform's reference) we still held.
-            delivered = [
-                record.outcome
-                for record in group
-                if record.outcome is not None
-                and record.outcome.ref is not None
-                and record.outcome.claimed.id in written
-            ]
-            for channel, now in {
-                (o.channel, o.now) for o in delivered if o.claimed.failing_since is not None
-            }:
-                await _platform_back(session, channel, now)
+            delivered = [o for o in outcomes if o.ref is not None and o.claimed.id in written]
+            for outcome in delivered:
+                if outcome.claimed.failing_since is not None:
+                    await _platform_back(session, outcome.channel, outcome.now)
             await remember_deliveries(session, [_delivery(outcome) for outcome in delivered])
         return written
 

@@ -1,7 +1,7 @@
 """The outbox keeps its connections to Slack alive (docs/architecture.md, Outbox):
 every card, DM and answer on a connection of its own would be a TCP and TLS
-handshake with Slack per message, a round trip or two of waiting and most of the
-CPU a delivery costs. The fake Slack notes the client connection each call came on.
+handshake with Slack per message: a round trip or two of waiting and CPU spent on
+every message. The fake Slack notes the client connection each call came on.
 """
 
 from __future__ import annotations
